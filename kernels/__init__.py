@@ -1,0 +1,1 @@
+"""Fused Triton GRU kernels (installed as `musejax_kernels`); never imports musejax."""
