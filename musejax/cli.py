@@ -11,6 +11,7 @@ import argparse
 import importlib
 import importlib.util
 import sys
+import warnings
 
 # command name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -18,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("musejax.commands.train", "train a GRU/LSTM/RNN music language model"),
     "sample": ("musejax.commands.sample", "sample MIDI from a trained run (optionally continuing a primer)"),
     "edit": ("musejax.commands.edit", "edit a MIDI/MusicXML/ABC file: transpose, tempo, velocity, program, ..."),
+    "evaluate": ("musejax.commands.evaluate", "compare generated pieces with a corpus: metrics, originality, NLL"),
 }
 
 
@@ -39,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # pydub (pulled in by note-seq) warns about a missing ffmpeg on import; musejax never decodes audio.
+    warnings.filterwarnings("ignore", message="Couldn't find ffmpeg")
     argv = list(sys.argv[1:] if argv is None else argv)
     commands = _available()
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:

@@ -1,0 +1,373 @@
+"""Sampling from trained music language models: one jit-compiled `lax.scan` per call, N sequences at once.
+
+Piano-roll LMs sample every key of a frame as a Bernoulli variable (or take p > threshold); event LMs sample
+a token with temperature, top-k and nucleus (top-p) filtering. A conditioned model gets a style id or a
+mixture of styles per sample. A primer (a user's MIDI/MusicXML piece) is encoded with the run's encoding, run
+through the model in one scan to get the recurrent state, and continued; the result holds primer + continuation.
+All randomness comes from one seed: same seed and settings -> same output.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from note_seq import NoteSequence
+
+from musejax.plots import PRIMER_END_ANNOTATION, plot_pianoroll, primer_end_seconds
+
+__all__ = ["Run", "SampleError", "load_run", "sample", "sample_arrays", "write_samples", "filter_logits", "parse_mix",
+           "plot_pianoroll", "primer_end_seconds"]
+
+DEFAULT_QPM = 120.0
+# Pre-drawn noise for the whole scan up to this many numbers (one RNG call, leanest loop body); above it,
+# each step draws its own noise from a per-step key.
+MAX_PREDRAWN_NOISE = 1 << 24
+
+
+class SampleError(ValueError):
+    """Settings or inputs the user can fix (unknown style, bad top-p, empty primer, ...); one-line message."""
+
+
+@dataclasses.dataclass
+class Run:
+    """What sampling needs from a trained run: model (Flax module) + params, its encoding and style names.
+
+    `loss_kind` is "bernoulli" (piano-roll LM) or "categorical" (event LM); `styles[i]` is style id i.
+    """
+
+    model: Any
+    params: Any
+    encoding: Any
+    styles: list[str] = dataclasses.field(default_factory=list)
+    loss_kind: str = "bernoulli"
+    config: Any = None
+    run_dir: Path | None = None
+    step: int | None = None
+
+    @property
+    def name(self) -> str:
+        return self.run_dir.name if self.run_dir is not None else "musejax"
+
+    @property
+    def conditioned(self) -> bool:
+        return int(getattr(self.model, "n_styles", 0) or 0) > 0
+
+
+def load_run(run_dir: str | Path, checkpoint: str | int = "best") -> Run:
+    """Restore a run directory's model, params, encoding and styles ("best", "latest" or a step number)."""
+    from musejax.config import ConfigError
+    from musejax.train.checkpoint import restore_run
+
+    try:
+        restored = restore_run(run_dir, checkpoint)
+    except ConfigError as err:
+        raise SampleError(str(err)) from None
+    return Run(model=restored.model, params=restored.params, encoding=restored.encoding, styles=restored.styles,
+               loss_kind=restored.loss_kind, config=restored.config, run_dir=Path(run_dir), step=restored.step)
+
+
+# ------------------------------------------------------------------------------------------ pure JAX parts
+
+
+def filter_logits(logits: jax.Array, *, top_k: int | None = None, top_p: float | jax.Array | None = None) -> jax.Array:
+    """Set logits outside the top k and outside the nucleus (smallest set with probability >= top_p) to -inf.
+
+    logits (..., V). Ties at the cut-off are kept. The most likely token always survives.
+    """
+    if top_k is not None and top_k < logits.shape[-1]:
+        kth = jax.lax.top_k(logits, top_k)[0][..., -1:]
+        logits = jnp.where(logits < kth, -jnp.inf, logits)
+    if top_p is not None:
+        ordered = -jnp.sort(-logits, axis=-1)
+        probs = jax.nn.softmax(ordered, axis=-1)
+        mass_before = jnp.cumsum(probs, axis=-1) - probs
+        n_keep = jnp.maximum(jnp.sum(mass_before < top_p, axis=-1, keepdims=True), 1)
+        cutoff = jnp.take_along_axis(ordered, n_keep - 1, axis=-1)
+        logits = jnp.where(logits < cutoff, -jnp.inf, logits)
+    return logits
+
+
+def _choose(logits: jax.Array, noise: jax.Array | None, temperature: jax.Array, top_p: jax.Array,
+            threshold: jax.Array, mode: str, top_k: int | None, use_top_p: bool) -> jax.Array:
+    """One step's logits -> the sampled input of the next step (frames as float32, tokens as int32)."""
+    if mode == "greedy-events":
+        return jnp.argmax(logits, axis=-1).astype(jnp.int32)
+    if mode == "events":
+        shifted = logits - jnp.max(logits, axis=-1, keepdims=True)  # max 0: no overflow as temperature -> 0
+        scaled = filter_logits(shifted / temperature, top_k=top_k, top_p=top_p if use_top_p else None)
+        return jnp.argmax(scaled + noise, axis=-1).astype(jnp.int32)  # Gumbel-max = categorical sample
+    if mode == "greedy-frames":
+        frame = logits > 0
+    elif mode == "threshold-frames":
+        frame = jax.nn.sigmoid(logits / temperature) > threshold
+    else:  # "bernoulli-frames"
+        frame = noise < jax.nn.sigmoid(logits / temperature)
+    if frame.ndim == 3 and frame.shape[1] == 2:  # onset roll (B, 2, 88): an onset key also sounds
+        frame = frame.at[:, 0].set(frame[:, 0] | frame[:, 1])
+    return frame.astype(jnp.float32)
+
+
+def _draw_noise(key: jax.Array, shape: tuple[int, ...], mode: str) -> jax.Array:
+    if mode == "events":
+        return jax.random.gumbel(key, shape, jnp.float32)
+    return jax.random.uniform(key, shape, jnp.float32)
+
+
+@functools.partial(jax.jit, static_argnames=("model", "n", "steps", "mode", "top_k", "use_top_p"))
+def _generate(model: Any, params: Any, prefix: jax.Array, style: jax.Array | None, key: jax.Array,
+              temperature: jax.Array, top_p: jax.Array, threshold: jax.Array, *, n: int, steps: int, mode: str,
+              top_k: int | None, use_top_p: bool) -> jax.Array:
+    """Run the model over prefix[:-1] (one scan; the primer), then sample `steps` steps starting from input
+    prefix[-1] (a second scan: (carry, x) -> model.step -> sample x'). prefix (P, ...); returns (steps, n, ...)."""
+    variables = {"params": params}
+    if prefix.shape[0] > 1:
+        history = jnp.broadcast_to(prefix[:-1], (n, *prefix[:-1].shape))
+        carry, _ = model.apply(variables, history, style, method="encode")
+    else:
+        carry = model.apply(variables, n, method="initial_carry")
+    first_input = jnp.broadcast_to(prefix[-1], (n, *prefix.shape[1:]))
+    logits_shape = jax.eval_shape(lambda: model.apply(variables, carry, first_input, style, method="step")[1]).shape
+    noisy = mode in ("events", "bernoulli-frames")
+    predrawn = noisy and steps * math.prod(logits_shape) <= MAX_PREDRAWN_NOISE
+    xs = (_draw_noise(key, (steps, *logits_shape), mode) if predrawn
+          else jax.random.split(key, steps) if noisy else None)
+
+    def body(state, step_noise):
+        carry, x = state
+        carry, logits = model.apply(variables, carry, x, style, method="step")
+        if noisy and not predrawn:
+            step_noise = _draw_noise(step_noise, logits.shape, mode)
+        x = _choose(logits, step_noise, temperature, top_p, threshold, mode, top_k, use_top_p)
+        return (carry, x), x.astype(jnp.int32 if mode.endswith("events") else jnp.bool_)
+
+    _, samples = jax.lax.scan(body, (carry, first_input), xs, length=steps)
+    return samples
+
+
+# ------------------------------------------------------------------------------------- settings and styles
+
+
+def parse_mix(text: str) -> dict[str, float]:
+    """"bach:0.5,irish:0.5" -> {"bach": 0.5, "irish": 0.5} (weights are normalised later)."""
+    mix: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, weight = part.rpartition(":")
+        try:
+            value = float(weight)
+        except ValueError:
+            value = None
+        if not sep or not name.strip() or value is None or not np.isfinite(value):
+            raise SampleError(f"--mix {text!r}: expected NAME:WEIGHT[,NAME:WEIGHT...], got {part!r}")
+        mix[name.strip()] = mix.get(name.strip(), 0.0) + value
+    if not mix:
+        raise SampleError(f"--mix {text!r}: no NAME:WEIGHT pairs")
+    return mix
+
+
+def _style_input(run: Run, n: int, style: str | None, mix: dict[str, float] | None) -> tuple[Any, list[str]]:
+    """-> (style ids (n,) int32 / weights (n, S) float32 / None, a per-sample description of the style)."""
+    if not run.conditioned:
+        if style is not None or mix:
+            raise SampleError(f"run {run.name} was trained without style conditioning; drop --style/--mix")
+        return None, [""] * n
+    known = f"known styles: {', '.join(run.styles)}"
+    if style is not None and mix:
+        raise SampleError("give either a style or a mix, not both")
+    if style is not None:
+        if style not in run.styles:
+            raise SampleError(f"unknown style {style!r} for run {run.name}; {known}")
+        return np.full(n, run.styles.index(style), np.int32), [style] * n
+    if mix:
+        unknown = sorted(set(mix) - set(run.styles))
+        if unknown:
+            raise SampleError(f"unknown style {unknown[0]!r} in the mix for run {run.name}; {known}")
+        weights = np.array([mix.get(name, 0.0) for name in run.styles], np.float64)
+        if (weights < 0).any() or weights.sum() <= 0:
+            raise SampleError(f"mix weights must be >= 0 and sum to > 0, got {mix}")
+        weights /= weights.sum()
+        label = "+".join(f"{name}:{w:.2g}" for name, w in zip(run.styles, weights) if w > 0)
+        return np.tile(weights.astype(np.float32), (n, 1)), [label] * n
+    ids = np.arange(n, dtype=np.int32) % len(run.styles)  # no choice given: samples cycle through the styles
+    return ids, [run.styles[i] for i in ids]
+
+
+def _check_settings(run: Run, n: int, steps: int, temperature: float, top_k: int | None, top_p: float | None,
+                    threshold: float | None) -> None:
+    if n < 1 or steps < 1:
+        raise SampleError(f"need n >= 1 samples and steps >= 1, got n={n}, steps={steps}")
+    if not (np.isfinite(temperature) and temperature >= 0):
+        raise SampleError(f"temperature must be >= 0 (0 = greedy), got {temperature}")
+    if run.loss_kind == "bernoulli":
+        if top_k is not None or top_p is not None:
+            raise SampleError(f"top-k/top-p apply to event models; run {run.name} is a piano-roll model "
+                              "(use --threshold or --temperature)")
+        if threshold is not None and not 0 < threshold < 1:
+            raise SampleError(f"threshold must lie in (0, 1), got {threshold}")
+    else:
+        if threshold is not None:
+            raise SampleError(f"--threshold applies to piano-roll models; run {run.name} is an event model "
+                              "(use --top-k/--top-p/--temperature)")
+        if top_k is not None and top_k < 1:
+            raise SampleError(f"top-k must be >= 1, got {top_k}")
+        if top_p is not None and not 0 < top_p <= 1:
+            raise SampleError(f"top-p must lie in (0, 1], got {top_p}")
+
+
+def _start_input(run: Run) -> np.ndarray:
+    """What the model reads first when there is no primer: an all-zero frame (piano-roll, as in training) or,
+    as event LMs have no start token, a silent event: melody no-event, performance velocity (64)."""
+    encoding = run.encoding
+    if run.loss_kind == "bernoulli":
+        return np.zeros((1, *_frame_shape(encoding)), np.float32)
+    if encoding.name == "performance":
+        return np.array([encoding.velocity_offset + (64 - 1) // encoding.velocity_bin_size], np.int32)
+    return np.array([getattr(encoding, "NO_EVENT", 0)], np.int32)
+
+
+def _frame_shape(encoding: Any) -> tuple[int, ...]:
+    return (2, 88) if getattr(encoding, "onsets", False) else (88,)
+
+
+def _encode_primer(run: Run, primer: NoteSequence) -> np.ndarray:
+    from musejax.data.encodings import EncodingError
+
+    try:
+        array = run.encoding.encode(primer)
+    except EncodingError as err:
+        raise SampleError(f"primer {primer.filename or primer.id}: {err}") from None
+    if len(array) == 0:
+        raise SampleError(f"primer {primer.filename or primer.id}: encodes to no time steps")
+    return array
+
+
+def _primer_qpm(primer: NoteSequence) -> float:
+    tempos = sorted(primer.tempos, key=lambda t: t.time)
+    return float(tempos[0].qpm) if tempos and tempos[0].qpm > 0 else DEFAULT_QPM
+
+
+# ------------------------------------------------------------------------------------------------ sampling
+
+
+def sample(run: Run, n: int, steps: int, *, seed: int = 0, temperature: float = 1.0, top_k: int | None = None,
+           top_p: float | None = None, threshold: float | None = None, primer: NoteSequence | None = None,
+           style: str | None = None, mix: dict[str, float] | None = None) -> list[NoteSequence]:
+    """Sample `n` sequences of `steps` new time steps (piano-roll/melody) or events (performance).
+
+    Piano-roll: Bernoulli per key with p = sigmoid(logits / temperature), or p > `threshold`; events: softmax
+    of logits / temperature filtered by `top_k`/`top_p`. temperature 0 = greedy. With a `primer` each result is
+    the primer (on the encoding's grid, at the primer's first tempo) followed by the continuation, and carries a
+    text annotation at the primer's end. A conditioned model takes `style` (a name), `mix` ({name: weight}) or
+    neither (sample i gets style i mod S). Without a primer an event model starts from one silent event.
+    """
+    arrays, primer_array, style_labels = _sample(run, n, steps, seed, temperature, top_k, top_p, threshold,
+                                                 primer, style, mix)
+    qpm = DEFAULT_QPM if primer is None else _primer_qpm(primer)
+    sequences = []
+    for index, array in enumerate(arrays):
+        ns = run.encoding.decode(array, qpm=qpm)
+        _describe(ns, run, index, style_labels[index], primer, primer_array, qpm)
+        sequences.append(ns)
+    return sequences
+
+
+def sample_arrays(run: Run, n: int, steps: int, *, seed: int = 0, temperature: float = 1.0,
+                  top_k: int | None = None, top_p: float | None = None, threshold: float | None = None,
+                  primer: NoteSequence | None = None, style: str | None = None,
+                  mix: dict[str, float] | None = None) -> np.ndarray:
+    """`sample` before decoding: (n, L, ...) arrays in the run's encoding (bool frames / int32 events).
+
+    L = primer steps + `steps`; without a primer, event models have their start event in front (L = steps + 1).
+    """
+    return _sample(run, n, steps, seed, temperature, top_k, top_p, threshold, primer, style, mix)[0]
+
+
+def _sample(run: Run, n: int, steps: int, seed: int, temperature: float, top_k: int | None, top_p: float | None,
+            threshold: float | None, primer: NoteSequence | None, style: str | None, mix: dict[str, float] | None
+            ) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
+    """-> (whole arrays (n, L, ...), the encoded primer or None, a style label per sample)."""
+    _check_settings(run, n, steps, temperature, top_k, top_p, threshold)
+    style_input, style_labels = _style_input(run, n, style, mix)
+    primer_array = None if primer is None else _encode_primer(run, primer)
+    start = _start_input(run)
+    if primer_array is None:
+        prefix = start
+    elif run.loss_kind == "bernoulli":
+        prefix = np.concatenate([start, primer_array.astype(np.float32)])
+    else:
+        prefix = primer_array.astype(np.int32)
+    style_array = style_input  # numpy ids (n,) or weights (n, S), or None
+    if run.loss_kind == "bernoulli":
+        mode = "greedy-frames" if temperature == 0 else "threshold-frames" if threshold is not None else "bernoulli-frames"
+    else:
+        mode = "greedy-events" if temperature == 0 else "events"
+        vocab_size = int(getattr(run.encoding, "vocab_size", 0) or 0)
+        top_k = None if top_k is None or (vocab_size and top_k >= vocab_size) else int(top_k)
+    samples = _generate(
+        run.model, run.params, prefix, style_array, jax.random.key(seed), np.float32(temperature or 1.0),
+        np.float32(1.0 if top_p is None else top_p), np.float32(0.5 if threshold is None else threshold),
+        n=int(n), steps=int(steps), mode=mode, top_k=top_k, use_top_p=top_p is not None and top_p < 1)
+    samples = np.swapaxes(np.asarray(samples), 0, 1)  # (n, steps, ...) bool frames / int32 events
+    if run.loss_kind == "bernoulli":
+        head = primer_array if primer_array is not None else np.zeros((0, *start.shape[1:]), bool)
+        arrays = np.concatenate([np.broadcast_to(head.astype(bool), (n, *head.shape)), samples], 1)
+    else:
+        arrays = np.concatenate([np.broadcast_to(prefix, (n, *prefix.shape)), samples], 1)
+    return arrays, primer_array, style_labels
+
+
+def _describe(ns: NoteSequence, run: Run, index: int, style_label: str, primer: NoteSequence | None,
+              primer_array: np.ndarray | None, qpm: float) -> None:
+    """Name the sample, record its style, and (for a primer) its time/key signature and where the primer ends."""
+    ns.id = f"{run.name}/sample_{index:03d}"
+    ns.filename = ""
+    title = f"{run.name} sample {index}" + (f" ({style_label})" if style_label else "")
+    if primer is not None:
+        title += f", continuing {Path(primer.filename).name or primer.id}"
+        for field in ("time_signatures", "key_signatures"):
+            first = [s for s in getattr(primer, field) if s.time <= 0]
+            if first:
+                del getattr(ns, field)[:]
+                getattr(ns, field).add().CopyFrom(first[0])
+        end = run.encoding.decode(primer_array, qpm=qpm).total_time
+        ns.text_annotations.add(time=end, text=PRIMER_END_ANNOTATION)
+    ns.sequence_metadata.title = title
+    if style_label:
+        ns.sequence_metadata.genre.append(style_label)
+
+
+def write_midi(ns: NoteSequence, path: str | Path) -> Path:
+    """Write a NoteSequence as MIDI; a primer's end becomes a text event "primer end" (visible in DAWs)."""
+    import note_seq
+    import pretty_midi
+
+    midi = note_seq.note_sequence_to_pretty_midi(ns)
+    end = primer_end_seconds(ns)
+    if end is not None:
+        midi.text_events.append(pretty_midi.Text("primer end", end))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    midi.write(str(path))
+    return path
+
+
+def write_samples(run: Run | str | Path, out_dir: str | Path, *, n: int = 4, steps: int = 256, seed: int = 0,
+                  **options: Any) -> list[Path]:
+    """Sample (see `sample`; `options` = temperature, top_k, ...) and write sample_000.mid/.png ... to out_dir.
+
+    `run` is a Run or a run directory (its best checkpoint). Returns the MIDI paths.
+    """
+    run = run if isinstance(run, Run) else load_run(run)
+    sequences = sample(run, n, steps, seed=seed, **options)
+    out_dir = Path(out_dir)
+    paths = []
+    for index, ns in enumerate(sequences):
+        paths.append(write_midi(ns, out_dir / f"sample_{index:03d}.mid"))
+        plot_pianoroll(ns, out_dir / f"sample_{index:03d}.png")
+    return paths

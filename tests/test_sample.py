@@ -1,0 +1,354 @@
+"""Sampling: filtering, determinism, greedy/threshold/top-k/top-p behaviour, styles, primers, files, the command."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import note_seq
+import numpy as np
+import pytest
+
+from musejax import sample as sampling
+from musejax.cli import main as cli_main
+from musejax.data.encodings import MelodyEncoding, PianoRollEncoding
+from musejax.models.lm import EventLM, PianoRollLM
+from musejax.sample import Run, SampleError, filter_logits, parse_mix, sample, sample_arrays
+
+MELODY = MelodyEncoding()
+
+
+def pianoroll_run(onsets: bool = False, hidden: int = 8, seed: int = 0) -> Run:
+    encoding = PianoRollEncoding(onsets=onsets)
+    frame = (2, 88) if onsets else (88,)
+    model = PianoRollLM(features=math.prod(frame), hidden=hidden, cell="gru", impl="xla")
+    params = model.init(jax.random.key(seed), jnp.zeros((1, 2, *frame)))["params"]
+    # a random readout bias: with the zero initial state and zero start frame, zero bias would make the first
+    # frame's logits exactly 0 (p = 0.5: a tie no temperature or threshold can break)
+    params["readout"]["bias"] = jax.random.normal(jax.random.key(seed + 1), params["readout"]["bias"].shape)
+    return Run(model=model, params=params, encoding=encoding, loss_kind="bernoulli")
+
+
+def event_run(styles: tuple[str, ...] = (), hidden: int = 8, seed: int = 0) -> Run:
+    model = EventLM(vocab_size=MELODY.vocab_size, hidden=hidden, embed_dim=8, n_styles=len(styles), style_dim=4)
+    style = jnp.zeros((1,), jnp.int32) if styles else None
+    params = model.init(jax.random.key(seed), jnp.zeros((1, 2), jnp.int32), style)["params"]
+    return Run(model=model, params=params, encoding=MELODY, styles=list(styles), loss_kind="categorical")
+
+
+def with_constant_logits(run: Run, logits: np.ndarray) -> Run:
+    """The same model with a zero readout kernel: every step predicts `logits` whatever the input."""
+    params = jax.tree.map(lambda x: x, run.params)
+    params["readout"] = {"kernel": jnp.zeros_like(params["readout"]["kernel"]),
+                         "bias": jnp.asarray(logits, jnp.float32)}
+    return Run(model=run.model, params=params, encoding=run.encoding, styles=run.styles, loss_kind=run.loss_kind)
+
+
+def greedy_reference(run: Run, prefix: np.ndarray, steps: int) -> np.ndarray:
+    """Python step loop: feed prefix[:-1] step by step, then pick the most likely next input `steps` times."""
+    variables = {"params": run.params}
+    carry = run.model.apply(variables, 1, method="initial_carry")
+    for x in prefix[:-1]:
+        carry, _ = run.model.apply(variables, carry, jnp.asarray(x)[None], method="step")
+    x, out = jnp.asarray(prefix[-1])[None], []
+    for _ in range(steps):
+        carry, logits = run.model.apply(variables, carry, x, method="step")
+        x = (jnp.argmax(logits, -1).astype(jnp.int32) if run.loss_kind == "categorical"
+             else (logits > 0).astype(jnp.float32))
+        out.append(np.asarray(x[0]))
+    return np.stack(out)
+
+
+# --------------------------------------------------------------------------------------------- filtering
+
+
+def test_top_k_keeps_the_k_largest_logits():
+    logits = jnp.array([[1.0, 5.0, 3.0, 4.0, 2.0]])
+    kept = np.isfinite(np.asarray(filter_logits(logits, top_k=2)))
+    np.testing.assert_array_equal(kept, [[False, True, False, True, False]])
+    np.testing.assert_array_equal(np.asarray(filter_logits(logits, top_k=5)), np.asarray(logits))
+
+
+def test_top_p_keeps_the_smallest_nucleus_reaching_p():
+    probs = np.array([[0.05, 0.5, 0.15, 0.3], [0.97, 0.01, 0.01, 0.01]])
+    logits = jnp.asarray(np.log(probs), jnp.float32)
+    # row 0 sorted: 0.5, 0.3 (0.8), 0.15 (0.95), 0.05; p=0.75 needs {0.5, 0.3}; p=0.85 adds 0.15
+    kept = lambda p: np.isfinite(np.asarray(filter_logits(logits, top_p=p)))
+    np.testing.assert_array_equal(kept(0.75), [[False, True, False, True], [True, False, False, False]])
+    np.testing.assert_array_equal(kept(0.85), [[False, True, True, True], [True, False, False, False]])
+    np.testing.assert_array_equal(kept(0.5), [[False, True, False, False], [True, False, False, False]])
+    assert kept(1.0).all()
+    assert kept(1e-6).sum() == 2  # the most likely token always survives
+
+
+# -------------------------------------------------------------------------------------------- behaviour
+
+
+@pytest.mark.parametrize("make_run", [pianoroll_run, event_run], ids=["pianoroll", "events"])
+def test_same_seed_same_samples_and_different_seeds_differ(make_run):
+    run = make_run()
+    first = sample(run, 2, 16, seed=7)
+    again = sample(run, 2, 16, seed=7)
+    other = sample(run, 2, 16, seed=8)
+    assert [ns.notes for ns in first] == [ns.notes for ns in again]
+    assert [ns.notes for ns in first] != [ns.notes for ns in other]
+    assert first[0].notes != first[1].notes  # the n samples of one call are different draws
+
+
+def test_one_compilation_serves_other_seeds_temperatures_and_top_p():
+    run = event_run(seed=5)
+    sample_arrays(run, 2, 16, seed=0, temperature=1.0, top_p=0.9)
+    compiled = sampling._generate._cache_size()
+    sample_arrays(run, 2, 16, seed=1, temperature=0.7, top_p=0.5)
+    assert sampling._generate._cache_size() == compiled
+
+
+def test_temperature_zero_is_the_greedy_step_loop():
+    run = event_run()
+    greedy = sample(run, 2, 16, seed=0, temperature=0.0)
+    events = MELODY.encode(greedy[0])
+    expected = greedy_reference(run, sampling._start_input(run), 16)
+    np.testing.assert_array_equal(MELODY.encode(greedy[1]), events)
+    np.testing.assert_array_equal(sample_arrays(run, 2, 16, seed=3, temperature=1e-4),
+                                  sample_arrays(run, 2, 16, temperature=0.0))  # the limit T -> 0
+    decoded = MELODY.decode(np.concatenate([sampling._start_input(run), expected]))
+    assert greedy[0].notes == decoded.notes
+
+
+def test_top_k_one_equals_greedy_argmax_for_any_seed():
+    run = event_run(seed=3)
+    greedy = sample_arrays(run, 2, 16, temperature=0.0)
+    for seed in (0, 1):
+        np.testing.assert_array_equal(sample_arrays(run, 2, 16, seed=seed, top_k=1), greedy)
+
+
+def test_piano_roll_threshold_and_greedy():
+    run = pianoroll_run()
+    greedy = sample_arrays(run, 2, 16, temperature=0.0)
+    np.testing.assert_array_equal(greedy[0], greedy_reference(run, sampling._start_input(run), 16).astype(bool))
+    np.testing.assert_array_equal(greedy[1], greedy[0])
+    np.testing.assert_array_equal(sample_arrays(run, 2, 16, seed=5, threshold=0.5), greedy)
+    np.testing.assert_array_equal(sample_arrays(run, 2, 16, seed=5, temperature=1e-4), greedy)
+    assert sample_arrays(run, 2, 16, seed=5, threshold=1e-6).all()  # p > 1e-6 for every key: all keys sound
+    nothing = sample(run, 2, 16, seed=5, threshold=1 - 1e-6)[0]
+    assert len(nothing.notes) == 0 and nothing.total_time == pytest.approx(16 * 0.125)
+
+
+def test_bernoulli_frequencies_follow_the_sigmoid_and_temperature():
+    run = with_constant_logits(pianoroll_run(), np.full(88, math.log(0.2 / 0.8)))
+    assert sample_arrays(run, 32, 64, seed=0).mean() == pytest.approx(0.2, abs=0.01)  # 180k Bernoulli(0.2)
+    hot = sample_arrays(run, 32, 64, seed=0, temperature=2.0)
+    assert hot.mean() == pytest.approx(1 / 3, abs=0.01)  # sigmoid(logit(0.2) / 2) = 1/3
+
+
+def test_onset_rolls_sound_where_they_start():
+    roll = sample_arrays(pianoroll_run(onsets=True), 2, 16, seed=2)
+    assert roll.shape == (2, 16, 2, 88)
+    assert roll[:, :, 1].any() and not (roll[:, :, 1] & ~roll[:, :, 0]).any()
+
+
+def test_top_p_and_temperature_sampling_frequencies():
+    probs = np.array([0.5, 0.3, 0.15, 0.05] + [0.0] * (MELODY.vocab_size - 4)) + 1e-12
+    run = with_constant_logits(event_run(), np.log(probs / probs.sum()))
+    events = sample_arrays(run, 32, 128, seed=0, top_p=0.75)[:, 1:]  # 4096 draws after the start event
+    np.testing.assert_allclose(np.bincount(events.ravel(), minlength=4)[:4] / events.size,
+                               [0.5 / 0.8, 0.3 / 0.8, 0, 0], atol=0.03)
+    cold = sample_arrays(run, 32, 128, seed=0, temperature=0.5, top_k=2)[:, 1:]
+    assert set(np.unique(cold)) == {0, 1}
+    assert np.mean(cold == 0) == pytest.approx(0.25 / (0.25 + 0.09), abs=0.03)  # p^(1/T) renormalised
+
+
+# ----------------------------------------------------------------------------------------------- styles
+
+
+def test_styles_by_name_mix_and_cycle():
+    run = event_run(styles=("bach", "irish"))
+    bach = sample(run, 2, 16, seed=1, style="bach")
+    one_hot = sample(run, 2, 16, seed=1, mix={"bach": 2.0, "irish": 0.0})  # normalised to one-hot = the id
+    assert [ns.notes for ns in bach] == [ns.notes for ns in one_hot]
+    assert list(bach[0].sequence_metadata.genre) == ["bach"]
+    blend = sample(run, 2, 16, seed=1, mix=parse_mix("bach:0.5,irish:0.5"))
+    assert list(blend[0].sequence_metadata.genre) == ["bach:0.5+irish:0.5"]
+    assert [ns.notes for ns in blend] != [ns.notes for ns in bach]
+    cycled = sample(run, 2, 16, seed=1)  # no choice: sample i gets style i mod 2
+    assert [list(ns.sequence_metadata.genre) for ns in cycled] == [["bach"], ["irish"]]
+    assert cycled[0].notes == bach[0].notes
+
+
+def test_style_and_setting_errors_are_clear():
+    styled, plain, roll = event_run(styles=("bach", "irish")), event_run(), pianoroll_run()
+    with pytest.raises(SampleError, match="unknown style 'jazz'.*known styles: bach, irish"):
+        sample(styled, 1, 8, style="jazz")
+    with pytest.raises(SampleError, match="sum to > 0"):
+        sample(styled, 1, 8, mix={"bach": 0.0, "irish": 0.0})
+    with pytest.raises(SampleError, match="unknown style 'jazz' in the mix"):
+        sample(styled, 1, 8, mix={"jazz": 1.0})
+    with pytest.raises(SampleError, match="without style conditioning"):
+        sample(plain, 1, 8, style="bach")
+    for bad in (0.0, 1.5, -0.1):
+        with pytest.raises(SampleError, match=r"top-p must lie in \(0, 1\]"):
+            sample(plain, 1, 8, top_p=bad)
+    with pytest.raises(SampleError, match="piano-roll model"):
+        sample(roll, 1, 8, top_k=3)
+    with pytest.raises(SampleError, match="event model"):
+        sample(plain, 1, 8, threshold=0.5)
+    for text in ("bach", "bach:x", ":0.5"):
+        with pytest.raises(SampleError, match="NAME:WEIGHT"):
+            parse_mix(text)
+
+
+# ----------------------------------------------------------------------------------------------- primers
+
+
+def write_primer(path: Path, qpm: float = 90.0) -> note_seq.NoteSequence:
+    """A four-bar 3/4 tune on the sixteenth grid (so encoding it is exact), written as MIDI."""
+    ns = note_seq.NoteSequence(ticks_per_quarter=220)
+    ns.tempos.add(qpm=qpm)
+    ns.time_signatures.add(numerator=3, denominator=4)
+    quarter = 60.0 / qpm
+    for i, pitch in enumerate([60, 64, 67, 72, 67, 64, 65, 69, 72, 71, 67, 62]):
+        ns.notes.add(pitch=pitch, velocity=90, start_time=i * quarter, end_time=(i + 0.75) * quarter)
+        ns.notes.add(pitch=pitch - 24, velocity=70, start_time=i * quarter, end_time=(i + 1) * quarter)
+    ns.total_time = 12 * quarter
+    note_seq.sequence_proto_to_midi_file(ns, str(path))
+    return ns
+
+
+def test_primer_continuation_starts_with_the_primer_on_the_grid(tmp_path):
+    from musejax.data.readers import read_piece
+
+    run = pianoroll_run()
+    write_primer(tmp_path / "primer.mid")
+    primer = read_piece(tmp_path / "primer.mid")
+    primer_roll = PianoRollEncoding().encode(primer)
+    assert len(primer_roll) == 48
+    for ns in sample(run, 2, 16, seed=3, primer=primer):
+        assert ns.tempos[0].qpm == pytest.approx(90.0, rel=1e-4)  # MIDI stores microseconds per quarter
+        assert (ns.time_signatures[0].numerator, ns.time_signatures[0].denominator) == (3, 4)
+        assert sampling.primer_end_seconds(ns) == pytest.approx(8.0, rel=1e-4)  # 12 quarters at 90 qpm
+        assert ns.total_time == pytest.approx((48 + 16) * 60 / 90 / 4, rel=1e-4)
+        np.testing.assert_array_equal(PianoRollEncoding().encode(ns)[:48], primer_roll)
+    # the continuation is conditioned on the primer: the greedy continuation is the step loop after it
+    greedy = sample_arrays(run, 2, 16, temperature=0.0, primer=primer)[0]
+    prefix = np.concatenate([np.zeros((1, 88), np.float32), primer_roll.astype(np.float32)])
+    np.testing.assert_array_equal(greedy[48:], greedy_reference(run, prefix, 16).astype(bool))
+    assert not np.array_equal(greedy[48:], sample_arrays(run, 2, 16, temperature=0.0)[0])
+
+
+def test_event_primer_is_kept_and_continued():
+    run = event_run()
+    primer = MELODY.decode(np.array([0, 14, 0, 0, 16, 0, 17, 1, 19, 0], np.int32), qpm=100.0)
+    for ns in sample(run, 2, 16, seed=0, primer=primer):
+        events = MELODY.encode(ns)
+        np.testing.assert_array_equal(events[:9], [0, 14, 0, 0, 16, 0, 17, 1, 19])
+
+
+def test_written_midi_parses_back_and_png_exists(tmp_path):
+    run = pianoroll_run()
+    primer = PianoRollEncoding().decode(np.eye(88, dtype=bool)[[40, 44, 47, 52] * 4], qpm=100.0)
+    paths = sampling.write_samples(run, tmp_path / "out", n=2, steps=16, seed=0, threshold=0.6, primer=primer)
+    assert [p.name for p in paths] == ["sample_000.mid", "sample_001.mid"]
+    sequences = sample(run, 2, 16, seed=0, threshold=0.6, primer=primer)
+    for path, ns in zip(paths, sequences):
+        back = note_seq.midi_file_to_note_sequence(str(path))
+        assert sorted((n.pitch, round(n.start_time, 3)) for n in back.notes) == \
+               sorted((n.pitch, round(n.start_time, 3)) for n in ns.notes)
+        assert back.tempos[0].qpm == pytest.approx(100.0)
+        png = path.with_suffix(".png")
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+
+
+# ------------------------------------------------------------------------------- a real run and the command
+
+
+@pytest.fixture(scope="module")
+def styled_melody_run(tmp_path_factory) -> Path:
+    """A tiny style-conditioned melody LM trained for a few steps into a real run directory."""
+    from musejax.config import resolve_config
+    from musejax.train.data import make_encoding, windows_from_arrays
+    from musejax.train.loop import train
+
+    config = resolve_config("lm:tiny", ["--config.data.encoding=melody", "--config.model.style_dim=4",
+                                        "--config.train.steps=4", "--config.train.log_every_steps=2",
+                                        "--config.train.eval_every_steps=2", "--config.sample.n=0"])
+    rng = np.random.default_rng(0)
+
+    def tunes(count: int, style: int) -> tuple[list[np.ndarray], list[int]]:
+        pieces = [np.where(rng.random(24) < 0.5, 0, rng.integers(2 + 12 * style, 14 + 12 * style, 24)).astype(np.int32)
+                  for _ in range(count)]
+        return pieces, [style] * count
+
+    def split(count: int) -> tuple[list[np.ndarray], list[int]]:
+        (a, sa), (b, sb) = tunes(count, 0), tunes(count, 1)
+        return a + b, sa + sb
+
+    data = windows_from_arrays(config.data, make_encoding(config.data),
+                               {"train": split(8), "valid": split(2), "test": split(2)}, ["bach", "irish"], "synthetic")
+    run_dir = tmp_path_factory.mktemp("runs") / "melody"
+    train(config, run_dir, data=data, progress=False)
+    return run_dir
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    code = cli_main(["sample", *map(str, argv)])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_command_continues_a_primer_from_a_real_run(styled_melody_run, tmp_path, capsys):
+    write_primer(tmp_path / "primer.mid")
+    code, out, err = run_cli(capsys, "--run", styled_melody_run, "--n", 2, "--steps", 16, "--primer",
+                             tmp_path / "primer.mid", "--style", "irish", "--top-p", 0.9, "--top-k", 5,
+                             "--out", tmp_path / "out", "--checkpoint", "latest")
+    assert code == 0, err
+    assert "primer" in out and "continuation" in out
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "sample_000.mid", "sample_000.png", "sample_001.mid", "sample_001.png"]
+    from musejax.data.readers import read_piece
+
+    primer_events = MELODY.encode(read_piece(tmp_path / "primer.mid"))
+    for name in ("sample_000.mid", "sample_001.mid"):
+        events = MELODY.encode(note_seq.midi_file_to_note_sequence(str(tmp_path / "out" / name)))
+        np.testing.assert_array_equal(events[:len(primer_events)], primer_events)
+        assert len(events) <= len(primer_events) + 16
+
+
+def test_load_run_and_default_output_folder(styled_melody_run, capsys):
+    run = sampling.load_run(styled_melody_run)
+    assert run.styles == ["bach", "irish"] and run.conditioned and run.loss_kind == "categorical"
+    code, out, err = run_cli(capsys, "--run", styled_melody_run, "--n", 2, "--steps", 16, "--mix", "bach:1,irish:3")
+    assert code == 0, err
+    assert (styled_melody_run / "samples" / "sample_001.png").is_file()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--style", "jazz"], "unknown style 'jazz'"),
+    (["--mix", "bach:0,irish:0"], "sum to > 0"),
+    (["--mix", "bach=1"], "NAME:WEIGHT"),
+    (["--top-p", "1.5"], r"top-p must lie in \(0, 1\]"),
+    (["--top-p", "0"], r"top-p must lie in \(0, 1\]"),
+    (["--threshold", "0.5"], "event model"),
+    (["--checkpoint", "12345"], "no checkpoint at step 12345"),
+    (["--primer", "BAD"], "primer .*bad.mid: corrupt-midi"),
+    (["--primer", "MISSING"], "missing.mid: primer file not found"),
+])
+def test_command_errors_are_one_line(styled_melody_run, tmp_path, capsys, args, message):
+    (tmp_path / "bad.mid").write_bytes(b"MThd this is not a MIDI file")
+    paths = {"BAD": tmp_path / "bad.mid", "MISSING": tmp_path / "missing.mid"}
+    args = [str(paths.get(a, a)) for a in args]
+    code, out, err = run_cli(capsys, "--run", styled_melody_run, "--n", 2, "--steps", 16, *args)
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("musejax sample: error: ")
+    assert re.search(message, err), err
+
+
+def test_command_refuses_a_run_without_checkpoint(styled_melody_run, tmp_path, capsys):
+    code, _, err = run_cli(capsys, "--run", tmp_path / "nothing")
+    assert code == 2 and "not a run directory" in err and err.count("\n") == 1
+    (tmp_path / "fresh").mkdir()  # configured but never trained
+    (tmp_path / "fresh" / "config.json").write_text((styled_melody_run / "config.json").read_text())
+    code, _, err = run_cli(capsys, "--run", tmp_path / "fresh")
+    assert code == 2 and "no checkpoints" in err and err.count("\n") == 1
