@@ -1,0 +1,105 @@
+"""`musejax train`: train a music language model into a run directory (resumable), then write a few samples.
+
+    musejax train                                  # default config (GRU piano-roll LM on the Bach chorales)
+    musejax train --config lm:tiny --workdir runs/t --config.train.steps=50
+    musejax train --workdir runs/t                 # continue runs/t from its latest checkpoint
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from musejax.cli import CommandError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="run directory (default: runs/<config>-<timestamp>); an existing run is continued")
+    parser.add_argument("--config", default=None, metavar="NAME[:ARG]",
+                        help="config in musejax/configs, e.g. lm (default), lm:tiny, chung2014:gru; "
+                             "when continuing a run, defaults to the run's config.json")
+    parser.add_argument("--resume", action=argparse.BooleanOptionalAction, default=None,
+                        help="continue from the workdir's latest checkpoint (default: if it has one); "
+                             "--no-resume refuses to touch a workdir that has checkpoints")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--distributed", action="store_true",
+                        help="multi-host run: call jax.distributed.initialize() (SLURM, Open MPI, TPU pod slices; "
+                             "also done whenever JAX_COORDINATOR_ADDRESS is set)")
+    parser.epilog = ("Override any config value with --config.GROUP.KEY=VALUE, e.g. --config.model.hidden=512 "
+                     "--config.train.steps=5000 (groups: data, model, optim, train, sample, ckpt).")
+    from musejax.config import accept_config_overrides
+
+    accept_config_overrides(parser)
+
+
+def _has_checkpoint(workdir: Path | None) -> bool:
+    return workdir is not None and (workdir / "checkpoints").is_dir() and any(
+        p.name.isdigit() for p in (workdir / "checkpoints").iterdir())
+
+
+def _resolve(args: argparse.Namespace):
+    """The config: --config (default lm) with overrides; when continuing a run without --config, the run's
+    saved config.json with the overrides on top."""
+    import json
+
+    from musejax.config import apply_overrides, config_dict_from_saved, resolve_config, to_dataclass
+
+    overrides = getattr(args, "config_overrides", [])
+    saved = args.workdir / "config.json" if args.workdir is not None else None
+    if args.config is None and args.resume is not False and saved is not None and saved.exists():
+        return to_dataclass(apply_overrides(config_dict_from_saved(json.loads(saved.read_text())), overrides))
+    return resolve_config(args.config or "lm", overrides)
+
+
+def run(args: argparse.Namespace) -> int:
+    import jax
+    from absl import logging as absl_logging
+
+    from musejax.config import ConfigError
+    from musejax.train.loop import NonFiniteLossError, default_run_dir, train
+    from musejax.train.mesh import describe_devices, initialize_distributed
+
+    absl_logging.set_verbosity(absl_logging.ERROR)  # Orbax's informational warnings are not for users
+    started = time.perf_counter()
+    try:
+        if initialize_distributed(force=args.distributed):
+            print("joined a multi-host run")
+    except ValueError as err:
+        raise CommandError(str(err)) from None
+    print(describe_devices())
+    try:
+        config = _resolve(args)
+        if args.resume is False and _has_checkpoint(args.workdir):
+            raise CommandError(f"{args.workdir}: already has checkpoints; drop --no-resume to continue it "
+                               f"or choose another --workdir")
+        if args.workdir is None and jax.process_count() > 1:
+            raise CommandError("a multi-host run needs --workdir (the same shared directory on every host)")
+        workdir = args.workdir or default_run_dir(config.name)
+        print(f"run directory: {workdir}")
+        result = train(config, workdir, resume=args.resume is not False, progress=not args.no_progress)
+    except (ConfigError, NonFiniteLossError) as err:
+        raise CommandError(str(err)) from None
+    final = result.final or {}
+    print(f"best step {final.get('best_step')}: valid NLL {final.get('valid_nll', float('nan')):.4f}, "
+          f"test NLL {final.get('test_nll', float('nan')):.4f} (nats per time step)")
+    if config.sample.n > 0 and result.final is not None and jax.process_index() == 0:
+        paths = write_samples(workdir, config)
+        print(f"wrote {len(paths)} samples to {workdir / 'samples'}")
+    print(f"done in {time.perf_counter() - started:.0f} s: {workdir}")
+    return 0
+
+
+def write_samples(run_dir: Path, config) -> list[Path]:
+    """Sample `config.sample.n` pieces from the run's best checkpoint into <run_dir>/samples (MIDI + PNG)."""
+    from musejax import sample as sampling
+
+    s = config.sample
+    options = {key: value for key, value in
+               dict(temperature=s.temperature, top_k=s.top_k, top_p=s.top_p, threshold=s.threshold).items()
+               if value is not None}
+    try:
+        return sampling.write_samples(run_dir, Path(run_dir) / "samples", n=s.n, steps=s.steps, seed=s.seed, **options)
+    except sampling.SampleError as err:
+        raise CommandError(f"{run_dir}: config.sample: {err}") from None

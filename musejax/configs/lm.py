@@ -1,0 +1,93 @@
+"""Default language-model config: a GRU piano-roll LM on the bundled Bach chorales.
+
+`musejax train` uses it as is; `musejax train --config lm:tiny` is the few-second variant tests and CI use.
+Sizes are chosen so the default run (cold data build included) finishes in a few minutes on 2 CPU cores
+and still learns four-part chorale texture.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+from ml_collections import config_dict
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+    """arg: None (default) or "tiny"."""
+    config = ml_collections.ConfigDict()
+    config.name = "lm"
+
+    config.data = data = ml_collections.ConfigDict()
+    data.corpus = "bach-chorales"  # bundled corpus name(s) ("," separated) or a folder of MIDI/MusicXML/ABC/kern
+    data.encoding = "pianoroll"  # pianoroll (polyphonic, Bernoulli per key) | melody | performance (events)
+    data.steps_per_quarter = 4  # sixteenth-note grid
+    data.window_steps = 64  # 4 bars of 4/4 per training window
+    data.hop_steps = 32  # overlapping windows: every piece start and middle is seen
+    data.eval_window_steps = 0  # 0 = whole pieces for valid/test NLL
+    data.transpose_semitones = 5  # random transposition of training windows, up to a fourth either way
+    data.max_pieces = 0  # >0: at most this many pieces per split (quick runs)
+    data.valid_fraction = 0.1
+    data.test_fraction = 0.1
+    data.cache_dir = ""  # "" = $MUSEJAX_CACHE or ~/.cache/musejax
+
+    config.model = model = ml_collections.ConfigDict()
+    model.cell = "gru"  # gru (cuDNN/torch.nn.GRU formulation) | gru-cho (Cho et al. 2014) | lstm | rnn (tanh)
+    model.hidden = 256
+    model.layers = 1
+    model.dropout = 0.0  # the default run is too short to overfit; transposition already regularises
+    model.impl = "auto"  # auto (Triton on NVIDIA GPUs, else XLA) | xla | triton
+    model.embed_dim = 64  # event token embedding (melody / performance only)
+    model.style_dim = 0  # >0: condition on the piece's style label with an embedding of this size
+
+    config.optim = optim = ml_collections.ConfigDict()
+    optim.optimizer = "adamw"
+    optim.learning_rate = 3e-3
+    optim.warmup_steps = 100
+    optim.schedule = "cosine"  # cosine | linear | constant (after warm-up)
+    optim.end_learning_rate_factor = 0.05
+    optim.weight_decay = 1e-4
+    optim.grad_clip_norm = 1.0  # global norm; 0 = off
+    optim.b1 = 0.9
+    optim.b2 = 0.999
+
+    config.train = train = ml_collections.ConfigDict()
+    train.steps = 2000
+    train.batch_size = 32  # global; must divide by the number of devices
+    train.seed = 0
+    train.log_every_steps = 50
+    train.eval_every_steps = 500
+    train.eval_batch_size = 40  # valid/test have ~36-39 whole chorales: one batch each
+
+    config.sample = sample = ml_collections.ConfigDict()
+    sample.n = 4  # samples written to <run>/samples after training
+    sample.steps = 96  # 6 bars of 4/4; much beyond the 64-step training windows the GRU drifts
+    sample.temperature = 1.0
+    sample.top_k = config_dict.placeholder(int)  # events only
+    sample.top_p = config_dict.placeholder(float)  # events only
+    sample.threshold = config_dict.placeholder(float)  # piano-roll: None = Bernoulli sampling
+    sample.seed = 0
+
+    config.ckpt = ckpt = ml_collections.ConfigDict()
+    ckpt.keep_best = 1  # by valid NLL
+    ckpt.keep_latest = 1
+
+    if arg == "tiny":
+        data.max_pieces = 12
+        data.window_steps = 16
+        data.hop_steps = 8
+        data.eval_window_steps = 32
+        data.transpose_semitones = 2
+        model.hidden = 16
+        model.embed_dim = 8
+        model.dropout = 0.1  # kept on so tests see the dropout RNG stream
+        optim.learning_rate = 1e-2
+        optim.warmup_steps = 2
+        train.steps = 20
+        train.batch_size = 8
+        train.log_every_steps = 5
+        train.eval_every_steps = 10
+        train.eval_batch_size = 8
+        sample.n = 1
+        sample.steps = 16
+    elif arg:
+        raise ValueError(f"musejax/configs/lm.py: unknown variant {arg!r} (use lm or lm:tiny)")
+    return config

@@ -1,0 +1,134 @@
+"""Orbax checkpoints of a run, and `restore_run` for everything that loads a trained model (sampling, eval).
+
+Layout: `<run_dir>/checkpoints/<step>/` composite checkpoints with items
+  "state"  — the TrainState pytree (StandardSave; restored into the abstract state from jax.eval_shape),
+  "config" — the run's config as JSON (also in `<run_dir>/config.json`),
+  "meta"   — JSON: encoding name/options, loss kind, feature shape, styles, and the running train-metric
+             sums of the unfinished log interval (so a resumed run logs exactly what an uninterrupted one does).
+Retention: the `ckpt.keep_best` checkpoints with the lowest valid NLL plus the `ckpt.keep_latest` newest.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+from musejax.config import CkptConfig, Config, ConfigError, load_config_json, to_dataclass
+
+CHECKPOINT_DIR = "checkpoints"
+BEST_METRIC = "valid_nll"
+
+
+def make_checkpoint_manager(run_dir: str | Path, ckpt: CkptConfig, *, read_only: bool = False) -> ocp.CheckpointManager:
+    """A CheckpointManager for `<run_dir>/checkpoints` keeping the best (by valid NLL) and the latest."""
+    policy = ocp.checkpoint_managers.AnyPreservationPolicy([
+        ocp.checkpoint_managers.LatestN(n=ckpt.keep_latest),
+        ocp.checkpoint_managers.BestN(get_metric_fn=lambda metrics: metrics[BEST_METRIC], reverse=True,
+                                      n=ckpt.keep_best, keep_checkpoints_without_metrics=False),
+    ])
+    options = ocp.CheckpointManagerOptions(
+        preservation_policy=policy, best_fn=lambda metrics: metrics[BEST_METRIC], best_mode="min",
+        create=not read_only, read_only=read_only, enable_async_checkpointing=True)
+    directory = Path(run_dir).absolute() / CHECKPOINT_DIR
+    return ocp.CheckpointManager(directory, options=options, item_names=("state", "config", "meta"))
+
+
+def save_checkpoint(manager: ocp.CheckpointManager, state: Any, config: Config, meta: dict[str, Any],
+                    valid_nll: float | None) -> None:
+    """Save (asynchronously) at `state.step`; `valid_nll` ranks it for keep-best (None: kept only while latest)."""
+    step = int(jax.device_get(state.step))
+    metrics = None if valid_nll is None else {BEST_METRIC: float(valid_nll)}
+    manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
+                                               config=ocp.args.JsonSave(config.to_dict()),
+                                               meta=ocp.args.JsonSave(meta)),
+                 metrics=metrics, force=True)
+
+
+def restore_meta(manager: ocp.CheckpointManager, step: int) -> dict[str, Any]:
+    return manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+
+
+def restore_state(manager: ocp.CheckpointManager, step: int, abstract_state: Any) -> Any:
+    """The TrainState saved at `step`, restored into `abstract_state`'s shapes, dtypes and shardings."""
+    restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state)))
+    return restored["state"]
+
+
+@dataclasses.dataclass
+class RestoredRun:
+    """A trained run loaded back: what sampling and evaluation need.
+
+    `params` is the model's parameter pytree (`state.params`); `apply_fn(params, batch, train=False, rng=None)`
+    returns logits for a batch dict {"inputs", "style"} as in training; `model` is the Flax module itself
+    (`model.apply({"params": params}, ..., method="step")` for step-by-step decoding); `encoding` decodes
+    arrays to NoteSequences; `styles[i]` is style index i (pass `style` only if config.model.style_dim > 0).
+    Training conventions (musejax/train/data.py): a piano-roll LM ("bernoulli") reads an all-zero frame first
+    and predicts frame 0 from it; an event LM ("categorical") is given event 0 and predicts events 1...
+    """
+
+    run_dir: Path
+    config: Config
+    step: int
+    state: Any
+    params: Any
+    model: Any
+    apply_fn: Any
+    encoding: Any
+    loss_kind: str
+    styles: list[str]
+    meta: dict[str, Any]
+
+
+def restore_run(run_dir: str | Path, which: str | int = "best") -> RestoredRun:
+    """Load a run directory's config and a checkpoint: "best" (lowest valid NLL), "latest" or a step number.
+
+    Raises ConfigError (a ValueError) naming the run dir if it has no config.json or no checkpoint.
+    """
+    from musejax.train.model import build_lm, encoding_from_meta
+    from musejax.train.mesh import make_mesh
+    from musejax.train.state import abstract_train_state, make_optimizer
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").exists():
+        raise ConfigError(f"{run_dir}: not a run directory (no config.json)")
+    config = load_config_json(run_dir / "config.json")
+    if not (run_dir / CHECKPOINT_DIR).is_dir():
+        raise ConfigError(f"{run_dir}: run has no checkpoints/ (train it first: musejax train --workdir {run_dir})")
+    manager = make_checkpoint_manager(run_dir, config.ckpt, read_only=True)
+    try:
+        steps = manager.all_steps()
+        if not steps:
+            raise ConfigError(f"{run_dir}: run has no checkpoint yet (train it first: musejax train --workdir {run_dir})")
+        if which == "best":
+            step = manager.best_step() if manager.best_step() is not None else manager.latest_step()
+        elif which == "latest":
+            step = manager.latest_step()
+        elif str(which).isdigit() and int(which) in steps:
+            step = int(which)
+        else:
+            what = f"at step {which}" if str(which).isdigit() else repr(which)
+            raise ConfigError(f"{run_dir}: no checkpoint {what} (use best, latest or one of {sorted(steps)})")
+        meta = restore_meta(manager, step)
+        saved_config = manager.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))["config"]
+        config = to_dataclass(saved_config)
+        encoding = encoding_from_meta(meta)
+        lm = build_lm(config, meta)
+        tx, _ = make_optimizer(config.optim, config.train.steps)
+        mesh = make_mesh(jax.devices()[:1])
+        abstract = abstract_train_state(lm.init_params, lm.apply_fn, tx, meta["loss_kind"], mesh)
+        state = restore_state(manager, step, abstract)
+    finally:
+        manager.close()
+    return RestoredRun(run_dir=run_dir, config=config, step=int(step), state=state, params=state.params,
+                       model=lm.model, apply_fn=lm.apply_fn, encoding=encoding, loss_kind=meta["loss_kind"],
+                       styles=list(meta["styles"]), meta=meta)
+
+
+def sums_to_json(sums: dict[str, Any]) -> dict[str, float]:
+    """Device metric sums -> JSON floats (float32 values survive the round trip exactly)."""
+    return {key: float(np.asarray(value)) for key, value in jax.device_get(sums).items()}

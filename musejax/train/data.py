@@ -1,0 +1,174 @@
+"""Language-model data: encoded pieces -> windows -> batches {"inputs", "targets", "mask", "style"} (numpy).
+
+Piano-roll (loss "bernoulli"): inputs are the frames shifted right by one behind an all-zero start frame,
+targets the frames themselves, so every frame of a window is predicted and sampling starts from a zero frame.
+Events (loss "categorical"): inputs are events 0..T-2, targets events 1..T-1 (the first event is given).
+Validation and test use whole pieces by default (`data.eval_window_steps = 0`): the per-step NLL of the
+literature, over every unpadded step of every piece.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Iterator
+
+import numpy as np
+
+from musejax.config import DataConfig
+
+# Encodings an LM trains on and their loss.
+LOSS_KIND = {"pianoroll": "bernoulli", "melody": "categorical", "performance": "categorical"}
+
+
+@dataclasses.dataclass
+class WindowSplit:
+    """Windows of one split: (N, T, ...) arrays, (N, T) bool mask, (N,) int32 style index (-1 unlabelled)."""
+
+    windows: np.ndarray
+    mask: np.ndarray
+    style: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+
+@dataclasses.dataclass
+class LMData:
+    """Everything the trainer needs from the data side."""
+
+    encoding: Any
+    loss_kind: str
+    styles: list[str]
+    train: WindowSplit
+    valid: WindowSplit
+    test: WindowSplit
+    description: str = ""
+
+    @property
+    def feature_shape(self) -> tuple[int, ...]:
+        return tuple(self.train.windows.shape[2:])
+
+
+def make_encoding(data: DataConfig) -> Any:
+    """The encoding named by `data.encoding` with the config's options."""
+    from musejax.data.encodings import get_encoding
+
+    if data.encoding not in LOSS_KIND:
+        raise ValueError(f"config.data.encoding must be one of {', '.join(LOSS_KIND)} for a language model, "
+                         f"got {data.encoding!r}")
+    options = {"steps_per_quarter": data.steps_per_quarter} if data.encoding in ("pianoroll", "melody") else {}
+    return get_encoding(data.encoding, **options)
+
+
+def load_lm_data(data: DataConfig, *, progress: bool = True) -> LMData:
+    """Build (or load from the cache) the dataset and cut it into training and evaluation windows.
+
+    `data.corpus` names bundled corpora / folders, or a Boulanger-Lewandowski 2012 piano-roll file
+    (.pickle / .json, its own train/valid/test split; piano-roll encoding only).
+    """
+    from musejax.data.datasets import build_dataset
+
+    encoding = make_encoding(data)
+    if data.corpus.endswith((".pickle", ".pkl", ".json")):
+        return _load_bl2012(data, encoding)
+    corpora = [name.strip() for name in data.corpus.split(",") if name.strip()]
+    dataset = build_dataset(corpora, encoding, cache_dir=data.cache_dir or None, progress=progress,
+                            valid_fraction=data.valid_fraction, test_fraction=data.test_fraction)
+    splits = {}
+    for split, pieces in dataset.splits.items():
+        if data.max_pieces:
+            pieces = pieces[: data.max_pieces]
+        if not pieces:
+            raise ValueError(f"corpus {dataset.name!r} has no {split} pieces (of {dataset.report.n_loaded} loaded); "
+                             f"use a larger corpus or other config.data.valid_fraction/test_fraction")
+        splits[split] = ([p.array for p in pieces], [dataset.style_index(p.style) for p in pieces])
+    description = (f"{dataset.name}: " + ", ".join(f"{k} {len(v[0])} pieces" for k, v in splits.items())
+                   + f" ({encoding.name})")
+    return windows_from_arrays(data, encoding, splits, dataset.styles, description)
+
+
+def _load_bl2012(data: DataConfig, encoding: Any) -> LMData:
+    from musejax.data.bl2012 import load_bl2012
+
+    if encoding.name != "pianoroll" or getattr(encoding, "onsets", False):
+        raise ValueError(f"{data.corpus}: a BL2012 piano-roll file needs config.data.encoding=pianoroll (no onsets)")
+    splits = {}
+    for split, rolls in load_bl2012(data.corpus).items():
+        rolls = [np.asarray(r, bool) for r in rolls if len(r)]
+        if data.max_pieces:
+            rolls = rolls[: data.max_pieces]
+        if not rolls:
+            raise ValueError(f"{data.corpus}: no {split} pieces")
+        splits[split] = (rolls, [-1] * len(rolls))
+    description = f"{data.corpus}: " + ", ".join(f"{k} {len(v[0])} pieces" for k, v in splits.items())
+    return windows_from_arrays(data, encoding, splits, [], description)
+
+
+def windows_from_arrays(data: DataConfig, encoding: Any, splits: dict[str, tuple[list[np.ndarray], list[int]]],
+                        styles: list[str], description: str = "") -> LMData:
+    """Cut per-split (arrays, style indices) into windows: training windows of `data.window_steps` every
+    `data.hop_steps`, evaluation windows of `data.eval_window_steps` (0 = the longest valid/test piece)."""
+    from musejax.data.datasets import make_windows
+
+    eval_length = data.eval_window_steps or max(len(a) for s in ("valid", "test") for a in splits[s][0])
+    lengths = {"train": (data.window_steps, data.hop_steps or data.window_steps),
+               "valid": (eval_length, eval_length), "test": (eval_length, eval_length)}
+    out = {}
+    for split, (arrays, style_index) in splits.items():
+        length, hop = lengths[split]
+        windows, mask, piece = make_windows(arrays, length, hop)
+        out[split] = WindowSplit(windows, mask, np.asarray(style_index, np.int32)[piece])
+    return LMData(encoding=encoding, loss_kind=LOSS_KIND[encoding.name], styles=list(styles),
+                  train=out["train"], valid=out["valid"], test=out["test"], description=description)
+
+
+def lm_batch(windows: np.ndarray, mask: np.ndarray, style: np.ndarray, loss_kind: str) -> dict[str, np.ndarray]:
+    """Windows -> {"inputs", "targets", "mask" float32, "style" int32} for next-step prediction."""
+    if loss_kind == "bernoulli":
+        frames = np.asarray(windows, np.float32)
+        inputs = np.concatenate([np.zeros_like(frames[:, :1]), frames[:, :-1]], axis=1)
+        return {"inputs": inputs, "targets": frames, "mask": np.asarray(mask, np.float32),
+                "style": np.asarray(style, np.int32)}
+    events = np.asarray(windows, np.int32)
+    return {"inputs": events[:, :-1], "targets": events[:, 1:], "mask": np.asarray(mask[:, 1:] & mask[:, :-1], np.float32),
+            "style": np.asarray(style, np.int32)}
+
+
+def eval_batches(split: WindowSplit, batch_size: int, loss_kind: str) -> list[dict[str, np.ndarray]]:
+    """All windows of a split in batches of `batch_size`; the last batch is filled with fully masked rows."""
+    n = len(split)
+    n_padded = -(-n // batch_size) * batch_size
+    pad = n_padded - n
+    windows = np.concatenate([split.windows, np.zeros_like(split.windows[:1]).repeat(pad, 0)])
+    mask = np.concatenate([split.mask, np.zeros((pad, split.mask.shape[1]), bool)])
+    style = np.concatenate([split.style, np.zeros(pad, np.int32)])
+    return [lm_batch(windows[i : i + batch_size], mask[i : i + batch_size], style[i : i + batch_size], loss_kind)
+            for i in range(0, n_padded, batch_size)]
+
+
+class TrainBatches:
+    """Training batches for steps start, start+1, ...: epochs of a seeded BatchIterator with transposition.
+
+    Step s is batch s % steps_per_epoch of epoch s // steps_per_epoch, so a resumed run sees exactly the
+    batches (and augmentations) an uninterrupted one would.
+    """
+
+    def __init__(self, data: LMData, batch_size: int, seed: int, transpose_semitones: int) -> None:
+        from musejax.data.datasets import BatchIterator, transpose_augmentation
+
+        augment = transpose_augmentation(data.encoding, transpose_semitones) if transpose_semitones else None
+        self.loss_kind = data.loss_kind
+        self.iterator = BatchIterator(data.train.windows, data.train.mask, {"style": data.train.style},
+                                      batch_size=batch_size, seed=seed, shuffle=True, drop_remainder=True,
+                                      augment=augment)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return self.iterator.steps_per_epoch
+
+    def from_step(self, start_step: int) -> Iterator[dict[str, np.ndarray]]:
+        epoch, skip = divmod(start_step, self.steps_per_epoch)
+        while True:
+            for batch in self.iterator.epoch(epoch, start_batch=skip):
+                yield lm_batch(batch["array"], batch["mask"], batch["style"], self.loss_kind)
+            epoch, skip = epoch + 1, 0

@@ -1,0 +1,100 @@
+"""Config + data description -> the Flax LM and the two functions the trainer needs (init, apply).
+
+`meta` (saved in every checkpoint) describes the data side without loading it: encoding name and options,
+loss kind, frame shape or vocabulary size, and the style names. So `restore_run` rebuilds the exact model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+
+from musejax.config import Config, ConfigError
+
+
+@dataclasses.dataclass(frozen=True)
+class LMFunctions:
+    """model: the Flax module; init_params(key) -> params; apply_fn(params, batch, *, train, rng) -> logits."""
+
+    model: Any
+    init_params: Callable[[jax.Array], Any]
+    apply_fn: Callable[..., jax.Array]
+    conditioned: bool
+
+
+def data_meta(data: Any) -> dict[str, Any]:
+    """The JSON description of an `LMData` that `build_lm` and `encoding_from_meta` need."""
+    encoding = data.encoding
+    return {
+        "encoding": {"name": encoding.name, **encoding.options()},
+        "loss_kind": data.loss_kind,
+        "feature_shape": list(data.feature_shape),
+        "vocab_size": int(getattr(encoding, "vocab_size", 0) or 0) if data.loss_kind == "categorical" else 0,
+        "styles": list(data.styles),
+        "unlabelled_train_windows": int((data.train.style < 0).sum()),
+        "data": data.description,
+    }
+
+
+def encoding_from_meta(meta: dict[str, Any]) -> Any:
+    from musejax.data.encodings import get_encoding
+
+    options = dict(meta["encoding"])
+    name = options.pop("name")
+    return get_encoding(name, **options)
+
+
+@dataclasses.dataclass(frozen=True)
+class ApplyLM:
+    """apply_fn(params, batch, *, train, rng) -> logits. Compares by value (the module and a flag), so equal
+    configs give equal functions and jit caches are shared between runs in one process (tests, resumes)."""
+
+    model: Any
+    conditioned: bool
+
+    def __call__(self, params: Any, batch: dict[str, jax.Array], *, train: bool, rng: jax.Array | None) -> jax.Array:
+        style = batch["style"] if self.conditioned else None
+        rngs = {"dropout": rng} if train and rng is not None else None
+        return self.model.apply({"params": params}, batch["inputs"], style, deterministic=not train, rngs=rngs)
+
+
+@dataclasses.dataclass(frozen=True)
+class InitLM:
+    """init_params(key) -> params, from a tiny example input; compares by value like ApplyLM."""
+
+    model: Any
+    example_shape: tuple[int, ...]
+    example_dtype: str
+    conditioned: bool
+
+    def __call__(self, key: jax.Array) -> Any:
+        example = jnp.zeros(self.example_shape, self.example_dtype)
+        style = jnp.zeros((self.example_shape[0],), jnp.int32) if self.conditioned else None
+        return self.model.init({"params": key}, example, style)["params"]
+
+
+def build_lm(config: Config, meta: dict[str, Any]) -> LMFunctions:
+    """PianoRollLM (loss "bernoulli") or EventLM ("categorical") as configured by config.model."""
+    from musejax.models.lm import EventLM, PianoRollLM
+
+    m = config.model
+    conditioned = m.style_dim > 0
+    n_styles = len(meta["styles"]) if conditioned else 0
+    if conditioned and (n_styles == 0 or meta.get("unlabelled_train_windows", 0)):
+        raise ConfigError(f"config.model.style_dim={m.style_dim} needs style labels on every piece; data "
+                          f"{meta.get('data', '')!r} has styles {meta['styles']} and "
+                          f"{meta.get('unlabelled_train_windows', 0)} unlabelled training windows")
+    common = dict(cell=m.cell, hidden=m.hidden, layers=m.layers, dropout=m.dropout, impl=m.impl,
+                  n_styles=n_styles, style_dim=max(m.style_dim, 1))
+    feature_shape = tuple(meta["feature_shape"])
+    if meta["loss_kind"] == "bernoulli":
+        model = PianoRollLM(features=math.prod(feature_shape), **common)
+        init = InitLM(model, (1, 2, *feature_shape), "float32", conditioned)
+    else:
+        model = EventLM(vocab_size=meta["vocab_size"], embed_dim=m.embed_dim, **common)
+        init = InitLM(model, (1, 2), "int32", conditioned)
+    return LMFunctions(model=model, init_params=init, apply_fn=ApplyLM(model, conditioned), conditioned=conditioned)

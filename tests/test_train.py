@@ -1,0 +1,285 @@
+"""Training: masked losses, loss goes down, exact resume, checkpoint retention, non-finite loss, the command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from musejax.config import ConfigError, resolve_config
+from musejax.train.checkpoint import make_checkpoint_manager, restore_run, save_checkpoint
+from musejax.train.data import eval_batches, lm_batch, make_encoding, windows_from_arrays
+from musejax.train.loop import NonFiniteLossError, train
+from musejax.train.mesh import make_mesh
+from musejax.train.metrics import read_metrics
+from musejax.train.model import build_lm, data_meta
+from musejax.train.state import create_train_state, make_optimizer
+from musejax.train.steps import masked_nll_sums, train_step
+
+
+def synthetic_rolls(n_pieces: int, seed: int) -> list[np.ndarray]:
+    """Repetitive two-voice piano-rolls of random lengths: easy to learn, so the loss must fall."""
+    rng = np.random.default_rng(seed)
+    rolls = []
+    for _ in range(n_pieces):
+        steps, offset = int(rng.integers(12, 40)), int(rng.integers(0, 12))
+        roll = np.zeros((steps, 88), bool)
+        t = np.arange(steps)
+        roll[t, 39 + offset + t % 4] = True
+        roll[t, 27 + offset + (t // 2) % 3] = True
+        rolls.append(roll)
+    return rolls
+
+
+def tiny_data(config, n_train: int = 16):
+    splits = {"train": (synthetic_rolls(n_train, 0), [0] * n_train),
+              "valid": (synthetic_rolls(3, 1), [0] * 3), "test": (synthetic_rolls(3, 2), [0] * 3)}
+    return windows_from_arrays(config.data, make_encoding(config.data), splits, ["bach"], "synthetic")
+
+
+def tiny_config(*overrides: str):
+    return resolve_config("lm:tiny", list(overrides))
+
+
+def records(run_dir: Path) -> list[dict]:
+    """metrics.jsonl without the wall-clock field."""
+    return [{k: v for k, v in r.items() if k != "steps_per_second"} for r in read_metrics(run_dir)]
+
+
+# ------------------------------------------------------------------------------------------------ losses
+
+
+def test_bernoulli_nll_is_summed_over_keys_and_averaged_over_unpadded_steps():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(2, 5, 88)).astype(np.float32)
+    targets = (rng.random((2, 5, 88)) < 0.1).astype(np.float32)
+    mask = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], np.float32)
+    nll_sum, count = masked_nll_sums(jnp.asarray(logits), jnp.asarray(targets), jnp.asarray(mask), "bernoulli")
+    p = 1 / (1 + np.exp(-logits.astype(np.float64)))
+    per_step = -(targets * np.log(p) + (1 - targets) * np.log(1 - p)).sum(-1)
+    assert float(count) == 8
+    np.testing.assert_allclose(float(nll_sum), (per_step * mask).sum(), rtol=1e-5)
+
+
+def test_categorical_nll_matches_log_softmax():
+    rng = np.random.default_rng(1)
+    logits = rng.normal(size=(3, 4, 7)).astype(np.float32)
+    targets = rng.integers(0, 7, size=(3, 4))
+    mask = np.array([[1, 1, 0, 0], [1, 0, 0, 0], [1, 1, 1, 1]], np.float32)
+    nll_sum, count = masked_nll_sums(jnp.asarray(logits), jnp.asarray(targets), jnp.asarray(mask), "categorical")
+    log_p = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    expected = -(np.take_along_axis(log_p, targets[..., None], -1)[..., 0] * mask).sum()
+    assert float(count) == 7
+    np.testing.assert_allclose(float(nll_sum), expected, rtol=1e-5)
+
+
+def test_padding_changes_neither_loss_nor_the_update():
+    config = tiny_config()
+    data = tiny_data(config)
+    lm = build_lm(config, data_meta(data))
+    tx, _ = make_optimizer(config.optim, config.train.steps)
+    state, _ = create_train_state(lm.init_params, lm.apply_fn, tx, "bernoulli", jax.random.key(0), make_mesh())
+    batch = eval_batches(data.valid, 4, "bernoulli")[0]
+    assert (batch["mask"] == 0).any(), "the fixture must contain padding"
+    noisy = {k: v.copy() for k, v in batch.items()}
+    pad = batch["mask"] == 0
+    rng = np.random.default_rng(3)
+    noisy["inputs"][pad] = rng.random((pad.sum(), 88))
+    noisy["targets"][pad] = rng.random((pad.sum(), 88)) < 0.5
+    step = jax.jit(train_step)
+    (state_a, metrics_a), (state_b, metrics_b) = step(state, batch, jax.random.key(1)), step(state, noisy, jax.random.key(1))
+    assert float(metrics_a["nll_sum"]) == float(metrics_b["nll_sum"]) and int(state_a.step) == 1
+    assert float(metrics_a["steps"]) == batch["mask"].sum()
+    for a, b in zip(jax.tree.leaves(state_a.params), jax.tree.leaves(state_b.params)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    _, metrics_c = step(state, batch, jax.random.key(2))  # other dropout noise, other loss: the key is used
+    assert float(metrics_c["nll_sum"]) != float(metrics_a["nll_sum"])
+
+
+def test_event_batches_predict_the_next_event():
+    windows = np.array([[5, 6, 7, 0], [3, 4, 0, 0]], np.int32)
+    mask = np.array([[1, 1, 1, 0], [1, 1, 0, 0]], bool)
+    batch = lm_batch(windows, mask, np.zeros(2, np.int32), "categorical")
+    np.testing.assert_array_equal(batch["inputs"], [[5, 6, 7], [3, 4, 0]])
+    np.testing.assert_array_equal(batch["targets"], [[6, 7, 0], [4, 0, 0]])
+    np.testing.assert_array_equal(batch["mask"], [[1, 1, 0], [1, 0, 0]])
+
+
+# ---------------------------------------------------------------------------------------------- training
+
+
+def test_loss_decreases_on_a_tiny_dataset(tmp_path):
+    config = tiny_config()
+    result = train(config, tmp_path / "run", data=tiny_data(config), progress=False)
+    train_nll = [r["nll"] for r in read_metrics(tmp_path / "run", "train")]
+    valid_nll = [r["nll"] for r in read_metrics(tmp_path / "run", "valid")]
+    assert train_nll == sorted(train_nll, reverse=True) and train_nll[-1] < 0.6 * train_nll[0], train_nll
+    assert valid_nll[-1] < valid_nll[0] and result.final["valid_nll"] == valid_nll[-1]
+    assert np.isfinite(result.final["test_nll"])
+
+
+def test_event_lm_on_melody_tokens_learns(tmp_path):
+    config = tiny_config("--config.data.encoding=melody")
+    rng = np.random.default_rng(0)
+
+    def melodies(n):  # note-on, no-event, note-on a third higher, ...: a learnable event grammar
+        return [np.array([base + 2 * (t % 4) if t % 2 == 0 else 0 for t in range(int(rng.integers(12, 40)))], np.int32)
+                for base in rng.integers(2, 20, size=n)]
+
+    splits = {"train": (melodies(16), [0] * 16), "valid": (melodies(3), [0] * 3), "test": (melodies(3), [0] * 3)}
+    data = windows_from_arrays(config.data, make_encoding(config.data), splits, ["folk"], "melodies")
+    assert data.loss_kind == "categorical"
+    result = train(config, tmp_path / "run", data=data, progress=False)
+    train_nll = [r["nll"] for r in read_metrics(tmp_path / "run", "train")]
+    assert train_nll[-1] < 0.8 * train_nll[0] and result.final["test_nll"] < train_nll[0]
+    restored = restore_run(tmp_path / "run")
+    assert restored.loss_kind == "categorical" and restored.encoding.name == "melody"
+
+
+def test_resumed_run_matches_an_uninterrupted_one_exactly(tmp_path):
+    config = tiny_config("--config.train.log_every_steps=4")
+    assert config.model.dropout > 0  # the dropout RNG stream must resume exactly too
+    data = tiny_data(config)
+    full = train(config, tmp_path / "full", data=data, progress=False)
+    stopped = train(config, tmp_path / "part", data=data, progress=False, stop_at_step=7)  # mid log interval
+    assert stopped.step == 7 and stopped.final is None
+    assert max(r["step"] for r in read_metrics(tmp_path / "part")) <= 7
+    resumed = train(config, tmp_path / "part", data=data, progress=False)
+    assert resumed.final == full.final
+    assert records(tmp_path / "part") == records(tmp_path / "full")
+    a, b = restore_run(tmp_path / "full", "latest"), restore_run(tmp_path / "part", "latest")
+    assert a.step == b.step == config.train.steps
+    for x, y in zip(jax.tree.leaves(a.state), jax.tree.leaves(b.state)):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    # a finished run is not trained again
+    again = train(config, tmp_path / "part", data=data, progress=False)
+    assert again.final == full.final and records(tmp_path / "part") == records(tmp_path / "full")
+
+
+def test_resume_refuses_a_different_config(tmp_path):
+    config = tiny_config()
+    data = tiny_data(config)
+    train(config, tmp_path / "run", data=data, progress=False, stop_at_step=3)
+    with pytest.raises(ConfigError, match="model.hidden"):
+        train(tiny_config("--config.model.hidden=24"), tmp_path / "run", data=data, progress=False)
+    with pytest.raises(ConfigError, match="already has checkpoints"):
+        train(config, tmp_path / "run", data=data, progress=False, resume=False)
+
+
+def test_checkpoints_keep_the_best_by_valid_nll_and_the_latest(tmp_path):
+    config = tiny_config()
+    data = tiny_data(config)
+    lm = build_lm(config, data_meta(data))
+    tx, _ = make_optimizer(config.optim, config.train.steps)
+    state, _ = create_train_state(lm.init_params, lm.apply_fn, tx, "bernoulli", jax.random.key(0), make_mesh())
+    manager = make_checkpoint_manager(tmp_path, config.ckpt)
+    for step, valid_nll in [(1, 3.0), (2, 1.0), (3, 2.0), (4, 2.5), (5, None)]:
+        save_checkpoint(manager, state.replace(step=jnp.asarray(step, jnp.int32)), config, {}, valid_nll)
+        manager.wait_until_finished()
+    assert sorted(manager.all_steps()) == [2, 5]
+    assert manager.best_step() == 2
+    manager.close()
+
+
+def test_run_directory_and_restore_run(tmp_path):
+    config = tiny_config()
+    data = tiny_data(config)
+    train(config, tmp_path / "run", data=data, progress=False)
+    run_dir = tmp_path / "run"
+    assert (run_dir / "config.json").exists() and (run_dir / "metrics.jsonl").exists()
+    assert list(run_dir.glob("events.out.tfevents.*"))
+    assert json.loads((run_dir / "config.json").read_text())["model"]["hidden"] == config.model.hidden
+    steps = sorted(int(p.name) for p in (run_dir / "checkpoints").iterdir() if p.name.isdigit())
+    best = restore_run(run_dir)
+    assert config.train.steps in steps and best.step in steps and len(steps) <= 2
+    assert best.config == config and best.styles == ["bach"] and best.encoding.name == "pianoroll"
+    batch = eval_batches(data.valid, 4, "bernoulli")[0]
+    logits = best.apply_fn(best.params, batch, train=False, rng=None)
+    assert logits.shape == batch["targets"].shape
+    carry = best.model.apply({"params": best.params}, 2, method="initial_carry")
+    carry, step_logits = best.model.apply({"params": best.params}, carry, jnp.zeros((2, 88)), method="step")
+    assert step_logits.shape == (2, 88)
+    with pytest.raises(ConfigError, match="not a run directory"):
+        restore_run(tmp_path / "nothing")
+
+
+def test_non_finite_loss_raises_a_clear_error(tmp_path):
+    config = tiny_config()
+    data = tiny_data(config)
+    data.train.windows = data.train.windows.astype(np.float32)
+    data.train.windows[:, 0, 0] = np.nan  # every window: NaN inputs -> NaN loss
+    with pytest.raises(NonFiniteLossError, match=r"training NLL is nan at step 5.*learning_rate"):
+        train(config, tmp_path / "run", data=data, progress=False)
+
+
+def test_batch_larger_than_the_data_is_a_clear_error(tmp_path):
+    config = tiny_config("--config.train.batch_size=512")
+    with pytest.raises(ConfigError, match="fewer than one batch"):
+        train(config, tmp_path / "run", data=tiny_data(config), progress=False)
+
+
+# ------------------------------------------------------------------------------------------------ command
+
+
+def write_tiny_corpus(folder: Path, n_pieces: int = 16) -> None:
+    """Block-chord MIDI files (the readers' real input path)."""
+    import note_seq
+    from note_seq.protobuf import music_pb2
+
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for index in range(n_pieces):
+        ns = music_pb2.NoteSequence(ticks_per_quarter=220)
+        ns.tempos.add(qpm=120)
+        for beat in range(24):
+            root = 60 + int(rng.integers(-5, 6))
+            for pitch in (root, root + 4, root + 7):
+                ns.notes.add(pitch=pitch, start_time=beat * 0.5, end_time=beat * 0.5 + 0.5, velocity=80)
+        ns.total_time = 12.0
+        note_seq.sequence_proto_to_midi_file(ns, str(folder / f"piece_{index:02d}.mid"))
+
+
+def test_train_command_end_to_end(tmp_path, capsys):
+    from musejax.cli import main
+
+    write_tiny_corpus(tmp_path / "corpus")
+    run_dir = tmp_path / "run"
+    argv = ["train", "--config", "lm:tiny", "--workdir", str(run_dir), "--no-progress",
+            f"--config.data.corpus={tmp_path / 'corpus'}", f"--config.data.cache_dir={tmp_path / 'cache'}",
+            "--config.data.valid_fraction=0.25", "--config.data.test_fraction=0.25", "--config.sample.n=2"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "valid NLL" in out and "test NLL" in out
+    assert (run_dir / "config.json").exists() and (run_dir / "metrics.jsonl").exists()
+    assert list(run_dir.glob("events.out.tfevents.*"))
+    assert [p.name for p in (run_dir / "checkpoints").iterdir() if p.name.isdigit()] == ["20"]
+    assert sorted(p.name for p in (run_dir / "samples").iterdir()) == [
+        "sample_000.mid", "sample_000.png", "sample_001.mid", "sample_001.png"]
+    final = read_metrics(run_dir, "final")[-1]
+    assert final["best_step"] == 20 and np.isfinite(final["test_nll"])
+    # continuing the finished run (its saved config + overrides) trains nothing more; unknown keys are errors
+    assert main(["train", "--workdir", str(run_dir), "--no-progress", "--config.sample.n=1"]) == 0
+    assert read_metrics(run_dir, "final") == [final] and json.loads((run_dir / "config.json").read_text())["sample"]["n"] == 1
+    assert main(["train", "--workdir", str(run_dir), "--no-progress", "--config.model.hidden=7"]) == 2
+    assert "config differs from the run's config.json in model.hidden" in capsys.readouterr().err
+    assert main(["train", "--workdir", str(tmp_path / "x"), "--config.model.hiden=3"]) == 2
+    assert "unknown config key config.model.hiden" in capsys.readouterr().err
+    assert main(["train", "--workdir", str(run_dir), "--no-resume"]) == 2
+
+
+def test_bl2012_file_as_corpus(tmp_path):
+    from musejax.data.bl2012 import save_bl2012
+
+    save_bl2012(tmp_path / "jsb.json", {"train": synthetic_rolls(6, 0), "valid": synthetic_rolls(2, 1),
+                                        "test": synthetic_rolls(2, 2)})
+    config = resolve_config("chung2014:gru", [f"--config.data.corpus={tmp_path / 'jsb.json'}",
+                                              "--config.data.window_steps=16"])
+    from musejax.train.data import load_lm_data
+
+    data = load_lm_data(config.data, progress=False)
+    assert data.loss_kind == "bernoulli" and data.styles == [] and data.train.windows.shape[1:] == (16, 88)
+    assert data.valid.mask.sum() == sum(len(r) for r in synthetic_rolls(2, 1))
