@@ -13,6 +13,8 @@ import importlib.util
 import sys
 import warnings
 
+from musejax.errors import CommandError
+
 # command name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("musejax.commands.data", "list, build and inspect corpora"),
@@ -20,11 +22,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sample": ("musejax.commands.sample", "sample MIDI from a trained run (optionally continuing a primer)"),
     "edit": ("musejax.commands.edit", "edit a MIDI/MusicXML/ABC file: transpose, tempo, velocity, program, ..."),
     "evaluate": ("musejax.commands.evaluate", "compare generated pieces with a corpus: metrics, originality, NLL"),
+    "gan": ("musejax.commands.gan", "train a multitrack bar GAN (MuseGAN) and sample MIDI from it"),
+    "classify": ("musejax.commands.classify", "top styles of music files (or --train the style classifier)"),
+    "recommend": ("musejax.commands.recommend", "recommend pieces from a library like the ones you liked"),
 }
-
-
-class CommandError(Exception):
-    """An error the user can fix; printed as one line, exit code 2."""
 
 
 def _available() -> dict[str, tuple[str, str]]:

@@ -1,0 +1,113 @@
+"""The Boulanger-Lewandowski et al. (2012) polyphonic datasets (JSB Chorales, Nottingham, MuseData,
+Piano-midi.de): a dict with "train", "valid" and "test", each a list of pieces, each piece a list of
+time steps, each step the MIDI pitches (21..108) sounding. Stored as a (latin-1) pickle or as JSON.
+
+Loaded as-is into (T, 88) bool piano-rolls, column 0 = MIDI 21 (A0).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+
+SPLITS = ("train", "valid", "test")
+MIN_PITCH, MAX_PITCH = 21, 108
+N_PITCHES = MAX_PITCH - MIN_PITCH + 1  # 88
+
+# The original pickles hold plain lists; allow numpy scalars/arrays too, and nothing else (no code).
+_ALLOWED_GLOBALS = {
+    ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"), ("numpy", "ndarray"),
+    ("builtins", "set"), ("builtins", "frozenset"), ("__builtin__", "set"),
+}
+
+
+class _DataOnlyUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str):
+        if (module, name) not in _ALLOWED_GLOBALS:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name}: only plain data is allowed")
+        return super().find_class(module, name)
+
+
+def _read_raw(path: Path) -> object:
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".json":
+            return json.loads(path.read_text(encoding="utf-8"))
+        if suffix in (".pickle", ".pkl"):
+            with open(path, "rb") as handle:
+                return _DataOnlyUnpickler(handle, encoding="latin1").load()
+    except (json.JSONDecodeError, pickle.UnpicklingError, EOFError, UnicodeDecodeError, ValueError) as error:
+        raise ValueError(f"{path}: not a readable BL2012 {suffix[1:]} file: {type(error).__name__}: {error}") from None
+    raise ValueError(f"{path}: unknown BL2012 file type {suffix!r} (expected .pickle, .pkl or .json)")
+
+
+def _piece_to_roll(path: Path, split: str, index: int, piece: object) -> np.ndarray:
+    where = f"{path}: split {split!r} piece {index}"
+    if not isinstance(piece, (list, tuple, np.ndarray)):
+        raise ValueError(f"{where}: expected a list of time steps, got {type(piece).__name__}")
+    roll = np.zeros((len(piece), N_PITCHES), dtype=bool)
+    for step_index, step in enumerate(piece):
+        if not isinstance(step, (list, tuple, set, frozenset, np.ndarray)):
+            raise ValueError(f"{where} step {step_index}: expected a list of pitches, got {type(step).__name__}")
+        for pitch in step:
+            if isinstance(pitch, bool) or not isinstance(pitch, (int, float, np.integer, np.floating)) \
+                    or pitch != int(pitch):
+                raise ValueError(f"{where} step {step_index}: pitch {pitch!r} is not a whole MIDI number")
+            if not MIN_PITCH <= pitch <= MAX_PITCH:
+                raise ValueError(f"{where} step {step_index}: pitch {int(pitch)} is outside "
+                                 f"{MIN_PITCH}..{MAX_PITCH}")
+            roll[step_index, int(pitch) - MIN_PITCH] = True
+    return roll
+
+
+def load_bl2012(path: str | os.PathLike) -> dict[str, list[np.ndarray]]:
+    """Load a BL2012 .pickle/.json file: split -> list of (T, 88) bool piano-rolls (MIDI 21..108)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such BL2012 file")
+    raw = _read_raw(path)
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: expected a dict with keys {', '.join(SPLITS)}, got {type(raw).__name__}")
+    missing = [split for split in SPLITS if split not in raw]
+    if missing:
+        raise ValueError(f"{path}: missing key(s) {', '.join(missing)} (has: {', '.join(map(str, raw))})")
+    splits = {}
+    for split in SPLITS:
+        if not isinstance(raw[split], (list, tuple)):
+            raise ValueError(f"{path}: split {split!r} must be a list of pieces, got {type(raw[split]).__name__}")
+        splits[split] = [_piece_to_roll(path, split, i, piece) for i, piece in enumerate(raw[split])]
+    return splits
+
+
+def save_bl2012(path: str | os.PathLike, splits: dict[str, list[np.ndarray]]) -> None:
+    """Write (T, 88) piano-rolls per split in the BL2012 nested-list format (.pickle/.pkl or .json)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".pickle", ".pkl", ".json"):
+        raise ValueError(f"{path}: BL2012 files are .pickle, .pkl or .json, not {suffix!r}")
+    missing = [split for split in SPLITS if split not in splits]
+    if missing:
+        raise ValueError(f"{path}: splits must have keys {', '.join(SPLITS)}; missing {', '.join(missing)}")
+    data: dict[str, list[list[list[int]]]] = {}
+    for split in SPLITS:
+        pieces = []
+        for index, roll in enumerate(splits[split]):
+            roll = np.asarray(roll)
+            if roll.ndim != 2 or roll.shape[1] != N_PITCHES:
+                raise ValueError(f"{path}: split {split!r} piece {index}: expected shape (T, {N_PITCHES}), "
+                                 f"got {roll.shape}")
+            if roll.dtype != bool and not np.isin(roll, (0, 1)).all():
+                raise ValueError(f"{path}: split {split!r} piece {index}: a piano-roll holds only 0/1 or bools")
+            pieces.append([(np.flatnonzero(step) + MIN_PITCH).tolist() for step in roll])
+        data[split] = pieces
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".json":
+        path.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
+    else:
+        with open(path, "wb") as handle:
+            pickle.dump(data, handle, protocol=2)  # protocol 2: readable by the Python 2 era tools too
