@@ -1,0 +1,178 @@
+"""Recurrent language models over music: polyphonic piano-rolls and event tokens, optionally style-conditioned.
+
+`PianoRollLM`: frames x (B, T, *frame) with prod(frame) = `features` (88, or 176 for a (2, 88) onset roll),
+predicts the next frame as independent Bernoulli logits of the same shape (Boulanger-Lewandowski et al. 2012,
+Chung et al. 2014).  `EventLM`: tokens (B, T) int -> softmax logits (B, T, vocab_size) (melody/performance events).
+
+Shared fields: cell ("gru" | "gru-cho" | "lstm" | "rnn"), hidden, layers, dropout (between layers and before the
+readout), impl ("auto" | "xla" | "triton", GRU cells only), n_styles (0 = unconditioned), style_dim.
+Style, when n_styles > 0, is either int ids (B,) or mixture weights (B, n_styles) (rows summing to 1, not checked);
+its embedding `weights @ style_table` is concatenated to every input step. Ids and one-hot weights are identical.
+
+Methods (all usable as `model.apply(variables, ..., method=...)`; params passed explicitly, nothing hidden):
+  __call__(x, style=None, *, deterministic=True, initial_carry=None) -> logits (B, T, ...)
+  encode(x, style=None, *, deterministic=True, initial_carry=None) -> (carry, logits)   carry after the last step
+  initial_carry(batch_size) -> carry   (tuple over layers of h (B, H), or (h, c) for LSTM)
+  step(carry, x_t, style=None) -> (carry, logits_t)   one step, no dropout; x_t (B, *frame) or tokens (B,)
+Dropout needs `rngs={"dropout": key}` when deterministic=False.
+"""
+from __future__ import annotations
+
+import math
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from musejax.models.cells import Carry, RecurrentStack, check_cell
+
+Array = jax.Array
+
+
+class _RecurrentLM(nn.Module):
+    """Style embedding + recurrent stack + dense readout; subclasses define the inputs and the output size."""
+    cell: str = "gru"
+    hidden: int = 256
+    layers: int = 1
+    dropout: float = 0.0
+    impl: str = "auto"
+    n_styles: int = 0
+    style_dim: int = 16
+
+    # -- hooks for subclasses ------------------------------------------------------------------------
+    def _input_size(self) -> int:
+        raise NotImplementedError
+
+    def _output_size(self) -> int:
+        raise NotImplementedError
+
+    def _embed_sequence(self, x: Array) -> Array:
+        """(B, T, ...) model input -> time-major features (T, B, I)."""
+        raise NotImplementedError
+
+    def _embed_step(self, x_t: Array) -> Array:
+        """(B, ...) one step of input -> features (B, I)."""
+        raise NotImplementedError
+
+    def _shape_logits(self, logits: Array, x: Array) -> Array:
+        return logits
+
+    # -- shared ----------------------------------------------------------------------------------------
+    def setup(self) -> None:
+        check_cell(self.cell)
+        if self.n_styles < 0 or (self.n_styles > 0 and self.style_dim < 1):
+            raise ValueError(f"musejax/models/lm.py: need n_styles >= 0 and style_dim >= 1 when styled; got "
+                             f"n_styles={self.n_styles}, style_dim={self.style_dim}")
+        if self.n_styles:
+            self.style_table = self.param("style_table", nn.initializers.normal(1.0),
+                                          (self.n_styles, self.style_dim))
+        cond_size = self.style_dim if self.n_styles else 0
+        self.rnn = RecurrentStack(cell=self.cell, hidden=self.hidden, layers=self.layers,
+                                  input_size=self._input_size() + cond_size, dropout=self.dropout, impl=self.impl)
+        self.out_drop = nn.Dropout(rate=self.dropout)
+        self.readout = nn.Dense(self._output_size())
+
+    def style_embedding(self, style: Array | None, batch_size: int) -> Array | None:
+        """Ids (B,) or mixture weights (B, n_styles) -> (B, style_dim); None for an unconditioned model."""
+        if self.n_styles == 0:
+            if style is not None:
+                raise ValueError("musejax/models/lm.py: style given to a model with n_styles=0")
+            return None
+        if style is None:
+            raise ValueError(f"musejax/models/lm.py: this model has n_styles={self.n_styles}: pass style ids (B,) "
+                             "or mixture weights (B, n_styles)")
+        style = jnp.asarray(style)
+        if jnp.issubdtype(style.dtype, jnp.integer):
+            if style.shape != (batch_size,):
+                raise ValueError(f"musejax/models/lm.py: style ids must be ({batch_size},); got {style.shape}")
+            return jnp.take(self.style_table, style, axis=0)
+        if style.shape != (batch_size, self.n_styles):
+            raise ValueError(f"musejax/models/lm.py: style weights must be ({batch_size}, {self.n_styles}); "
+                             f"got {style.shape}")
+        return jnp.dot(style.astype(self.style_table.dtype), self.style_table)
+
+    def initial_carry(self, batch_size: int) -> Carry:
+        """Zero recurrent state for `batch_size` sequences."""
+        return self.rnn.initial_carry(batch_size)
+
+    def encode(self, x: Array, style: Array | None = None, *, deterministic: bool = True,
+               initial_carry: Carry | None = None) -> tuple[Carry, Array]:
+        """Run over a whole sequence: -> (carry after the last step, logits (B, T, ...))."""
+        xs = self._embed_sequence(x)
+        cond = self.style_embedding(style, xs.shape[1])
+        carry, hs = self.rnn(xs, cond, initial_carry, deterministic=deterministic)
+        hs = self.out_drop(hs, deterministic=deterministic or self.dropout == 0.0)
+        logits = jnp.swapaxes(self.readout(hs), 0, 1)  # (T, B, O) -> (B, T, O)
+        return carry, self._shape_logits(logits, x)
+
+    def __call__(self, x: Array, style: Array | None = None, *, deterministic: bool = True,
+                 initial_carry: Carry | None = None) -> Array:
+        """Logits of the next step at every position: (B, T, ...)."""
+        return self.encode(x, style, deterministic=deterministic, initial_carry=initial_carry)[1]
+
+    def step(self, carry: Carry, x_t: Array, style: Array | None = None) -> tuple[Carry, Array]:
+        """One step for sampling (no dropout): -> (new carry, logits of the next step)."""
+        features = self._embed_step(x_t)
+        cond = self.style_embedding(style, features.shape[0])
+        carry, h = self.rnn.step(carry, features, cond)
+        return carry, self._shape_logits(self.readout(h), x_t)
+
+
+class PianoRollLM(_RecurrentLM):
+    """Polyphonic piano-roll LM: frames (B, T, *frame) -> next-frame Bernoulli logits (B, T, *frame)."""
+    features: int = 88
+
+    def _input_size(self) -> int:
+        return self.features
+
+    def _output_size(self) -> int:
+        return self.features
+
+    def _frame_check(self, x: Array, leading: int) -> None:
+        frame = x.shape[leading:]
+        if x.ndim <= leading or math.prod(frame) != self.features:
+            want = "(B, T, *frame)" if leading == 2 else "(B, *frame)"
+            raise ValueError(f"musejax/models/lm.py: PianoRollLM expects {want} with prod(frame) = "
+                             f"features = {self.features}; got shape {x.shape}")
+
+    def _embed_sequence(self, x: Array) -> Array:
+        self._frame_check(x, 2)
+        flat = x.reshape(x.shape[0], x.shape[1], self.features)
+        return jnp.swapaxes(flat, 0, 1).astype(jnp.float32)
+
+    def _embed_step(self, x_t: Array) -> Array:
+        self._frame_check(x_t, 1)
+        return x_t.reshape(x_t.shape[0], self.features).astype(jnp.float32)
+
+    def _shape_logits(self, logits: Array, x: Array) -> Array:
+        return logits.reshape(logits.shape[:-1] + x.shape[logits.ndim - 1:])
+
+
+class EventLM(_RecurrentLM):
+    """Event-token LM: tokens (B, T) int -> logits (B, T, vocab_size) over the next token."""
+    vocab_size: int = 0
+    embed_dim: int = 64
+
+    def setup(self) -> None:
+        if self.vocab_size < 1 or self.embed_dim < 1:
+            raise ValueError(f"musejax/models/lm.py: EventLM needs vocab_size >= 1 and embed_dim >= 1; got "
+                             f"vocab_size={self.vocab_size}, embed_dim={self.embed_dim}")
+        super().setup()
+        self.embed = nn.Embed(self.vocab_size, self.embed_dim)
+
+    def _input_size(self) -> int:
+        return self.embed_dim
+
+    def _output_size(self) -> int:
+        return self.vocab_size
+
+    def _embed_sequence(self, x: Array) -> Array:
+        if x.ndim != 2 or not jnp.issubdtype(x.dtype, jnp.integer):
+            raise ValueError(f"musejax/models/lm.py: EventLM expects int tokens (B, T); got {x.dtype} {x.shape}")
+        return self.embed(jnp.swapaxes(x, 0, 1))
+
+    def _embed_step(self, x_t: Array) -> Array:
+        if x_t.ndim != 1 or not jnp.issubdtype(x_t.dtype, jnp.integer):
+            raise ValueError(f"musejax/models/lm.py: EventLM.step expects int tokens (B,); got "
+                             f"{x_t.dtype} {x_t.shape}")
+        return self.embed(x_t)
