@@ -1,15 +1,16 @@
 """GRU recurrence over precomputed input projections, time-major, gate order (r, z, n) as torch.nn.GRU.
 
 `gx = x @ w_x + b_x` for all steps is computed by the caller outside the recurrence: (T, B, 3H), or per gate as
-three (T, B, H) arrays (`gru_sequence_gates`, what the models use). The recurrence does one fused [B, H] x [H, 3H] product per step
-("cudnn") and runs as a `lax.scan` ("xla") or as the Triton kernels in `musejax_kernels.gru.ops` ("triton",
-NVIDIA GPUs only).
+three (T, B, H) arrays (`gru_sequence_gates`, what the models use). The recurrence does one fused
+[B, H] x [H, 3H] product per step ("cudnn") and runs as a `lax.scan` ("xla") or as the Triton kernels in
+`musejax_kernels.gru.ops` ("triton", NVIDIA GPUs only).
 
 The XLA path has a hand-written VJP: its reverse scan does one [B, 3H] x [3H, H] product per step, and the weight
 gradient is one [H, T*B] x [T*B, H] product per gate after the loop instead of an outer product per step inside
-it (what autodiff of the scan does); ~25% less CPU time than autodiff on a 2-core CPU. Gates travel as separate
-(T, B, H) arrays: XLA:CPU vectorises the per-step elementwise fusion 2-3x worse when it slices a dynamically
-indexed (B, 3H) row three ways. Unrolling the scan (2, 4, 8) was slower in every measurement, so it is not.
+it (what autodiff of the scan does): 10-15% less CPU time per LM train step than autodiff of the same scan on a
+2-core CPU (noisy measurements). Gates travel as separate (T, B, H) arrays: XLA:CPU vectorises the per-step
+elementwise fusion 2-3x worse when it slices a dynamically indexed (B, 3H) row three ways. Unrolling the scan
+(2, 4, 8) was slower in every measurement, so it is not unrolled.
 
 Variants:
   "cudnn": r = σ(gx_r + h W_hr + b_hr); z = σ(gx_z + h W_hz + b_hz); n = tanh(gx_n + r ⊙ (h W_hn + b_hn))

@@ -1,0 +1,284 @@
+"""CPU benchmark: musejax GRU piano-roll LM vs PyTorch (and flax.linen.RNN) -- training and sampling.
+
+Train step: B x T frames of F pitches -> GRU(H) -> Linear(F) -> sigmoid BCE -> Adam, same sizes everywhere:
+  musejax            PianoRollLM(cell="gru", impl="xla"), jit train step with donated state
+  musejax-autodiff   the same maths with JAX autodiff through lax.scan (no custom VJP), for reference
+  flax-linen-rnn     flax.linen.RNN(GRUCell) + Dense, same train step
+  torch              torch.nn.GRU + Linear + BCEWithLogitsLoss + torch.optim.Adam (eager)
+Sampling: B sequences x S steps of Bernoulli sampling, musejax `step` inside one jit-compiled lax.scan vs a
+PyTorch step loop (torch.nn.GRUCell + Linear, inference mode). Rows are interleaved within each repetition and
+the medians over repetitions are reported, so ratios come from the same machine state.
+
+Host allocator: XLA:CPU allocates each step's temporaries (tens of MB here) as one block; glibc serves blocks
+over its mmap threshold (<= 32 MiB) with fresh mmaps, so every step page-faults the whole block again
+(measured ~15-25% of a train step at the default sizes). Unless --no-tune-malloc, the script first calls
+mallopt(M_MMAP_MAX=0, M_TRIM_THRESHOLD=1 GiB) so those blocks are reused; it applies to the whole process, torch
+included. The same effect from outside: MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=1073741824 in the environment.
+
+  python experiments/bench_cpu.py [--batch 32 --steps 128 --hidden 256 --features 88] [--quick] [--out PATH]
+"""
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import linen as nn
+
+from musejax.models.lm import PianoRollLM
+from musejax.ops import gru as gru_ops
+
+try:
+    import torch
+except ImportError:  # the torch rows are skipped
+    torch = None
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=128, help="sequence length T of a training window")
+    parser.add_argument("--hidden", type=int, default=256)
+    parser.add_argument("--features", type=int, default=88)
+    parser.add_argument("--sample-steps", type=int, default=128)
+    parser.add_argument("--reps", type=int, default=7, help="repetitions; medians are reported")
+    parser.add_argument("--iters", type=int, default=10, help="train steps / sampling calls per repetition")
+    parser.add_argument("--torch-threads", type=int, default=2)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, 2 reps: a smoke test")
+    parser.add_argument("--no-tune-malloc", dest="tune_malloc", action="store_false",
+                        help="leave glibc's allocator settings alone (see the module docstring)")
+    parser.add_argument("--out", type=Path, default=Path("experiments/results/bench_cpu.json"))
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.batch, args.steps, args.hidden, args.sample_steps, args.reps, args.iters = 4, 16, 32, 16, 2, 2
+    return args
+
+
+def tune_host_malloc() -> bool:
+    """Keep large freed blocks in the heap (no per-step mmap/munmap + page faults). glibc only; False elsewhere."""
+    m_trim_threshold, m_mmap_max = -1, -4
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    return all(libc.mallopt(option, value) == 1 for option, value in ((m_mmap_max, 0), (m_trim_threshold, 1 << 30)))
+
+
+# ------------------------------------------------------------------------------------------------------------
+# JAX contenders
+# ------------------------------------------------------------------------------------------------------------
+def _jax_train_step(loss_of: Callable, tx: optax.GradientTransformation) -> Callable:
+    def train_step(state, batch):
+        params, opt_state = state
+        loss, grads = jax.value_and_grad(loss_of)(params, batch)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return (optax.apply_updates(params, updates), opt_state), loss
+    return jax.jit(train_step, donate_argnums=0)
+
+
+def _bce(logits: jax.Array, targets: jax.Array) -> jax.Array:
+    return optax.sigmoid_binary_cross_entropy(logits, targets).mean()
+
+
+def musejax_train(args: argparse.Namespace, rolls: np.ndarray, autodiff: bool = False) -> Callable[[], jax.Array]:
+    model = PianoRollLM(features=args.features, hidden=args.hidden, cell="gru", impl="xla")
+    batch = jnp.asarray(rolls)
+    params = model.init(jax.random.key(0), batch[:, :-1])["params"]
+
+    def loss_model(p, b):
+        return _bce(model.apply({"params": p}, b[:, :-1]), b[:, 1:])
+
+    def loss_autodiff(p, b):  # identical maths, but the recurrence is differentiated by JAX through lax.scan
+        layer = p["rnn"]["layer_0"]
+        gx = jnp.dot(jnp.swapaxes(b[:, :-1], 0, 1), layer["w_x"]) + layer["b_x"]
+        h0 = jnp.zeros((b.shape[0], args.hidden), jnp.float32)
+        hs = gru_ops.gru_sequence_reference(gx, h0, layer["w_h"], layer["b_h"])
+        logits = jnp.dot(hs, p["readout"]["kernel"]) + p["readout"]["bias"]
+        return _bce(jnp.swapaxes(logits, 0, 1), b[:, 1:])
+
+    tx = optax.adam(1e-3)
+    step = _jax_train_step(loss_autodiff if autodiff else loss_model, tx)
+    state = [(params, tx.init(params))]
+
+    def run() -> jax.Array:
+        state[0], loss = step(state[0], batch)
+        return loss
+    return run
+
+
+class _FlaxRNNLM(nn.Module):
+    hidden: int
+    features: int
+
+    @nn.compact
+    def __call__(self, x):
+        return nn.Dense(self.features)(nn.RNN(nn.GRUCell(self.hidden))(x))
+
+
+def flax_rnn_train(args: argparse.Namespace, rolls: np.ndarray) -> Callable[[], jax.Array]:
+    model = _FlaxRNNLM(args.hidden, args.features)
+    batch = jnp.asarray(rolls)
+    params = model.init(jax.random.key(0), batch[:, :-1])["params"]
+    tx = optax.adam(1e-3)
+    step = _jax_train_step(lambda p, b: _bce(model.apply({"params": p}, b[:, :-1]), b[:, 1:]), tx)
+    state = [(params, tx.init(params))]
+
+    def run() -> jax.Array:
+        state[0], loss = step(state[0], batch)
+        return loss
+    return run
+
+
+def musejax_sample(args: argparse.Namespace) -> Callable[[], jax.Array]:
+    model = PianoRollLM(features=args.features, hidden=args.hidden, cell="gru", impl="xla")
+    variables = model.init(jax.random.key(0), jnp.zeros((1, 2, args.features)))
+
+    @jax.jit
+    def sample(variables, key):
+        carry = model.apply(variables, args.batch, method="initial_carry")
+        frame = jnp.zeros((args.batch, args.features), jnp.float32)
+
+        def body(state, step_key):
+            carry, frame = state
+            carry, logits = model.apply(variables, carry, frame, method="step")
+            frame = jax.random.bernoulli(step_key, jax.nn.sigmoid(logits)).astype(jnp.float32)
+            return (carry, frame), frame
+
+        _, frames = jax.lax.scan(body, (carry, frame), jax.random.split(key, args.sample_steps))
+        return frames
+
+    keys = iter(jax.random.split(jax.random.key(1), 10_000))
+    return lambda: sample(variables, next(keys))
+
+
+# ------------------------------------------------------------------------------------------------------------
+# PyTorch peer
+# ------------------------------------------------------------------------------------------------------------
+def torch_train(args: argparse.Namespace, rolls: np.ndarray) -> Callable[[], float]:
+    gru = torch.nn.GRU(args.features, args.hidden)
+    linear = torch.nn.Linear(args.hidden, args.features)
+    opt = torch.optim.Adam(list(gru.parameters()) + list(linear.parameters()), lr=1e-3)
+    bce = torch.nn.BCEWithLogitsLoss()
+    seq = torch.from_numpy(np.ascontiguousarray(rolls.transpose(1, 0, 2)))  # time-major: nn.GRU's fastest layout
+    inputs, targets = seq[:-1].contiguous(), seq[1:].contiguous()
+
+    def run() -> float:
+        opt.zero_grad(set_to_none=True)
+        out, _ = gru(inputs)
+        loss = bce(linear(out), targets)
+        loss.backward()
+        opt.step()
+        return loss
+    return run
+
+
+def torch_sample(args: argparse.Namespace) -> Callable[[], object]:
+    cell = torch.nn.GRUCell(args.features, args.hidden)
+    linear = torch.nn.Linear(args.hidden, args.features)
+    generator = torch.Generator().manual_seed(0)
+
+    def run():
+        with torch.inference_mode():
+            h = torch.zeros(args.batch, args.hidden)
+            frame = torch.zeros(args.batch, args.features)
+            frames = []
+            for _ in range(args.sample_steps):
+                h = cell(frame, h)
+                frame = torch.bernoulli(torch.sigmoid(linear(h)), generator=generator)
+                frames.append(frame)
+            return torch.stack(frames)
+    return run
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Timing
+# ------------------------------------------------------------------------------------------------------------
+def _block(value: object) -> None:
+    if isinstance(value, jax.Array):
+        value.block_until_ready()
+
+
+def time_rows(rows: dict[str, Callable], reps: int, iters: int) -> dict[str, list[float]]:
+    """Seconds per call for each row and repetition; rows interleaved within a repetition."""
+    for run in rows.values():  # compile and warm up
+        for _ in range(2):
+            _block(run())
+    seconds = {name: [] for name in rows}
+    for _ in range(reps):
+        for name, run in rows.items():
+            time.sleep(0.05)  # let the other framework's worker threads go idle
+            start = time.perf_counter()
+            for _ in range(iters):
+                value = run()
+            _block(value)
+            seconds[name].append((time.perf_counter() - start) / iters)
+    return seconds
+
+
+def summarize(task: str, seconds: dict[str, list[float]], peer: str) -> list[dict]:
+    peer_median = statistics.median(seconds[peer]) if peer in seconds else None
+    out = []
+    for name, values in seconds.items():
+        median = statistics.median(values)
+        paired = [p / v for p, v in zip(seconds[peer], values)] if peer_median else None
+        out.append({"task": task, "impl": name, "median_s": median, "per_s": 1.0 / median, "seconds": values,
+                    "speedup_vs_torch": (peer_median / median) if peer_median else None,
+                    "paired_speedup_median": statistics.median(paired) if paired else None})
+    return out
+
+
+def markdown(rows: list[dict]) -> str:
+    lines = ["| task | implementation | median ms | per second | vs torch (ratio of medians) | vs torch (paired) |",
+             "|---|---|---:|---:|---:|---:|"]
+    for row in rows:
+        ratio = "-" if row["speedup_vs_torch"] is None else f"{row['speedup_vs_torch']:.2f}x"
+        paired = "-" if row["paired_speedup_median"] is None else f"{row['paired_speedup_median']:.2f}x"
+        lines.append(f"| {row['task']} | {row['impl']} | {1000 * row['median_s']:.1f} | {row['per_s']:.2f} | "
+                     f"{ratio} | {paired} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    malloc_tuned = tune_host_malloc() if args.tune_malloc else False  # before JAX or torch allocate anything
+    rolls = (np.random.default_rng(0).random((args.batch, args.steps + 1, args.features)) < 0.1).astype(np.float32)
+    train_rows: dict[str, Callable] = {"musejax": musejax_train(args, rolls),
+                                       "musejax-autodiff": musejax_train(args, rolls, autodiff=True),
+                                       "flax-linen-rnn": flax_rnn_train(args, rolls)}
+    sample_rows: dict[str, Callable] = {"musejax": musejax_sample(args)}
+    if torch is not None:
+        torch.set_num_threads(args.torch_threads)
+        torch.manual_seed(0)
+        train_rows["torch"] = torch_train(args, rolls)
+        sample_rows["torch"] = torch_sample(args)
+    else:
+        print("bench_cpu: torch is not installed; torch rows skipped", file=sys.stderr)
+    rows = summarize("train step", time_rows(train_rows, args.reps, args.iters), "torch")
+    rows += summarize(f"sample {args.batch}x{args.sample_steps}", time_rows(sample_rows, args.reps, args.iters),
+                      "torch")
+    config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+    env = {"jax": jax.__version__, "torch": getattr(torch, "__version__", None), "cpu_count": os.cpu_count(),
+           "torch_threads": args.torch_threads, "machine": platform.machine(), "python": platform.python_version(),
+           "jax_backend": jax.default_backend(), "malloc_tuned": malloc_tuned}
+    print(f"B={args.batch} T={args.steps} H={args.hidden} F={args.features}, {args.reps} reps x {args.iters} "
+          f"iters, torch threads {args.torch_threads}, malloc tuned: {malloc_tuned}\n")
+    print(markdown(rows))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"config": config, "env": env, "rows": rows}, indent=2))
+    print(f"\nwrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
