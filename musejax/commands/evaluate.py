@@ -22,6 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="trained LM run: also report the NLL per step of both sets under it")
     parser.add_argument("--lm-style", default=None,
                         help="style name (one of the run's styles) to score with a style-conditioned --lm run")
+    parser.add_argument("--style-model", default=None, metavar="RUN",
+                        help="style classifier run: also report the Fréchet distance of the two sets' style embeddings")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: <samples>/evaluation)")
     parser.add_argument("--steps-per-quarter", type=int, default=4, help="grid for the metrics (default 4: 16ths)")
     parser.add_argument("--max-compare-pieces", type=int, default=2000,
@@ -45,13 +47,16 @@ def run(args: argparse.Namespace) -> int:
     out = args.out if args.out is not None else args.samples / "evaluation"
     if args.lm is not None and not (Path(args.lm) / "config.json").is_file():
         raise CommandError(f"{args.lm}: not a run directory (no config.json) for --lm")
+    if args.style_model is not None and not (Path(args.style_model) / "config.json").is_file():
+        raise CommandError(f"{args.style_model}: not a classifier run directory (no config.json) for --style-model")
     try:
         generated = read_samples(args.samples, exclude=out)
         reference = read_reference(args.reference, cache_dir=args.cache_dir, workers=args.workers,
                                    progress=not args.no_progress)
         options = EvaluateOptions(steps_per_quarter=args.steps_per_quarter, max_compare_pieces=args.max_compare_pieces,
                                   seed=args.seed, originality=not args.no_originality, min_copy_bars=args.copy_bars,
-                                  lm_run=str(args.lm) if args.lm else None, lm_style=args.lm_style)
+                                  lm_run=str(args.lm) if args.lm else None, lm_style=args.lm_style,
+                                  style_run=args.style_model)
         evaluation = evaluate_sets(generated, reference, options)
     except ValueError as err:  # unreadable inputs, unknown corpus, a run without checkpoints: the user's to fix
         raise CommandError(str(err)) from None
@@ -70,6 +75,9 @@ def run(args: argparse.Namespace) -> int:
     if report.get("likelihood"):
         print("  NLL per step: " + ", ".join(f"{role} {_fmt(row['nll_per_step'])}"
                                             for role, row in report["likelihood"].items()))
+    if report.get("frechet") and "frechet_distance" in report["frechet"]:
+        print(f"  Fréchet distance of style embeddings: {_fmt(report['frechet']['frechet_distance'])}"
+              f" (reference halves: {_fmt(report['frechet']['reference_halves_frechet_distance'])})")
     print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
 

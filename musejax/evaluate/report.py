@@ -36,6 +36,7 @@ class EvaluateOptions:
     lm_run: str | None = None
     lm_style: str | None = None
     lm_checkpoint: str = "best"
+    style_run: str | None = None  # style classifier run: Fréchet distance of the embedding sets (frechet.py)
 
 
 def to_grid(pieces: PieceSet, steps_per_quarter: int) -> tuple[list[GridPiece], list[dict[str, Any]]]:
@@ -165,6 +166,12 @@ def evaluate_sets(generated: PieceSet, reference: PieceSet, options: EvaluateOpt
     report["likelihood"] = _likelihood_section(generated, reference, options) if options.lm_run else None
     if options.lm_run:
         lap("likelihood")
+    if options.style_run:
+        from musejax.evaluate.frechet import frechet_section
+
+        report["frechet"] = frechet_section(generated, reference, options.style_run,
+                                            max_pieces=options.max_compare_pieces, seed=options.seed)
+        lap("frechet")
     report["per_piece"] = per_piece
     report["timings_seconds"] = timings
     return Evaluation(report, {"generated": gen_table, "reference": ref_table}, distances)
@@ -217,6 +224,10 @@ def markdown_report(report: dict[str, Any]) -> str:
                      f"{_mean_std(row['inter'])} | {_number(row['overlap_area'])} | {_number(row['kl_divergence'])} |")
     lines += _musegan_markdown(report.get("musegan"))
     lines += _originality_markdown(report.get("originality"), report["per_piece"])
+    if report.get("frechet"):
+        from musejax.evaluate.frechet import frechet_markdown
+
+        lines += frechet_markdown(report["frechet"])
     if report.get("likelihood"):
         lines += ["", "## Likelihood", "", "| set | NLL per step (nats) | pieces | steps |", "|---|---|---|---|"]
         for role, row in report["likelihood"].items():

@@ -1,0 +1,230 @@
+"""Style-conditioned generation measured with the style classifier: per-style confusion of conditioned samples,
+the classifier's probabilities along a style mix, and Fréchet distances of generated vs reference embeddings.
+
+    python experiments/style_mixing.py [--classifier runs/style] [--lm-run runs/style_lm] [--encoding performance]
+
+1. Trains (unless `--lm-run` already has a finished run) the GRU LM of `musejax/configs/lm.py` conditioned on
+   style ids (model.style_dim=16) on the eight bundled corpora, balanced and bounded for a CPU budget: at most
+   --pieces-per-style training pieces per style (a fifth of that for valid/test), each cropped to its first
+   --crop-steps steps (events). Same model, loop and checkpoints as `musejax train`. --encoding pianoroll
+   (independent Bernoulli keys per step) or performance (softmax over note-on/off/time-shift events).
+2. Samples --n pieces of --sample-steps steps (events) per style (`musejax.sample`, temperature 1), decodes
+   them and classifies them (piece = average of its windows): confusion table conditioned x predicted style.
+   For scale: the classifier on real test excerpts of the same length (piano-roll steps).
+3. Mix curve: for each pair (a, b) and weight w in 0, .25, .5, .75, 1 the style input is w*a + (1-w)*b
+   (interpolated style embeddings, as `musejax sample --mix a:w,b:1-w`); mean classifier P(a), P(b).
+4. Fréchet distance between each style's samples and each style's real test pieces (classifier embeddings).
+Writes style_mixing.json / .md, confusion_samples.png and mix_curve.png into the LM run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+MIX_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
+MIX_PAIRS = (("bach", "irish"), ("chinese-folk", "german-folk"))
+
+
+def lm_data(config, pieces_per_style: int, crop_steps: int):
+    """Balanced, cropped LMData from the bundled corpora (parsed/encoded through the cache)."""
+    from musejax.data.datasets import build_dataset
+    from musejax.train.data import make_encoding, windows_from_arrays
+
+    encoding = make_encoding(config.data)
+    dataset = build_dataset("all", encoding, progress=False)
+    splits = {}
+    for split, pieces in dataset.splits.items():
+        cap = pieces_per_style if split == "train" else max(2, pieces_per_style // 5)
+        taken: dict[str, int] = {}
+        arrays, styles = [], []
+        for piece in pieces:
+            if piece.style is None or taken.get(piece.style, 0) >= cap:
+                continue
+            taken[piece.style] = taken.get(piece.style, 0) + 1
+            arrays.append(piece.array[:crop_steps])
+            styles.append(dataset.style_index(piece.style))
+        splits[split] = (arrays, styles)
+    description = (f"bundled (all), <= {pieces_per_style} train pieces per style, first {crop_steps} steps: "
+                   + ", ".join(f"{k} {len(v[0])} pieces" for k, v in splits.items()))
+    return windows_from_arrays(config.data, encoding, splits, dataset.styles, description)
+
+
+def classify_samples(lm, classifier, n: int, steps: int, seed: int, temperature: float, **style):
+    """Sample n pieces (style=NAME or mix={...}), decode and classify them -> (embeddings, probs, n without notes,
+    the sequences)."""
+    from musejax import sample as sampling
+    from musejax.classify import embed_sequences
+
+    sequences = sampling.sample(lm, n, steps, seed=seed, temperature=temperature, **style)
+    embedded = embed_sequences(classifier, sequences)
+    return embedded.embeddings, embedded.probs, len(embedded.failures), sequences
+
+
+def classify_rolls(style_run, rolls) -> tuple[np.ndarray, np.ndarray]:
+    """Piano-rolls (T, 88) (an onset channel is added if the classifier reads one) or already in the
+    classifier's frame -> (piece embeddings, style probabilities)."""
+    from musejax.classify import head_logits, piece_embeddings, softmax
+    from musejax.train.style_data import pack_roll, with_onsets
+
+    onsets = bool(style_run.meta.get("onsets"))
+    packed = [pack_roll(with_onsets(r) if onsets and np.ndim(r) == 2 else r) for r in rolls]
+    embeddings = piece_embeddings(style_run.model, style_run.params, packed, style_run.window_steps)
+    return embeddings, softmax(head_logits(style_run.model, style_run.params, embeddings))
+
+
+def plot_mix(curves: dict, path: Path) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(4.2 * len(curves), 3.3), dpi=110)
+    FigureCanvasAgg(figure)
+    for axes, (pair, rows) in zip(figure.subplots(1, len(curves), squeeze=False)[0], curves.items()):
+        a, b = pair.split("|")
+        w = [r["weight"] for r in rows]
+        axes.plot(w, [r["p_a"] for r in rows], "o-", label=f"P({a})")
+        axes.plot(w, [r["p_b"] for r in rows], "s-", label=f"P({b})")
+        axes.plot(w, [r["top_a"] for r in rows], "o:", alpha=0.6, label=f"share classified {a}")
+        axes.set_xlabel(f"mix weight of {a} (1 - weight: {b})")
+        axes.set_ylim(-0.02, 1.02)
+        axes.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path)
+
+
+def main() -> None:
+    from musejax import sample as sampling
+    from musejax.classify import load_style_run
+    from musejax.config import resolve_config
+    from musejax.evaluate.classification import confusion_markdown, plot_confusion
+    from musejax.evaluate.frechet import embedding_frechet
+    from musejax.train.loop import train
+    from musejax.train.metrics import read_metrics
+    from musejax.train.style import saved_style_config, split_outputs
+    from musejax.train.style_data import load_style_data
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--classifier", type=Path, default=Path("runs/style"))
+    parser.add_argument("--lm-run", type=Path, default=Path("runs/style_lm"))
+    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--hidden", type=int, default=256)
+    parser.add_argument("--pieces-per-style", type=int, default=600)
+    parser.add_argument("--crop-steps", type=int, default=1024)
+    parser.add_argument("--n", type=int, default=24, help="samples per style / per mix weight")
+    parser.add_argument("--sample-steps", type=int, default=512)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--encoding", choices=["pianoroll", "performance"], default="performance")
+    parser.add_argument("--temperature", type=float, default=1.0)
+    args = parser.parse_args()
+    started = time.perf_counter()
+    window = 64 if args.encoding == "pianoroll" else 128
+    overrides = ["--config.model.style_dim=16", f"--config.model.hidden={args.hidden}",
+                 f"--config.train.steps={args.steps}", "--config.train.eval_every_steps=500",
+                 f"--config.data.encoding={args.encoding}", f"--config.data.window_steps={window}",
+                 f"--config.data.hop_steps={window // 2}", f"--config.data.eval_window_steps={window}",
+                 "--config.train.eval_batch_size=64", "--config.sample.n=0",
+                 "--config.data.transpose_semitones=" + ("5" if args.encoding == "pianoroll" else "0"),
+                 "--config.data.corpus=" + ",".join(__import__("musejax.data.corpora", fromlist=["x"]).BUNDLED_CORPORA)]
+    config = resolve_config("lm", overrides)
+    if not read_metrics(args.lm_run, "final"):
+        train(config, args.lm_run, data=lm_data(config, args.pieces_per_style, args.crop_steps), progress=False)
+    train_seconds = time.perf_counter() - started
+    final = read_metrics(args.lm_run, "final")[-1]
+    lm = sampling.load_run(args.lm_run)
+    classifier = load_style_run(args.classifier)
+    classes = classifier.styles
+    missing = sorted(set(lm.styles) - set(classes))
+    if missing:
+        raise SystemExit(f"LM styles {missing} are not classifier classes {classes}")
+
+    # 2. conditioned samples -> confusion
+    generated, confusion, rows = {}, np.zeros((len(lm.styles), len(classes)), np.int64), {}
+    for i, style in enumerate(lm.styles):
+        embeddings, probs, empty, sequences = classify_samples(lm, classifier, args.n, args.sample_steps, args.seed + i,
+                                                               args.temperature, style=style)
+        generated[style] = embeddings
+        confusion[i] = np.bincount(probs.argmax(-1), minlength=len(classes))
+        rows[style] = {"own_style_share": float(confusion[i, classes.index(style)] / args.n),
+                       "mean_prob_own_style": float(probs[:, classes.index(style)].mean()) if len(probs) else 0.0,
+                       "without_notes": empty,
+                       "notes_per_quarter": float(np.mean([len(ns.notes) / max(ns.total_time * 2.0, 1e-9)
+                                                           for ns in sequences]))}
+        for k, ns in enumerate(sequences[:2]):
+            sampling.write_midi(ns, args.lm_run / "style_samples" / style / f"sample_{k}.mid")
+    diagonal = float(np.mean([r["own_style_share"] for r in rows.values()]))
+    plot_confusion(confusion, lm.styles, classes, args.lm_run / "confusion_samples.png",
+                   title=f"samples conditioned on a style (classified as it: {diagonal:.0%})",
+                   xlabel="classifier's style", ylabel="conditioned style")
+
+    # real excerpts of the same length, for scale; references for the Fréchet distances
+    style_config = saved_style_config(args.classifier)
+    data = load_style_data(style_config.data, progress=False)
+    from musejax.train.style_data import unpack_roll
+
+    _, real_probs = classify_rolls(classifier, [unpack_roll(r[:args.sample_steps]) for r in data.test.rolls])
+    real_excerpt_accuracy = float((real_probs.argmax(-1) == data.test.labels).mean())
+    reference, _ = split_outputs(classifier.model, classifier.params, data.test, classifier.window_steps, 256)
+
+    # 3. mix curves
+    curves = {}
+    for a, b in MIX_PAIRS:
+        if a not in lm.styles or b not in lm.styles:
+            continue
+        curve = []
+        for w in MIX_WEIGHTS:
+            _, probs, _, _ = classify_samples(lm, classifier, args.n, args.sample_steps, args.seed + 100 + int(w * 4),
+                                              args.temperature, mix={a: w, b: 1.0 - w})
+            top = probs.argmax(-1)
+            curve.append({"weight": w, "p_a": float(probs[:, classes.index(a)].mean()),
+                          "p_b": float(probs[:, classes.index(b)].mean()),
+                          "top_a": float((top == classes.index(a)).mean()),
+                          "top_b": float((top == classes.index(b)).mean())})
+        curves[f"{a}|{b}"] = curve
+    plot_mix(curves, args.lm_run / "mix_curve.png")
+
+    # 4. Fréchet distances generated style x reference style
+    frechet = {g: {r: embedding_frechet(generated[g], reference[data.test.labels == classes.index(r)])
+                   for r in classes if (data.test.labels == classes.index(r)).sum() >= 2} for g in lm.styles}
+    own = [frechet[g][g] for g in lm.styles if g in frechet[g]]
+    other = [v for g in lm.styles for r, v in frechet[g].items() if r != g]
+    result = {"lm_run": str(args.lm_run), "classifier": str(args.classifier), "lm_final": final,
+              "encoding": lm.encoding.name, "temperature": args.temperature,
+              "lm_data": lm.config.data.corpus if lm.config else None, "train_seconds": train_seconds,
+              "n_per_style": args.n, "sample_steps": args.sample_steps, "styles": lm.styles, "classes": classes,
+              "confusion": confusion.tolist(), "per_style": rows, "own_style_share_mean": diagonal,
+              "chance": 1.0 / len(classes), "real_excerpt_accuracy": real_excerpt_accuracy, "mix_curves": curves,
+              "frechet": frechet, "frechet_own_mean": float(np.mean(own)), "frechet_other_mean": float(np.mean(other))}
+    (args.lm_run / "style_mixing.json").write_text(json.dumps(result, indent=1) + "\n")
+    unit = "steps" if lm.encoding.name == "pianoroll" else "events"
+    lines = [f"# Style-conditioned samples under the classifier ({args.lm_run}: {lm.encoding.name} LM, {args.n} "
+             f"samples x {args.sample_steps} {unit} per style, temperature {args.temperature:g})", "",
+             f"- LM: valid NLL {final.get('valid_nll', float('nan')):.3f}, test NLL {final.get('test_nll', float('nan')):.3f} "
+             f"per step (best step {final.get('best_step')})",
+             f"- samples classified as their conditioned style: {diagonal:.1%} (chance {1 / len(classes):.1%}); "
+             f"classifier on real test excerpts ({args.sample_steps} piano-roll steps): {real_excerpt_accuracy:.1%}", "",
+             confusion_markdown(confusion, lm.styles, classes, "conditioned \\ classified"), "",
+             "| style | classified as it | mean P(style) | notes per quarter | samples without notes |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {s} | {r['own_style_share']:.2f} | {r['mean_prob_own_style']:.2f} | {r['notes_per_quarter']:.2f} | "
+              f"{r['without_notes']} |" for s, r in rows.items()]
+    for pair, curve in curves.items():
+        a, b = pair.split("|")
+        lines += ["", f"Mix {a}:w + {b}:(1-w)", "", f"| w | P({a}) | P({b}) | classified {a} | classified {b} |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {c['weight']:.2f} | {c['p_a']:.3f} | {c['p_b']:.3f} | {c['top_a']:.2f} | {c['top_b']:.2f} |"
+                  for c in curve]
+    lines += ["", f"Fréchet distance of each style's samples to real test pieces: own style {np.mean(own):.2f} on "
+                  f"average, other styles {np.mean(other):.2f}.", "", "| generated \\ reference | " + " | ".join(classes)
+              + " |", "|---|" + "---|" * len(classes)]
+    lines += [f"| {g} | " + " | ".join(f"{frechet[g].get(r, float('nan')):.1f}" for r in classes) + " |"
+              for g in lm.styles]
+    (args.lm_run / "style_mixing.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+"""`musejax classify`: the most likely styles of music files, or train the style classifier.
+
+    musejax classify tune.abc chorale.mxl song.mid          # top styles per piece (runs/style by default)
+    musejax classify --model runs/style --top 5 --json piece.mid
+    musejax classify --train                                 # train runs/style on the eight bundled corpora
+    musejax classify --train --config style:tiny --workdir runs/s --config.data.corpus=my_corpus/ \\
+        --config.data.labels=folder
+
+A piece far from every training style (Mahalanobis distance of its embedding to the nearest style, relative
+to that style's typical piece, above the threshold calibrated on valid pieces; see musejax/classify.py) is reported as "unknown style"
+instead of being forced into one of the training styles; its ranked styles are still printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from musejax.cli import CommandError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("files", nargs="*", type=Path, metavar="FILE", help="MIDI / MusicXML / ABC / Humdrum files")
+    parser.add_argument("--model", type=Path, default=None, metavar="RUN",
+                        help="classifier run directory (default $MUSEJAX_STYLE_RUN or runs/style)")
+    parser.add_argument("--top", type=int, default=3, help="styles printed per piece (default 3)")
+    parser.add_argument("--json", action="store_true", help="one JSON object per piece instead of text")
+    parser.add_argument("--train", action="store_true", help="train a classifier run (then FILEs are not allowed)")
+    parser.add_argument("--config", default=None, metavar="NAME[:ARG]", help="--train: config (default style)")
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="--train: run directory (default: --model or runs/style); an unfinished run is continued")
+    parser.add_argument("--no-progress", action="store_true", help="--train: no progress bar")
+    parser.epilog = "With --train, override config values with --config.GROUP.KEY=VALUE (e.g. --config.train.steps=500)."
+    _accept_config_overrides(parser)
+
+
+def _accept_config_overrides(parser: argparse.ArgumentParser) -> None:
+    """Collect `--config.a.b=v` arguments into `args.config_overrides` (argparse has no wildcard options)."""
+    from musejax.config import ConfigError, split_override_args
+
+    def parse_args(args=None, namespace=None):
+        argv = sys.argv[1:] if args is None else list(args)
+        try:
+            overrides, rest = split_override_args(argv)
+        except ConfigError as err:
+            parser.error(str(err))
+        parsed = argparse.ArgumentParser.parse_args(parser, rest, namespace)
+        parsed.config_overrides = overrides
+        return parsed
+
+    parser.parse_args = parse_args  # type: ignore[method-assign]
+
+
+def run(args: argparse.Namespace) -> int:
+    from absl import logging as absl_logging
+
+    absl_logging.set_verbosity(absl_logging.ERROR)  # Orbax's informational warnings are not for users
+    if args.train:
+        if args.files:
+            raise CommandError("--train takes no FILE arguments (classify them after training)")
+        return _train(args)
+    if args.config_overrides or args.config:
+        raise CommandError("--config and --config.* overrides are for --train")
+    if not args.files:
+        raise CommandError("give at least one FILE to classify (or --train)")
+    if args.top < 1:
+        raise CommandError(f"--top must be >= 1, got {args.top}")
+    return _classify(args)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from musejax.classify import default_style_run
+    from musejax.config import ConfigError
+    from musejax.train.style import resolve_style_config, saved_style_config, train_classifier
+
+    workdir = args.workdir or args.model or default_style_run()
+    try:
+        if args.config is None and (workdir / "config.json").exists():
+            config = saved_style_config(workdir, args.config_overrides)
+        else:
+            config = resolve_style_config(args.config or "style", args.config_overrides)
+        print(f"run directory: {workdir}")
+        result = train_classifier(config, workdir, progress=not args.no_progress)
+    except (ConfigError, FloatingPointError) as err:
+        raise CommandError(str(err)) from None
+    report = result.report
+    test, base = report["test"], report["majority_baseline"]
+    print(f"test: accuracy {test['accuracy']:.3f}, macro-F1 {test['macro_f1']:.3f} ({test['n']} pieces); "
+          f"majority class ({base['predicts']}): accuracy {base['accuracy']:.3f}, macro-F1 {base['macro_f1']:.3f}")
+    print(f"out-of-style threshold: distance {report['calibration']['threshold']:.2f} (accepts "
+          f"{report['calibration']['valid_accepted']:.0%} of valid pieces)")
+    print(f"wrote {workdir / 'report.md'}, report.json, confusion.png, calibration.json")
+    return 0
+
+
+def _classify(args: argparse.Namespace) -> int:
+    from musejax.classify import StyleRunError, embed_sequences, load_style_run, predictions
+    from musejax.data.readers import ReadError, read_file
+
+    try:
+        style_run = load_style_run(args.model)
+    except StyleRunError as err:
+        raise CommandError(str(err)) from None
+    sequences, names, problems = [], [], 0
+    for path in args.files:
+        if not path.is_file():
+            raise CommandError(f"{path}: no such file")
+        try:
+            pieces, failures = read_file(path)
+        except ReadError as err:
+            raise CommandError(str(err)) from None
+        for failure in failures:
+            tune = f" (tune {failure.tune})" if failure.tune is not None else ""
+            print(f"{path}{tune}: cannot read: {failure.reason}: {failure.detail}", file=sys.stderr)
+            problems += 1
+        for ns in pieces:
+            sequences.append(ns)
+            names.append(f"{path}#{ns.reference_number}" if ns.reference_number else str(path))
+    embedded = embed_sequences(style_run, sequences)
+    for position, name, reason in embedded.failures:
+        print(f"{names[position]}: cannot classify: {reason}", file=sys.stderr)
+        problems += 1
+    results = predictions(style_run, [names[i] for i in embedded.kept], embedded)
+    for result in results:
+        top = result.ranked[:args.top]
+        if args.json:
+            print(json.dumps({"file": result.name, "style": result.style, "confident": result.confident,
+                              "distance": round(result.distance, 3), "threshold": round(style_run.threshold, 3),
+                              "top": [{"style": s, "probability": round(p, 4)} for s, p in top]}))
+            continue
+        ranked = ", ".join(f"{s} {p:.2f}" for s, p in top)
+        if result.confident:
+            print(f"{result.name}: {ranked}")
+        else:
+            print(f"{result.name}: unknown style (distance {result.distance:.2f} to the nearest training style "
+                  f"> threshold {style_run.threshold:.2f}); {ranked}")
+    if not results:
+        raise CommandError("no piece could be classified (see the messages above)")
+    return 1 if problems else 0

@@ -1,0 +1,77 @@
+"""After classifier training: fit the per-style Gaussians of the out-of-style rule on the training embeddings,
+calibrate its threshold on valid, score the test split, and write calibration.json / .npz, report.json,
+report.md and confusion.png into the run directory."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from musejax.classify import (CALIBRATION_FILE, GAUSSIANS_FILE, calibrate_threshold, fit_style_gaussians,
+                              style_distance)
+from musejax.evaluate.classification import (classification_scores, confusion_markdown, majority_baseline,
+                                             plot_confusion, scores_markdown)
+
+
+def final_report(model: Any, params: Any, data: Any, config: Any, run_dir: str | Path, best_step: int,
+                 ) -> dict[str, Any]:
+    """Scores of the best checkpoint: calibration on valid; accuracy, macro-F1, per-class P/R and the confusion
+    on test, against the majority-class baseline. Returns the JSON report (also written to the run)."""
+    from musejax.train.style import split_outputs
+
+    run_dir = Path(run_dir)
+    window, batch = config.data.window_steps, config.train.eval_batch_size
+    train_embeddings, _ = split_outputs(model, params, data.train, window, batch)
+    means, precision, scales = fit_style_gaussians(train_embeddings, data.train.labels, len(data.styles))
+    np.savez(run_dir / GAUSSIANS_FILE, means=means, precision=precision, scales=scales)
+    valid_embeddings, valid_probs = split_outputs(model, params, data.valid, window, batch)
+    valid_distances = style_distance(valid_embeddings, means, precision, scales)
+    threshold = calibrate_threshold(valid_distances, config.classify.coverage, data.valid.labels)
+    calibration = {"rule": "mahalanobis", "threshold": threshold, "coverage": config.classify.coverage,
+                   "n_valid": len(data.valid), "valid_accepted": float((valid_distances <= threshold).mean()),
+                   "step": int(best_step)}
+    (run_dir / CALIBRATION_FILE).write_text(json.dumps(calibration, indent=1) + "\n")
+    test_embeddings, probs = split_outputs(model, params, data.test, window, batch)
+    predicted = probs.argmax(-1)
+    test = classification_scores(data.test.labels, predicted, data.styles)
+    accepted = style_distance(test_embeddings, means, precision, scales) <= threshold
+    test["accepted_share"] = float(accepted.mean())
+    test["accuracy_accepted"] = float((predicted[accepted] == data.test.labels[accepted]).mean()) if accepted.any() else None
+    valid = classification_scores(data.valid.labels, valid_probs.argmax(-1), data.styles)
+    report = {
+        "run_dir": str(run_dir), "best_step": int(best_step), "data": data.description, "styles": data.styles,
+        "train_pieces_per_style": dict(zip(data.styles, data.train.counts(len(data.styles)).tolist())),
+        "calibration": calibration,
+        "valid": {"accuracy": valid["accuracy"], "macro_f1": valid["macro_f1"]},
+        "test": test,
+        "majority_baseline": majority_baseline(data.train.labels, data.test.labels, data.styles),
+        "test_predictions": [{"id": i, "true": data.styles[t], "predicted": data.styles[p], "max_prob": float(m)}
+                             for i, t, p, m in zip(data.test.ids, data.test.labels, predicted, probs.max(-1))],
+    }
+    (run_dir / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+    (run_dir / "report.md").write_text(report_markdown(report))
+    plot_confusion(np.asarray(test["confusion"]), data.styles, data.styles, run_dir / "confusion.png",
+                   title=f"test pieces (accuracy {test['accuracy']:.3f}, macro-F1 {test['macro_f1']:.3f})")
+    return report
+
+
+def report_markdown(report: dict[str, Any]) -> str:
+    test, base, cal = report["test"], report["majority_baseline"], report["calibration"]
+    lines = [f"# Style classifier: {report['run_dir']} (step {report['best_step']})", "", f"Data: {report['data']}", "",
+             "| | accuracy | macro-F1 |", "|---|---|---|",
+             f"| test | {test['accuracy']:.3f} | {test['macro_f1']:.3f} |",
+             f"| majority class ({base['predicts']}) | {base['accuracy']:.3f} | {base['macro_f1']:.3f} |",
+             f"| valid | {report['valid']['accuracy']:.3f} | {report['valid']['macro_f1']:.3f} |", "",
+             scores_markdown(test, "Test split per style"),
+             "### Confusion (test pieces)", "", confusion_markdown(test["confusion"], report["styles"], report["styles"]),
+             "### Low-confidence rule", "",
+             f"A piece is reported as unknown style when its distance to the nearest style (squared Mahalanobis "
+             f"distance to the style's mean over the median of its training pieces; Gaussians with a shared covariance "
+             f"fitted to the training embeddings) exceeds {cal['threshold']:.2f}: the style-balanced "
+             f"{cal['coverage']:.0%} quantile of the {cal['n_valid']} valid pieces' distances. "
+             f"Test pieces accepted: {test['accepted_share']:.1%}"
+             + (f" (accuracy on them {test['accuracy_accepted']:.3f})." if test["accuracy_accepted"] is not None else ".")]
+    return "\n".join(lines) + "\n"
