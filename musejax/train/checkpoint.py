@@ -97,22 +97,8 @@ def restore_run(run_dir: str | Path, which: str | int = "best") -> RestoredRun:
     if not (run_dir / "config.json").exists():
         raise ConfigError(f"{run_dir}: not a run directory (no config.json)")
     config = load_config_json(run_dir / "config.json")
-    if not (run_dir / CHECKPOINT_DIR).is_dir():
-        raise ConfigError(f"{run_dir}: run has no checkpoints/ (train it first: musejax train --workdir {run_dir})")
-    manager = make_checkpoint_manager(run_dir, config.ckpt, read_only=True)
+    manager, step = open_checkpoint(run_dir, config.ckpt, which, "musejax train")
     try:
-        steps = manager.all_steps()
-        if not steps:
-            raise ConfigError(f"{run_dir}: run has no checkpoint yet (train it first: musejax train --workdir {run_dir})")
-        if which == "best":
-            step = manager.best_step() if manager.best_step() is not None else manager.latest_step()
-        elif which == "latest":
-            step = manager.latest_step()
-        elif str(which).isdigit() and int(which) in steps:
-            step = int(which)
-        else:
-            what = f"at step {which}" if str(which).isdigit() else repr(which)
-            raise ConfigError(f"{run_dir}: no checkpoint {what} (use best, latest or one of {sorted(steps)})")
         meta = restore_meta(manager, step)
         saved_config = manager.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))["config"]
         config = to_dataclass(saved_config)
@@ -127,6 +113,29 @@ def restore_run(run_dir: str | Path, which: str | int = "best") -> RestoredRun:
     return RestoredRun(run_dir=run_dir, config=config, step=int(step), state=state, params=state.params,
                        model=lm.model, apply_fn=lm.apply_fn, encoding=encoding, loss_kind=meta["loss_kind"],
                        styles=list(meta["styles"]), meta=meta)
+
+
+def open_checkpoint(run_dir: Path, ckpt: CkptConfig, which: str | int,
+                    train_command: str) -> tuple[ocp.CheckpointManager, int]:
+    """Open `<run_dir>/checkpoints` read-only and pick `which`: "best" (lowest valid NLL; the latest when no
+    checkpoint has one), "latest" or a step number. ConfigError naming the run dir (and `train_command`, how
+    to make one) when there is none; the caller closes the manager."""
+    if not (run_dir / CHECKPOINT_DIR).is_dir():
+        raise ConfigError(f"{run_dir}: run has no checkpoints/ (train it first: {train_command} --workdir {run_dir})")
+    manager = make_checkpoint_manager(run_dir, ckpt, read_only=True)
+    steps = manager.all_steps()
+    if not steps:
+        manager.close()
+        raise ConfigError(f"{run_dir}: run has no checkpoint yet (train it first: {train_command} --workdir {run_dir})")
+    if which == "best" and manager.best_step() is not None:
+        return manager, int(manager.best_step())
+    if which in ("best", "latest"):
+        return manager, int(manager.latest_step())
+    if str(which).isdigit() and int(which) in steps:
+        return manager, int(which)
+    manager.close()
+    what = f"at step {which}" if str(which).isdigit() else repr(which)
+    raise ConfigError(f"{run_dir}: no checkpoint {what} (use best, latest or one of {sorted(steps)})")
 
 
 def sums_to_json(sums: dict[str, Any]) -> dict[str, float]:
