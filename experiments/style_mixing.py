@@ -105,7 +105,7 @@ def main() -> None:
     from musejax.train.loop import train
     from musejax.train.metrics import read_metrics
     from musejax.train.style import saved_style_config, split_outputs
-    from musejax.train.style_data import load_style_data
+    from musejax.train.style_data import load_style_data, parse_merge
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--classifier", type=Path, default=Path("runs/style"))
@@ -137,9 +137,12 @@ def main() -> None:
     lm = sampling.load_run(args.lm_run)
     classifier = load_style_run(args.classifier)
     classes = classifier.styles
-    missing = sorted(set(lm.styles) - set(classes))
+    style_config = saved_style_config(args.classifier)
+    merge = parse_merge(style_config.data.merge_styles)  # e.g. the LM's irish and fiddle -> "irish-fiddle"
+    missing = sorted({s for s in lm.styles if merge.get(s, s) not in classes})
     if missing:
         raise SystemExit(f"LM styles {missing} are not classifier classes {classes}")
+    class_of = {s: classes.index(merge.get(s, s)) for s in lm.styles}  # LM style -> classifier class index
 
     # 2. conditioned samples -> confusion
     generated, confusion, rows = {}, np.zeros((len(lm.styles), len(classes)), np.int64), {}
@@ -148,8 +151,8 @@ def main() -> None:
                                                                args.temperature, style=style)
         generated[style] = embeddings
         confusion[i] = np.bincount(probs.argmax(-1), minlength=len(classes))
-        rows[style] = {"own_style_share": float(confusion[i, classes.index(style)] / args.n),
-                       "mean_prob_own_style": float(probs[:, classes.index(style)].mean()) if len(probs) else 0.0,
+        rows[style] = {"own_style_share": float(confusion[i, class_of[style]] / args.n),
+                       "mean_prob_own_style": float(probs[:, class_of[style]].mean()) if len(probs) else 0.0,
                        "without_notes": empty,
                        "notes_per_quarter": float(np.mean([len(ns.notes) / max(ns.total_time * 2.0, 1e-9)
                                                            for ns in sequences]))}
@@ -161,7 +164,6 @@ def main() -> None:
                    xlabel="classifier's style", ylabel="conditioned style")
 
     # real excerpts of the same length, for scale; references for the Fréchet distances
-    style_config = saved_style_config(args.classifier)
     data = load_style_data(style_config.data, progress=False)
     from musejax.train.style_data import unpack_roll
 
@@ -179,18 +181,18 @@ def main() -> None:
             _, probs, _, _ = classify_samples(lm, classifier, args.n, args.sample_steps, args.seed + 100 + int(w * 4),
                                               args.temperature, mix={a: w, b: 1.0 - w})
             top = probs.argmax(-1)
-            curve.append({"weight": w, "p_a": float(probs[:, classes.index(a)].mean()),
-                          "p_b": float(probs[:, classes.index(b)].mean()),
-                          "top_a": float((top == classes.index(a)).mean()),
-                          "top_b": float((top == classes.index(b)).mean())})
+            curve.append({"weight": w, "p_a": float(probs[:, class_of[a]].mean()),
+                          "p_b": float(probs[:, class_of[b]].mean()),
+                          "top_a": float((top == class_of[a]).mean()),
+                          "top_b": float((top == class_of[b]).mean())})
         curves[f"{a}|{b}"] = curve
     plot_mix(curves, args.lm_run / "mix_curve.png")
 
     # 4. Fréchet distances generated style x reference style
     frechet = {g: {r: embedding_frechet(generated[g], reference[data.test.labels == classes.index(r)])
                    for r in classes if (data.test.labels == classes.index(r)).sum() >= 2} for g in lm.styles}
-    own = [frechet[g][g] for g in lm.styles if g in frechet[g]]
-    other = [v for g in lm.styles for r, v in frechet[g].items() if r != g]
+    own = [frechet[g][classes[class_of[g]]] for g in lm.styles if classes[class_of[g]] in frechet[g]]
+    other = [v for g in lm.styles for r, v in frechet[g].items() if r != classes[class_of[g]]]
     result = {"lm_run": str(args.lm_run), "classifier": str(args.classifier), "lm_final": final,
               "encoding": lm.encoding.name, "temperature": args.temperature,
               "lm_data": lm.config.data.corpus if lm.config else None, "train_seconds": train_seconds,

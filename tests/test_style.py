@@ -298,3 +298,21 @@ def test_evaluate_reports_frechet_distance(tmp_path, capsys):
     assert "## Fréchet distance (style embeddings)" in (out / "report.md").read_text()
     assert main(["evaluate", "--samples", str(corpus / "scales"), "--reference", str(corpus / "chords"),
                  "--style-model", str(tmp_path / "nope")]) == 2
+
+
+def test_merge_styles_relabels_pieces_before_training():
+    from types import SimpleNamespace
+
+    from musejax.train.style_data import parse_merge, split_from_pieces
+
+    merge = parse_merge(resolve_style_config("style").data.merge_styles)  # the default: Irish/fiddle as one
+    assert merge == {"irish": "irish-fiddle", "fiddle": "irish-fiddle"}
+    roll = np.zeros((8, 88), bool)
+    pieces = [SimpleNamespace(id=f"p{i}", style=style, array=roll)
+              for i, style in enumerate(["irish", "fiddle", "bach", None])]
+    styles = sorted({merge.get(p.style, p.style) for p in pieces if p.style})
+    split, unlabelled = split_from_pieces(pieces, styles, merge)
+    assert styles == ["bach", "irish-fiddle"] and unlabelled == 1
+    assert split.ids == ["p0", "p1", "p2"] and list(split.labels) == [1, 1, 0]
+    with pytest.raises(ValueError, match="OLD=NEW"):
+        parse_merge("irish")
