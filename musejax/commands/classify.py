@@ -33,24 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="--train: run directory (default: --model or runs/style); an unfinished run is continued")
     parser.add_argument("--no-progress", action="store_true", help="--train: no progress bar")
     parser.epilog = "With --train, override config values with --config.GROUP.KEY=VALUE (e.g. --config.train.steps=500)."
-    _accept_config_overrides(parser)
+    from musejax.config import accept_config_overrides
 
-
-def _accept_config_overrides(parser: argparse.ArgumentParser) -> None:
-    """Collect `--config.a.b=v` arguments into `args.config_overrides` (argparse has no wildcard options)."""
-    from musejax.config import ConfigError, split_override_args
-
-    def parse_args(args=None, namespace=None):
-        argv = sys.argv[1:] if args is None else list(args)
-        try:
-            overrides, rest = split_override_args(argv)
-        except ConfigError as err:
-            parser.error(str(err))
-        parsed = argparse.ArgumentParser.parse_args(parser, rest, namespace)
-        parsed.config_overrides = overrides
-        return parsed
-
-    parser.parse_args = parse_args  # type: ignore[method-assign]
+    accept_config_overrides(parser)
 
 
 def run(args: argparse.Namespace) -> int:

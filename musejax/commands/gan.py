@@ -42,25 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sample.add_argument("--style", default=None, help="style name of a conditional run")
     sample.add_argument("--checkpoint", default="latest", help="latest or a step number")
     sample.add_argument("--out", type=Path, default=None, metavar="DIR", help="output folder (default RUN/samples)")
-    _accept_config_overrides(parser)
+    from musejax.config import accept_config_overrides
 
-
-def _accept_config_overrides(parser: argparse.ArgumentParser) -> None:
-    """Collect `--config.a.b=v` arguments into `args.config_overrides` (argparse has no wildcard options)."""
-    from musejax.config import ConfigError, split_override_args
-
-    def parse_args(args=None, namespace=None):
-        import sys
-
-        try:
-            overrides, rest = split_override_args(sys.argv[1:] if args is None else list(args))
-        except ConfigError as err:
-            parser.error(str(err))
-        parsed = argparse.ArgumentParser.parse_args(parser, rest, namespace)
-        parsed.config_overrides = overrides
-        return parsed
-
-    parser.parse_args = parse_args  # type: ignore[method-assign]
+    accept_config_overrides(parser)
 
 
 def run(args: argparse.Namespace) -> int:
