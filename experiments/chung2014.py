@@ -8,7 +8,8 @@ NLL per time step on a Boulanger-Lewandowski (2012) piano-roll dataset, test tak
 
 Without --data the chorales are encoded on a sixteenth-note grid and sampled on every beat (the pitches
 sounding at each quarter-note onset, as in BL2012's JSB Chorales), transposed to end on C (BL2012's pieces
-are in C major / C minor; --keep-keys does not), split by piece with `split_of`, and written with
+are in C major / C minor; --keep-keys does not), split by piece with `split_of` (20% valid, 20% test: the
+proportions of BL2012's JSB split, 229 / 76 / 77), and written with
 `save_bl2012` into the out dir; every cell then trains with `musejax/configs/chung2014.py`
 on that file (`musejax train --config chung2014:gru --config.data.corpus=FILE` reproduces one row).
 NLL per step = Bernoulli NLL summed over the 88 keys, averaged over all steps of all whole pieces.
@@ -35,6 +36,8 @@ PAPER_NOTE = ("paper: Chung et al. 2014, Table 2, JSB Chorales (BL2012 split; RM
               "tanh test is left out: copies of the table disagree (9.10 / 9.19)")
 MIN_PITCH = 21  # BL2012 / piano-roll column 0
 ENCODE_STEPS_PER_QUARTER = 4  # encode finely, then sample each beat, so passing notes do not smear
+# BL2012's JSB Chorales split: 229 / 76 / 77 of 382 pieces, i.e. 20% valid and 20% test
+BL2012_HELDOUT_FRACTION = 0.2
 QUICK_OVERRIDES = ("--config.train.steps=300", "--config.train.eval_every_steps=50", "--config.train.log_every_steps=50")
 
 
@@ -64,16 +67,18 @@ def transpose_final_bass_to_c(roll: np.ndarray, piece_id: str) -> np.ndarray:
 
 
 def build_bl2012_from_corpus(path: str | Path, corpus: str = "bach-chorales", *, to_c: bool = True,
-                             cache_dir: str | None = None, progress: bool = True) -> dict[str, list[np.ndarray]]:
+                             heldout_fraction: float = BL2012_HELDOUT_FRACTION, cache_dir: str | None = None,
+                             progress: bool = True) -> dict[str, list[np.ndarray]]:
     """Encode `corpus` (bundled name or folder) at quarter-note resolution into a BL2012 file at `path`,
-    each piece transposed to end on C if `to_c`; pieces are split by `split_of(piece id)` (10% valid,
-    10% test). Returns the (T, 88) rolls per split."""
+    each piece transposed to end on C if `to_c`; pieces are split by `split_of(piece id)` with BL2012's JSB
+    proportions (`heldout_fraction` valid and as much test). Returns the (T, 88) rolls per split."""
     from musejax.data.bl2012 import save_bl2012
     from musejax.data.datasets import build_dataset
     from musejax.data.encodings import PianoRollEncoding
 
     dataset = build_dataset(corpus, PianoRollEncoding(steps_per_quarter=ENCODE_STEPS_PER_QUARTER),
-                            cache_dir=cache_dir, progress=progress)
+                            cache_dir=cache_dir, progress=progress, valid_fraction=heldout_fraction,
+                            test_fraction=heldout_fraction)
 
     def frames(piece: Any) -> np.ndarray:
         roll = beat_frames(piece.array, ENCODE_STEPS_PER_QUARTER)
@@ -245,7 +250,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             build_bl2012_from_corpus(data_path, args.corpus, to_c=not args.keep_keys, cache_dir=args.cache_dir,
                                      progress=progress)
         source = (f"built from {args.corpus}: sixteenth-note piano-roll sampled on each beat, "
-                  + ("original keys" if args.keep_keys else "transposed to end on C") + ", split_of(piece id)")
+                  + ("original keys" if args.keep_keys else "transposed to end on C")
+                  + f", split_of(piece id), {BL2012_HELDOUT_FRACTION:.0%} valid / test as BL2012's JSB")
     else:
         data_path = args.data
         source = "BL2012 file given with --data"

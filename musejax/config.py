@@ -51,6 +51,9 @@ class ModelConfig:
     impl: str  # "auto" | "xla" | "triton" (GRU recurrence implementation)
     embed_dim: int  # token embedding size for event encodings (unused by the piano-roll LM)
     style_dim: int  # style-conditioning embedding size (0 = unconditioned)
+    # std of Gaussian noise added to every parameter in each training step (Graves 2011's weight noise, the
+    # regulariser of Chung et al. 2014); gradients are taken at the noisy weights. 0 = off.
+    weight_noise: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True)

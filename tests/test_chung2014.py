@@ -50,7 +50,7 @@ def test_beat_frames_keep_what_sounds_on_each_beat(chung2014):
     assert [np.flatnonzero(f).tolist() for f in chung2014.beat_frames(fine, 4)] == [[10], [30]]
 
 
-def _tiny_chorale_folder(root: Path) -> Path:
+def _tiny_chorale_folder(root: Path, heldout_fraction: float) -> Path:
     """Four train, one valid and one test chorale (by split_of of their ids) copied from the bundled corpus."""
     from musejax.data.corpora import resolve_corpus
     from musejax.data.datasets import split_of
@@ -59,7 +59,7 @@ def _tiny_chorale_folder(root: Path) -> Path:
     folder.mkdir()
     wanted = {"train": 4, "valid": 1, "test": 1}
     for file in sorted(resolve_corpus("bach-chorales").files, key=lambda f: f.path.stat().st_size):
-        split = split_of(f"chorales/{file.path.name}")
+        split = split_of(f"chorales/{file.path.name}", heldout_fraction, heldout_fraction)
         if wanted[split]:
             shutil.copy(file.path, folder / file.path.name)
             wanted[split] -= 1
@@ -71,7 +71,7 @@ def _tiny_chorale_folder(root: Path) -> Path:
 def test_quick_run_writes_the_table(chung2014, tmp_path):
     from musejax.data.bl2012 import load_bl2012
 
-    folder = _tiny_chorale_folder(tmp_path)
+    folder = _tiny_chorale_folder(tmp_path, chung2014.BL2012_HELDOUT_FRACTION)
     out = tmp_path / "out"
     results = chung2014.main(["--corpus", str(folder), "--out", str(out), "--quick", "--cache-dir", str(tmp_path / "cache"),
                               "--no-progress", "--config.train.steps=6", "--config.train.eval_every_steps=2",

@@ -283,3 +283,25 @@ def test_bl2012_file_as_corpus(tmp_path):
     data = load_lm_data(config.data, progress=False)
     assert data.loss_kind == "bernoulli" and data.styles == [] and data.train.windows.shape[1:] == (16, 88)
     assert data.valid.mask.sum() == sum(len(r) for r in synthetic_rolls(2, 1))
+
+
+def test_weight_noise_perturbs_training_forward_passes_only():
+    from musejax.train.model import add_weight_noise
+
+    meta = {"encoding": {"name": "pianoroll"}, "loss_kind": "bernoulli", "feature_shape": [88], "vocab_size": 0,
+            "styles": [], "unlabelled_train_windows": 0, "data": "test"}
+    config = resolve_config("lm:tiny", ["--config.model.weight_noise=0.1", "--config.model.dropout=0.0"])
+    lm = build_lm(config, meta)
+    params = jax.jit(lm.init_params)(jax.random.key(0))
+    noisy = add_weight_noise(params, jax.random.key(1), 0.1)
+    deltas = np.concatenate([np.ravel(a - b) for a, b in zip(jax.tree.leaves(noisy), jax.tree.leaves(params))])
+    assert abs(deltas.std() - 0.1) < 0.01 and abs(deltas.mean()) < 0.01
+    batch = {"inputs": jnp.asarray(np.random.default_rng(0).random((2, 5, 88)) < 0.1, jnp.float32)}
+    apply = jax.jit(lambda p, rng, train: lm.apply_fn(p, batch, train=train, rng=rng), static_argnums=2)
+    clean, clean_again = apply(params, jax.random.key(2), False), apply(params, jax.random.key(3), False)
+    np.testing.assert_array_equal(clean, clean_again)  # evaluation never sees noise
+    a, b = apply(params, jax.random.key(2), True), apply(params, jax.random.key(3), True)
+    assert not np.allclose(a, clean) and not np.allclose(a, b)  # fresh noise per step key
+    np.testing.assert_array_equal(a, apply(params, jax.random.key(2), True))  # and reproducible
+    with pytest.raises(ConfigError, match="weight_noise"):
+        build_lm(resolve_config("lm:tiny", ["--config.model.weight_noise=-1.0"]), meta)

@@ -37,6 +37,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     model.impl = "auto"  # auto (Triton on NVIDIA GPUs, else XLA) | xla | triton
     model.embed_dim = 64  # event token embedding (melody / performance only)
     model.style_dim = 0  # >0: condition on the piece's style label with an embedding of this size
+    model.weight_noise = 0.0  # std of Gaussian weight noise in training (0 = off)
 
     config.optim = optim = ml_collections.ConfigDict()
     optim.optimizer = "adamw"

@@ -55,11 +55,24 @@ class ApplyLM:
 
     model: Any
     conditioned: bool
+    weight_noise: float = 0.0
 
     def __call__(self, params: Any, batch: dict[str, jax.Array], *, train: bool, rng: jax.Array | None) -> jax.Array:
         style = batch["style"] if self.conditioned else None
-        rngs = {"dropout": rng} if train and rng is not None else None
+        rngs = None
+        if train and rng is not None:
+            rngs = {"dropout": rng}
+            if self.weight_noise > 0:
+                params = add_weight_noise(params, jax.random.fold_in(rng, 1), self.weight_noise)
         return self.model.apply({"params": params}, batch["inputs"], style, deterministic=not train, rngs=rngs)
+
+
+def add_weight_noise(params: Any, key: jax.Array, std: float) -> Any:
+    """params + N(0, std^2) noise, independent per scalar (one key per leaf, folded from `key`)."""
+    leaves, treedef = jax.tree.flatten(params)
+    noisy = [leaf + std * jax.random.normal(jax.random.fold_in(key, i), leaf.shape, leaf.dtype)
+             for i, leaf in enumerate(leaves)]
+    return jax.tree.unflatten(treedef, noisy)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,4 +110,7 @@ def build_lm(config: Config, meta: dict[str, Any]) -> LMFunctions:
     else:
         model = EventLM(vocab_size=meta["vocab_size"], embed_dim=m.embed_dim, **common)
         init = InitLM(model, (1, 2), "int32", conditioned)
-    return LMFunctions(model=model, init_params=init, apply_fn=ApplyLM(model, conditioned), conditioned=conditioned)
+    if m.weight_noise < 0:
+        raise ConfigError(f"config.model.weight_noise must be >= 0, got {m.weight_noise}")
+    return LMFunctions(model=model, init_params=init, apply_fn=ApplyLM(model, conditioned, float(m.weight_noise)),
+                       conditioned=conditioned)
