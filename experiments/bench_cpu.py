@@ -5,8 +5,9 @@ Train step: B x T frames of F pitches -> GRU(H) -> Linear(F) -> sigmoid BCE -> A
   musejax-autodiff   the same maths with JAX autodiff through lax.scan (no custom VJP), for reference
   flax-linen-rnn     flax.linen.RNN(GRUCell) + Dense, same train step
   torch              torch.nn.GRU + Linear + BCEWithLogitsLoss + torch.optim.Adam (eager)
-Sampling: B sequences x S steps of Bernoulli sampling, musejax `step` inside one jit-compiled lax.scan vs a
-PyTorch step loop (torch.nn.GRUCell + Linear, inference mode). Rows are interleaved within each repetition and
+Sampling: B sequences x S steps of Bernoulli sampling, the library's sampler (musejax.sample: `step` inside one
+jit-compiled lax.scan) vs a PyTorch step loop (torch.nn.GRUCell + Linear, inference mode); both draw the uniform
+noise of all steps in one call first. Rows are interleaved within each repetition and
 the medians over repetitions are reported, so ratios come from the same machine state.
 
 Host allocator: XLA:CPU allocates each step's temporaries (tens of MB here) as one block; glibc serves blocks
@@ -141,25 +142,20 @@ def flax_rnn_train(args: argparse.Namespace, rolls: np.ndarray) -> Callable[[], 
 
 
 def musejax_sample(args: argparse.Namespace) -> Callable[[], jax.Array]:
+    """The library's sampler (`musejax.sample`, what `musejax sample` runs): one jit-compiled lax.scan over
+    `step`, Bernoulli draws against uniform noise drawn for all steps in one call before the scan."""
+    from musejax.sample import _generate
+
     model = PianoRollLM(features=args.features, hidden=args.hidden, cell="gru", impl="xla")
-    variables = model.init(jax.random.key(0), jnp.zeros((1, 2, args.features)))
+    params = model.init(jax.random.key(0), jnp.zeros((1, 2, args.features)))["params"]
+    start = jnp.zeros((1, args.features), jnp.float32)  # the all-zero first frame, as training
 
-    @jax.jit
-    def sample(variables, key):
-        carry = model.apply(variables, args.batch, method="initial_carry")
-        frame = jnp.zeros((args.batch, args.features), jnp.float32)
-
-        def body(state, step_key):
-            carry, frame = state
-            carry, logits = model.apply(variables, carry, frame, method="step")
-            frame = jax.random.bernoulli(step_key, jax.nn.sigmoid(logits)).astype(jnp.float32)
-            return (carry, frame), frame
-
-        _, frames = jax.lax.scan(body, (carry, frame), jax.random.split(key, args.sample_steps))
-        return frames
+    def sample(key):
+        return _generate(model, params, start, None, key, np.float32(1.0), np.float32(1.0), np.float32(0.5),
+                         n=args.batch, steps=args.sample_steps, mode="bernoulli-frames", top_k=None, use_top_p=False)
 
     keys = iter(jax.random.split(jax.random.key(1), 10_000))
-    return lambda: sample(variables, next(keys))
+    return lambda: sample(next(keys))
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -188,14 +184,15 @@ def torch_sample(args: argparse.Namespace) -> Callable[[], object]:
     linear = torch.nn.Linear(args.hidden, args.features)
     generator = torch.Generator().manual_seed(0)
 
-    def run():
+    def run():  # the same work as musejax's: uniform noise for all steps drawn once, then the step loop
         with torch.inference_mode():
+            noise = torch.rand(args.sample_steps, args.batch, args.features, generator=generator)
             h = torch.zeros(args.batch, args.hidden)
             frame = torch.zeros(args.batch, args.features)
             frames = []
-            for _ in range(args.sample_steps):
+            for step in range(args.sample_steps):
                 h = cell(frame, h)
-                frame = torch.bernoulli(torch.sigmoid(linear(h)), generator=generator)
+                frame = (noise[step] < torch.sigmoid(linear(h))).float()
                 frames.append(frame)
             return torch.stack(frames)
     return run
