@@ -14,7 +14,7 @@ Chosen by measurement (experiments/gan_quality.py, equal wall-clock budgets on 2
   the notes fragmented (14% of notes an eighth or longer, vs 97% in the data) and some bars empty; from the
   data's density, 67-69% and no empty bar.
 - binary_fakes (BinaryMuseGAN's straight-through binarisation): D judges what the samples will be.
-The default run, cold data build included, takes ~12 min on 2 shared CPU cores.
+The default run, cold data build included, took 10.5 min on 2 CPU cores shared with another training job.
 """
 
 from __future__ import annotations
