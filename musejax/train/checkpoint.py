@@ -11,6 +11,7 @@ Retention: the `ckpt.keep_best` checkpoints with the lowest valid NLL plus the `
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from musejax.config import CkptConfig, Config, ConfigError, load_config_json, to_dataclass
+from musejax.config import CkptConfig, Config, ConfigError, load_config_json, save_config_json, to_dataclass
 
 CHECKPOINT_DIR = "checkpoints"
 BEST_METRIC = "valid_nll"
@@ -113,6 +114,32 @@ def restore_run(run_dir: str | Path, which: str | int = "best") -> RestoredRun:
     return RestoredRun(run_dir=run_dir, config=config, step=int(step), state=state, params=state.params,
                        model=lm.model, apply_fn=lm.apply_fn, encoding=encoding, loss_kind=meta["loss_kind"],
                        styles=list(meta["styles"]), meta=meta)
+
+
+def start_run(manager: ocp.CheckpointManager, run_dir: Path, config: Any, resume_groups: tuple[str, ...],
+              resume: bool) -> int | None:
+    """Before training in `run_dir`: the latest checkpoint step to continue from (None: a fresh run).
+
+    ConfigError if the run has checkpoints and `resume` is False, or if `config` differs from the run's
+    config.json in any key of `resume_groups` (the groups that decide what a run computes: a resumed run must
+    compute what the original would have). Then (process 0) writes `config` as the run's config.json.
+    """
+    latest = manager.latest_step()
+    path = run_dir / "config.json"
+    if latest is not None:
+        if not resume:
+            raise ConfigError(f"{run_dir}: already has checkpoints (up to step {latest}); resume it or use "
+                              f"another --workdir")
+        if path.exists():
+            saved, current = json.loads(path.read_text()), json.loads(json.dumps(config.to_dict()))
+            diffs = [f"{group}.{key}" for group in resume_groups for key, value in current[group].items()
+                     if saved.get(group, {}).get(key) != value]
+            if diffs:
+                raise ConfigError(f"{run_dir}: config differs from the run's config.json in {', '.join(diffs)}; "
+                                  f"a resumed run must compute what the original would have: use another --workdir")
+    if jax.process_index() == 0:
+        save_config_json(config, path)  # sample/ckpt settings may have changed
+    return latest
 
 
 def open_checkpoint(run_dir: Path, ckpt: CkptConfig, which: str | int,

@@ -12,7 +12,6 @@ MuseGAN metrics to metrics.jsonl (split "samples").
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import time
 from pathlib import Path
@@ -23,7 +22,7 @@ import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
 from tqdm.auto import tqdm
 
-from musejax.config import ConfigError, save_config_json
+from musejax.config import ConfigError
 from musejax.train import checkpoint as ckpt_lib
 from musejax.train.gan_config import RESUME_GROUPS, GanConfig
 from musejax.train.gan_data import GanBatches, GanData, load_gan_data
@@ -46,18 +45,6 @@ class GanTrainResult:
     seconds: float
 
 
-def _check_resume_config(run_dir: Path, config: GanConfig) -> None:
-    path = run_dir / "config.json"
-    if not path.exists():
-        return
-    saved, current = json.loads(path.read_text()), json.loads(json.dumps(config.to_dict()))
-    diffs = [f"{group}.{key}" for group in RESUME_GROUPS for key, value in current[group].items()
-             if saved.get(group, {}).get(key) != value]
-    if diffs:
-        raise ConfigError(f"{run_dir}: config differs from the run's config.json in {', '.join(diffs)}; a resumed "
-                          f"run must compute what the original would have: use another --workdir")
-
-
 def train_gan(config: GanConfig, run_dir: str | Path, *, resume: bool = True, stop_at_step: int | None = None,
               progress: bool = True, data: GanData | None = None,
               devices: Sequence[jax.Device] | None = None) -> GanTrainResult:
@@ -75,14 +62,7 @@ def train_gan(config: GanConfig, run_dir: str | Path, *, resume: bool = True, st
     run_dir.mkdir(parents=True, exist_ok=True)
     manager = ckpt_lib.make_checkpoint_manager(run_dir, config.ckpt)
     try:
-        latest = manager.latest_step()
-        if latest is not None:
-            if not resume:
-                raise ConfigError(f"{run_dir}: already has checkpoints (up to step {latest}); resume it or use "
-                                  f"another --workdir")
-            _check_resume_config(run_dir, config)
-        if jax.process_index() == 0:
-            save_config_json(config, run_dir / "config.json")
+        latest = ckpt_lib.start_run(manager, run_dir, config, RESUME_GROUPS, resume)
         if latest is not None and latest >= config.train.steps:
             return GanTrainResult(run_dir, latest, True, time.perf_counter() - started)
         if data is None:

@@ -8,7 +8,6 @@ so a run stopped at any step and resumed writes the same metrics and parameters 
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import time
 from pathlib import Path
@@ -18,7 +17,7 @@ import jax
 import jax.numpy as jnp
 from tqdm.auto import tqdm
 
-from musejax.config import Config, ConfigError, save_config_json
+from musejax.config import Config, ConfigError
 from musejax.train import checkpoint as ckpt_lib
 from musejax.train.data import LMData, TrainBatches, eval_batches, load_lm_data
 from musejax.train.mesh import make_mesh, replicated, shard_batch
@@ -58,19 +57,6 @@ def check_config(config: Config, n_devices: int) -> None:
 RESUME_GROUPS = ("data", "model", "optim", "train")
 
 
-def _check_resume_config(run_dir: Path, config: Config) -> None:
-    path = run_dir / "config.json"
-    if not path.exists():
-        return
-    saved = json.loads(path.read_text())
-    current = json.loads(json.dumps(config.to_dict()))
-    diffs = [f"{group}.{key}" for group in RESUME_GROUPS for key, value in current[group].items()
-             if saved.get(group, {}).get(key) != value]
-    if diffs:
-        raise ConfigError(f"{run_dir}: config differs from the run's config.json in {', '.join(diffs)}; "
-                          f"a resumed run must compute what the original would have: use another --workdir")
-
-
 def _evaluate(eval_fn: Any, state: Any, batches: Sequence[dict[str, jax.Array]]) -> float:
     total = None
     for batch in batches:
@@ -100,14 +86,7 @@ def train(config: Config, run_dir: str | Path, *, resume: bool = True, stop_at_s
     run_dir.mkdir(parents=True, exist_ok=True)
     manager = ckpt_lib.make_checkpoint_manager(run_dir, config.ckpt)
     try:
-        latest = manager.latest_step()
-        if latest is not None:
-            if not resume:
-                raise ConfigError(f"{run_dir}: already has checkpoints (up to step {latest}); resume it or use "
-                                  f"another --workdir")
-            _check_resume_config(run_dir, config)
-        if jax.process_index() == 0:
-            save_config_json(config, run_dir / "config.json")  # sample/ckpt settings may have changed
+        latest = ckpt_lib.start_run(manager, run_dir, config, RESUME_GROUPS, resume)
         if latest is not None:
             finals = read_metrics(run_dir, "final")
             if latest >= config.train.steps and finals:  # finished: nothing to do
