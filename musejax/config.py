@@ -292,6 +292,20 @@ def save_config_json(config: Config, path: str | Path) -> None:
     Path(path).write_text(json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n")
 
 
+def saved_config_dict(run_dir: str | Path, kind: str, what: str, overrides: Iterable[str] = (),
+                      hint: str = "") -> ml_collections.ConfigDict:
+    """A run's config.json (+ `--config.a.b=v` overrides) as a typed ConfigDict, ConfigError unless its config
+    name starts with `kind` ("gan", "style"): `what` names the run kind in the message, `hint` is appended."""
+    path = Path(run_dir) / "config.json"
+    try:
+        values = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ConfigError(f"{path}: cannot read the run's config: {err}") from None
+    if not str(values.get("name", "")).startswith(kind):
+        raise ConfigError(f"{path}: not a {what} run (config {values.get('name')!r}){hint}")
+    return apply_overrides(config_dict_from_saved(values), overrides)
+
+
 def load_config_json(path: str | Path) -> Config:
     """Read a run's config.json back into a `Config`."""
     try:

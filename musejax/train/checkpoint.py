@@ -142,6 +142,17 @@ def start_run(manager: ocp.CheckpointManager, run_dir: Path, config: Any, resume
     return latest
 
 
+def resume_training(manager: ocp.CheckpointManager, latest: int | None, state: Any, abstract_state: Any,
+                    sums: dict[str, Any]) -> tuple[Any, dict[str, Any], int]:
+    """(state, running metric sums, start step) of a run: as given (step 0) for a fresh run (`latest` None),
+    else restored from checkpoint `latest`, the sums from its meta (so logging continues exactly)."""
+    if latest is None:
+        return state, sums, 0
+    state = restore_state(manager, latest, abstract_state)
+    sums = {key: np.float32(value) for key, value in restore_meta(manager, latest)["train_sums"].items()}
+    return state, sums, latest
+
+
 def open_checkpoint(run_dir: Path, ckpt: CkptConfig, which: str | int,
                     train_command: str) -> tuple[ocp.CheckpointManager, int]:
     """Open `<run_dir>/checkpoints` read-only and pick `which`: "best" (lowest valid NLL; the latest when no

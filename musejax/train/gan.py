@@ -89,12 +89,7 @@ def _train_loop(config: GanConfig, run_dir: Path, manager: Any, latest: int | No
     init_rng, step_rng = run_keys(config.train.seed)
     state, abstract_state = create_gan_state(generator, discriminator, g_tx, d_tx, gan_loss(config), n_styles,
                                              init_rng, mesh)
-    sums = zero_metrics()
-    start_step = 0
-    if latest is not None:
-        state = ckpt_lib.restore_state(manager, latest, abstract_state)
-        sums = {k: np.float32(v) for k, v in ckpt_lib.restore_meta(manager, latest)["train_sums"].items()}
-        start_step = latest
+    state, sums, start_step = ckpt_lib.resume_training(manager, latest, state, abstract_state, zero_metrics())
     carry = jax.device_put((state, sums), replicated(mesh))
     step_fn = jax.jit(train_step_accumulate, donate_argnums=0,
                       out_shardings=jax.tree.map(lambda _: replicated(mesh), carry))

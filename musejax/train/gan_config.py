@@ -7,11 +7,10 @@ optimizer per network (g_optim, d_optim).
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any, Iterable
 
-from musejax.config import CkptConfig, ConfigError, OptimConfig, apply_overrides, config_dict_from_saved, load_config
+from musejax.config import CkptConfig, ConfigError, OptimConfig, apply_overrides, load_config, saved_config_dict
 from musejax.config import to_dataclass
 
 
@@ -98,14 +97,8 @@ def resolve_gan_config(spec: str = "gan", overrides: Iterable[str] = ()) -> GanC
 
 def saved_gan_config(run_dir: str | Path, overrides: Iterable[str] = ()) -> GanConfig:
     """A run's config.json (+ overrides) as a GanConfig."""
-    path = Path(run_dir) / "config.json"
-    try:
-        values = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise ConfigError(f"{path}: cannot read the run's config: {err}") from None
-    if not str(values.get("name", "")).startswith("gan"):
-        raise ConfigError(f"{path}: not a GAN run (config {values.get('name')!r}); use `musejax sample` for it")
-    return check_gan_config(to_dataclass(apply_overrides(config_dict_from_saved(values), overrides), GanConfig))
+    values = saved_config_dict(run_dir, "gan", "GAN", overrides, hint="; use `musejax sample` for it")
+    return check_gan_config(to_dataclass(values, GanConfig))
 
 
 def check_gan_config(config: GanConfig) -> GanConfig:

@@ -116,12 +116,7 @@ def _train_loop(config: Config, run_dir: Path, manager: Any, latest: int | None,
     init_rng, step_rng = jax.random.split(jax.random.key(config.train.seed))
     state, abstract_state = create_train_state(lm.init_params, lm.apply_fn, tx, data.loss_kind, init_rng, mesh)
     step_rng = jax.device_put(step_rng, replicated(mesh))
-    sums = zero_train_metrics()
-    start_step = 0
-    if latest is not None:
-        state = ckpt_lib.restore_state(manager, latest, abstract_state)
-        sums = {k: jnp.float32(v) for k, v in ckpt_lib.restore_meta(manager, latest)["train_sums"].items()}
-        start_step = latest
+    state, sums, start_step = ckpt_lib.resume_training(manager, latest, state, abstract_state, zero_train_metrics())
     is_main = jax.process_index() == 0
     total = config.train.steps
     carry = jax.device_put((state, sums), replicated(mesh))

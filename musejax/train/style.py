@@ -20,8 +20,8 @@ import numpy as np
 import optax
 import orbax.checkpoint as ocp
 
-from musejax.config import CkptConfig, ConfigError, OptimConfig, apply_overrides, config_dict_from_saved
-from musejax.config import load_config, to_dataclass
+from musejax.config import CkptConfig, ConfigError, OptimConfig, apply_overrides, load_config, saved_config_dict
+from musejax.config import to_dataclass
 from musejax.train.style_data import BALANCE_MODES, BalancedWindows, StyleData, StyleSplit, frame_shape
 from musejax.train.style_data import load_style_data
 
@@ -112,14 +112,8 @@ def resolve_style_config(spec: str = "style", overrides: Iterable[str] = ()) -> 
 
 def saved_style_config(run_dir: str | Path, overrides: Iterable[str] = ()) -> StyleConfig:
     """A classifier run's config.json (+ overrides) as a StyleConfig."""
-    path = Path(run_dir) / "config.json"
-    try:
-        values = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise ConfigError(f"{path}: cannot read the run's config: {err}") from None
-    if not str(values.get("name", "")).startswith("style"):
-        raise ConfigError(f"{path}: not a style classifier run (config {values.get('name')!r})")
-    return check_style_config(to_dataclass(apply_overrides(config_dict_from_saved(values), overrides), StyleConfig))
+    return check_style_config(to_dataclass(saved_config_dict(run_dir, "style", "style classifier", overrides),
+                                           StyleConfig))
 
 
 def build_classifier(model: StyleModelConfig, n_styles: int, onsets: bool = False) -> Any:
