@@ -92,8 +92,10 @@ def _gru_xla_fwd(variant, gates, h0, w_h, b_h):
     return hs, (h0, hs, w_h, tuple(aux))
 
 
-def _rows(a: Array) -> Array:
-    return a.reshape(-1, a.shape[-1])
+def _outer_sum(a: Array, b: Array) -> Array:
+    """sum over steps and rows of a_tb^T b_tb: (T, B, H) x (T, B, K) -> (H, K), one matmul contracting T and B.
+    Not a reshape to (T*B, H) first: with the batch sharded over devices that reshape costs an all-gather."""
+    return lax.dot_general(a, b, (((0, 1), (0, 1)), ((), ())))
 
 
 def _gru_xla_bwd(variant, residuals, d_hs):
@@ -114,7 +116,7 @@ def _gru_xla_bwd(variant, residuals, d_hs):
 
         dh0, d_gates = lax.scan(body, jnp.zeros_like(h0), (d_hs, h_prev, *aux), reverse=True)
         d_r, d_z, d_n = d_gates
-        d_hn, rows_n = d_n * aux[0], _rows(h_prev)  # cotangent of h W_hn + b_hn; W_hn multiplies h_prev
+        d_hn, rows_n = d_n * aux[0], h_prev  # cotangent of h W_hn + b_hn; W_hn multiplies h_prev
     else:
         w_rz_t, w_n_t = w_h[:, :2 * n_hidden].T, w_h[:, 2 * n_hidden:].T
 
@@ -130,10 +132,8 @@ def _gru_xla_bwd(variant, residuals, d_hs):
 
         dh0, d_gates = lax.scan(body, jnp.zeros_like(h0), (d_hs, h_prev, *aux), reverse=True)
         d_r, d_z, d_n = d_gates
-        d_hn, rows_n = d_n, _rows(aux[0] * h_prev)  # W_hn multiplies r ⊙ h_prev
-    rows_h = _rows(h_prev)
-    d_w_h = jnp.concatenate([jnp.dot(rows_h.T, _rows(d_r)), jnp.dot(rows_h.T, _rows(d_z)),
-                             jnp.dot(rows_n.T, _rows(d_hn))], axis=-1)
+        d_hn, rows_n = d_n, aux[0] * h_prev  # W_hn multiplies r ⊙ h_prev
+    d_w_h = jnp.concatenate([_outer_sum(h_prev, d_r), _outer_sum(h_prev, d_z), _outer_sum(rows_n, d_hn)], axis=-1)
     d_b_h = jnp.concatenate([d_r.sum(axis=(0, 1)), d_z.sum(axis=(0, 1)), d_hn.sum(axis=(0, 1))])
     return tuple(d_gates), dh0, d_w_h, d_b_h
 
