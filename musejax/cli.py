@@ -14,6 +14,7 @@ import sys
 import warnings
 
 from musejax.errors import CommandError
+from musejax.host import use_every_cpu_core
 
 # command name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -54,6 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=f"musejax {name}", description=commands[name][1])
     module.add_arguments(parser)
     args = parser.parse_args(rest)
+    try:
+        use_every_cpu_core()  # before JAX starts: one CPU device per core for data parallelism
+    except ValueError as err:
+        print(f"musejax {name}: error: {err}", file=sys.stderr)
+        return 2
     try:
         return int(module.run(args) or 0)
     except CommandError as err:

@@ -18,9 +18,11 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from note_seq import NoteSequence
 
 from musejax.plots import PRIMER_END_ANNOTATION, plot_pianoroll, primer_end_seconds
+from musejax.train.mesh import DATA_AXIS, data_parallel_devices, make_mesh, replicated
 
 __all__ = ["Run", "SampleError", "load_run", "sample", "sample_arrays", "write_samples", "filter_logits", "parse_mix",
            "plot_pianoroll", "primer_end_seconds"]
@@ -120,23 +122,32 @@ def _draw_noise(key: jax.Array, shape: tuple[int, ...], mode: str) -> jax.Array:
     return jax.random.uniform(key, shape, jnp.float32)
 
 
-@functools.partial(jax.jit, static_argnames=("model", "n", "steps", "mode", "top_k", "use_top_p"))
+@functools.partial(jax.jit, static_argnames=("model", "n", "steps", "mode", "top_k", "use_top_p", "mesh"))
 def _generate(model: Any, params: Any, prefix: jax.Array, style: jax.Array | None, key: jax.Array,
               temperature: jax.Array, top_p: jax.Array, threshold: jax.Array, *, n: int, steps: int, mode: str,
-              top_k: int | None, use_top_p: bool) -> jax.Array:
+              top_k: int | None, use_top_p: bool, mesh: Mesh | None = None) -> jax.Array:
     """Run the model over prefix[:-1] (one scan; the primer), then sample `steps` steps starting from input
-    prefix[-1] (a second scan: (carry, x) -> model.step -> sample x'). prefix (P, ...); returns (steps, n, ...)."""
+    prefix[-1] (a second scan: (carry, x) -> model.step -> sample x'). prefix (P, ...); returns (steps, n, ...).
+
+    With a `mesh` the n samples are split over its devices (params replicated); the random draws, and so the
+    samples, are the same as without it."""
+    def split(tree: Any, spec: P = P(DATA_AXIS)) -> Any:
+        return tree if mesh is None else jax.tree.map(
+            lambda a: jax.lax.with_sharding_constraint(a, NamedSharding(mesh, spec)), tree)
+
     variables = {"params": params}
+    style = split(style)
     if prefix.shape[0] > 1:
-        history = jnp.broadcast_to(prefix[:-1], (n, *prefix[:-1].shape))
+        history = split(jnp.broadcast_to(prefix[:-1], (n, *prefix[:-1].shape)))
         carry, _ = model.apply(variables, history, style, method="encode")
     else:
         carry = model.apply(variables, n, method="initial_carry")
-    first_input = jnp.broadcast_to(prefix[-1], (n, *prefix.shape[1:]))
+    carry = split(carry)
+    first_input = split(jnp.broadcast_to(prefix[-1], (n, *prefix.shape[1:])))
     logits_shape = jax.eval_shape(lambda: model.apply(variables, carry, first_input, style, method="step")[1]).shape
     noisy = mode in ("events", "bernoulli-frames")
     predrawn = noisy and steps * math.prod(logits_shape) <= MAX_PREDRAWN_NOISE
-    xs = (_draw_noise(key, (steps, *logits_shape), mode) if predrawn
+    xs = (split(_draw_noise(key, (steps, *logits_shape), mode), P(None, DATA_AXIS)) if predrawn
           else jax.random.split(key, steps) if noisy else None)
 
     def body(state, step_noise):
@@ -288,6 +299,14 @@ def sample_arrays(run: Run, n: int, steps: int, *, seed: int = 0, temperature: f
     return _sample(run, n, steps, seed, temperature, top_k, top_p, threshold, primer, style, mix)[0]
 
 
+def _sampling_mesh(n: int) -> Mesh | None:
+    """On the CPU, the devices that split the n samples (one per core: `musejax.host`); None for one device."""
+    if jax.default_backend() != "cpu":
+        return None
+    devices = data_parallel_devices((n,))
+    return make_mesh(devices) if len(devices) > 1 else None
+
+
 def _sample(run: Run, n: int, steps: int, seed: int, temperature: float, top_k: int | None, top_p: float | None,
             threshold: float | None, primer: NoteSequence | None, style: str | None, mix: dict[str, float] | None
             ) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
@@ -309,10 +328,12 @@ def _sample(run: Run, n: int, steps: int, seed: int, temperature: float, top_k: 
         mode = "greedy-events" if temperature == 0 else "events"
         vocab_size = int(getattr(run.encoding, "vocab_size", 0) or 0)
         top_k = None if top_k is None or (vocab_size and top_k >= vocab_size) else int(top_k)
+    mesh = _sampling_mesh(int(n))
+    params = run.params if mesh is None else jax.device_put(run.params, replicated(mesh))
     samples = _generate(
-        run.model, run.params, prefix, style_array, jax.random.key(seed), np.float32(temperature or 1.0),
+        run.model, params, prefix, style_array, jax.random.key(seed), np.float32(temperature or 1.0),
         np.float32(1.0 if top_p is None else top_p), np.float32(0.5 if threshold is None else threshold),
-        n=int(n), steps=int(steps), mode=mode, top_k=top_k, use_top_p=top_p is not None and top_p < 1)
+        n=int(n), steps=int(steps), mode=mode, top_k=top_k, use_top_p=top_p is not None and top_p < 1, mesh=mesh)
     samples = np.swapaxes(np.asarray(samples), 0, 1)  # (n, steps, ...) bool frames / int32 events
     if run.loss_kind == "bernoulli":
         head = primer_array if primer_array is not None else np.zeros((0, *start.shape[1:]), bool)

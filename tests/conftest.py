@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import jax
 import pytest
+
+# Two CPU devices, as the `musejax` command gives a 2-core machine (musejax/host.py), on every machine: the
+# training loops and the sampler run split over both, as they do for users here.
+jax.config.update("jax_num_cpu_devices", 2)
 
 # Two parts, 2/4 at a bare <sound tempo="60"/> (1 quarter = 1 s). Part 1: C5 half tied over the bar
 # to a C5 quarter, then D5 quarter. Part 2: a C4+E4 chord (whole bar), then a rest and G3.

@@ -98,6 +98,23 @@ def test_same_seed_same_samples_and_different_seeds_differ(make_run):
     assert first[0].notes != first[1].notes  # the n samples of one call are different draws
 
 
+@pytest.mark.parametrize("make_run, options", [
+    (pianoroll_run, {}), (lambda: pianoroll_run(onsets=True), {"threshold": 0.4}),
+    (lambda: event_run(styles=("a", "b")), {"top_p": 0.9, "mix": {"a": 0.3, "b": 0.7}}),
+    (event_run, {"top_k": 5, "primer_events": 6})], ids=["bernoulli", "threshold", "events-mix", "events-primer"])
+def test_samples_split_over_devices_equal_one_device_samples(make_run, options, monkeypatch):
+    assert jax.device_count() == 2  # conftest: two CPU devices
+    assert sampling._sampling_mesh(4).devices.size == 2 and sampling._sampling_mesh(3) is None
+    run, options = make_run(), dict(options)
+    if "primer_events" in options:
+        primer = sample(run, 1, options.pop("primer_events"), seed=1)[0]
+        primer.filename = "primer.mid"
+        options["primer"] = primer
+    split = sample_arrays(run, 4, 12, seed=3, **options)
+    monkeypatch.setattr(sampling, "_sampling_mesh", lambda n: None)
+    np.testing.assert_array_equal(split, sample_arrays(run, 4, 12, seed=3, **options))
+
+
 def test_one_compilation_serves_other_seeds_temperatures_and_top_p():
     run = event_run(seed=5)
     sample_arrays(run, 2, 16, seed=0, temperature=1.0, top_p=0.9)

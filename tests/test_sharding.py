@@ -25,7 +25,7 @@ SCRIPT = textwrap.dedent("""
     from musejax.train.checkpoint import restore_run
     from musejax.train.data import eval_batches
     from musejax.train.loop import train
-    from musejax.train.mesh import make_mesh, shard_batch
+    from musejax.train.mesh import data_parallel_devices, make_mesh, shard_batch
     from musejax.train.model import build_lm, data_meta
     from musejax.train.state import create_train_state, make_optimizer
 
@@ -54,12 +54,17 @@ SCRIPT = textwrap.dedent("""
     pa, pb = restore_run(tmp + "/one", "latest").params, restore_run(tmp + "/four", "latest").params
     for x, y in zip(jax.tree.leaves(pa), jax.tree.leaves(pb)):
         np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-4, atol=1e-5)
+    assert four.devices == 4 and one.devices == 1, (four, one)
     try:
-        train(tiny_config("--config.train.batch_size=6"), tmp + "/bad", data=data, progress=False)
+        train(tiny_config("--config.train.batch_size=6"), tmp + "/bad", data=data, progress=False,
+              devices=jax.devices())
     except ConfigError as err:
         assert "multiple of the number of devices (4)" in str(err), err
     else:
-        raise AssertionError("batch size 6 on 4 devices must be refused")
+        raise AssertionError("batch size 6 on 4 given devices must be refused")
+    # Left to choose on the CPU, a job takes the most devices that divide its batch sizes.
+    assert data_parallel_devices((6, 8)) == jax.devices()[:2]
+    assert data_parallel_devices((5,)) == jax.devices()[:1] and data_parallel_devices((8, 40)) == jax.devices()
     print("SHARDING-OK", a[-1])
 """)
 

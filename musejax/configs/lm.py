@@ -52,7 +52,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
     config.train = train = ml_collections.ConfigDict()
     train.steps = 2000
-    train.batch_size = 32  # global; must divide by the number of devices
+    train.batch_size = 32  # global; must divide by the number of GPUs/TPU cores (CPU: musejax/train/mesh.py)
     train.seed = 0
     train.log_every_steps = 50
     train.eval_every_steps = 500

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from musejax.config import Config, ConfigError
 from musejax.train import checkpoint as ckpt_lib
 from musejax.train.data import LMData, TrainBatches, eval_batches, load_lm_data
-from musejax.train.mesh import make_mesh, replicated, shard_batch
+from musejax.train.mesh import data_parallel_devices, make_mesh, replicated, shard_batch
 from musejax.train.metrics import MetricWriter, read_metrics
 from musejax.train.model import build_lm, data_meta
 from musejax.train.state import create_train_state, make_optimizer
@@ -36,6 +36,7 @@ class TrainResult:
     run_dir: Path
     step: int  # steps trained so far
     final: dict[str, Any] | None  # the "final" record (best step, valid and test NLL); None if stopped early
+    devices: int  # devices the batch was split over
 
 
 def check_config(config: Config, n_devices: int) -> None:
@@ -78,10 +79,14 @@ def train(config: Config, run_dir: str | Path, *, resume: bool = True, stop_at_s
     """Train `config` in `run_dir` (continuing its latest checkpoint if `resume`) up to config.train.steps.
 
     `stop_at_step` stops early after that step with a checkpoint (as a preemption would); `data` replaces
-    the corpus given by config.data (tests); `devices` defaults to all devices (data parallelism).
+    the corpus given by config.data (tests); `devices` defaults to all devices (data parallelism; on the CPU,
+    the most that divide both batch sizes: `mesh.data_parallel_devices`).
     """
     run_dir = Path(run_dir)
-    mesh = make_mesh(devices)
+    mesh = make_mesh(data_parallel_devices((config.train.batch_size, config.train.eval_batch_size), devices))
+    if progress and mesh.devices.size < jax.device_count():
+        print(f"data parallel over {mesh.devices.size} of {jax.device_count()} devices: the most that divide "
+              f"config.train.batch_size and eval_batch_size")
     check_config(config, mesh.devices.size)
     run_dir.mkdir(parents=True, exist_ok=True)
     manager = ckpt_lib.make_checkpoint_manager(run_dir, config.ckpt)
@@ -90,7 +95,8 @@ def train(config: Config, run_dir: str | Path, *, resume: bool = True, stop_at_s
         if latest is not None:
             finals = read_metrics(run_dir, "final")
             if latest >= config.train.steps and finals:  # finished: nothing to do
-                return TrainResult(run_dir, latest, {k: v for k, v in finals[-1].items() if k not in ("step", "split")})
+                return TrainResult(run_dir, latest, {k: v for k, v in finals[-1].items() if k not in ("step", "split")},
+                                   mesh.devices.size)
         data = data if data is not None else _load_data(config, progress)
         if len(data.train) < config.train.batch_size:
             raise ConfigError(f"{data.description or 'dataset'}: {len(data.train)} training windows are fewer than "
@@ -165,11 +171,11 @@ def _train_loop(config: Config, run_dir: Path, manager: Any, latest: int | None,
         if step < total:  # stopped early on request: leave a checkpoint to resume from
             if step != saved_step:
                 save(None)
-            return TrainResult(run_dir, step, None)
+            return TrainResult(run_dir, step, None, mesh.devices.size)
         manager.wait_until_finished()
         final = _final_evaluation(manager, carry[0], abstract_state, eval_fn, data, config, mesh)
         writer.write(total, "final", final)
-        return TrainResult(run_dir, total, final)
+        return TrainResult(run_dir, total, final, mesh.devices.size)
     except KeyboardInterrupt:
         if step != saved_step:
             save(None)  # Ctrl-C: keep the progress; `musejax train --workdir ...` continues exactly here

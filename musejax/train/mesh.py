@@ -6,6 +6,7 @@ devices and each process feeds its own rows of the global batch (`shard_batch`).
 
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
 
 import jax
@@ -13,6 +14,18 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 DATA_AXIS = "data"
+def data_parallel_devices(batch_sizes: Sequence[int],
+                          devices: Sequence[jax.Device] | None = None) -> list[jax.Device]:
+    """The devices a data-parallel job uses: `devices` if given, else all of them, except in a one-process job
+    on the CPU. There devices are slices of one machine (`musejax.host.use_every_cpu_core`), so a batch size
+    they do not divide is no reason to fail: the job takes the most devices that divide every batch size."""
+    if devices is not None:
+        return list(devices)
+    devices = jax.devices()
+    if devices[0].platform != "cpu" or jax.process_count() > 1:
+        return devices
+    common = math.gcd(*batch_sizes)
+    return devices[:max(d for d in range(1, len(devices) + 1) if common % d == 0)]
 
 
 def make_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
