@@ -1,14 +1,21 @@
 """CPU benchmark: musejax GRU piano-roll LM vs PyTorch (and flax.linen.RNN) -- training and sampling.
 
 Train step: B x T frames of F pitches -> GRU(H) -> Linear(F) -> sigmoid BCE -> Adam, same sizes everywhere:
-  musejax            PianoRollLM(cell="gru", impl="xla"), jit train step with donated state
-  musejax-autodiff   the same maths with JAX autodiff through lax.scan (no custom VJP), for reference
-  flax-linen-rnn     flax.linen.RNN(GRUCell) + Dense, same train step
-  torch              torch.nn.GRU + Linear + BCEWithLogitsLoss + torch.optim.Adam (eager)
+  musejax                PianoRollLM(cell="gru", impl="xla"), jit train step with donated state, the batch split
+                         over one CPU device per core, as `musejax train` runs it (musejax/host.py)
+  musejax-1-device       the same on one CPU device (JAX's default)
+  musejax-autodiff       the same maths with JAX autodiff through lax.scan (no custom VJP), split as musejax
+  flax-linen-rnn         flax.linen.RNN(GRUCell) + Dense, same train step, one device (the issue's calibration)
+  flax-linen-rnn-split   the same, split as musejax
+  torch                  torch.nn.GRU + Linear + BCEWithLogitsLoss + torch.optim.Adam (eager, --torch-threads)
 Sampling: B sequences x S steps of Bernoulli sampling, the library's sampler (musejax.sample: `step` inside one
-jit-compiled lax.scan) vs a PyTorch step loop (torch.nn.GRUCell + Linear, inference mode); both draw the uniform
-noise of all steps in one call first. Rows are interleaved within each repetition and
-the medians over repetitions are reported, so ratios come from the same machine state.
+jit-compiled lax.scan, the sequences split over the CPU devices as `musejax sample` does; and on one device) vs
+a PyTorch step loop (torch.nn.GRUCell + Linear, inference mode); both draw the uniform noise of all steps in one
+call first. Rows are interleaved within each repetition and the medians over repetitions are reported, so
+ratios come from the same machine state.
+
+CPU devices: the script makes one per core before JAX starts, as the `musejax` command does; MUSEJAX_CPU_DEVICES=N
+or XLA_FLAGS=--xla_force_host_platform_device_count=N choose another count.
 
 Host allocator: XLA:CPU allocates each step's temporaries (tens of MB here) as one block; glibc serves blocks
 over its mmap threshold (<= 32 MiB) with fresh mmaps, so every step page-faults the whole block again
@@ -29,16 +36,22 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
-import jax
-import jax.numpy as jnp
-import numpy as np
-import optax
-from flax import linen as nn
+from musejax.host import use_every_cpu_core
 
-from musejax.models.lm import PianoRollLM
-from musejax.ops import gru as gru_ops
+use_every_cpu_core()  # before JAX starts, as the `musejax` command does
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+import optax  # noqa: E402
+from flax import linen as nn  # noqa: E402
+from jax.sharding import Mesh  # noqa: E402
+
+from musejax.models.lm import PianoRollLM  # noqa: E402
+from musejax.ops import gru as gru_ops  # noqa: E402
+from musejax.train.mesh import batch_sharding, data_parallel_devices, make_mesh, replicated  # noqa: E402
 
 try:
     import torch
@@ -79,23 +92,34 @@ def tune_host_malloc() -> bool:
 # ------------------------------------------------------------------------------------------------------------
 # JAX contenders
 # ------------------------------------------------------------------------------------------------------------
-def _jax_train_step(loss_of: Callable, tx: optax.GradientTransformation) -> Callable:
+def _jax_train(loss_of: Callable, params: Any, rolls: np.ndarray, mesh: Mesh) -> Callable[[], jax.Array]:
+    """Adam train step under jit: batch split over `mesh`, parameters and optimizer state replicated."""
+    tx = optax.adam(1e-3)
+
     def train_step(state, batch):
         params, opt_state = state
         loss, grads = jax.value_and_grad(loss_of)(params, batch)
         updates, opt_state = tx.update(grads, opt_state, params)
         return (optax.apply_updates(params, updates), opt_state), loss
-    return jax.jit(train_step, donate_argnums=0)
+
+    step = jax.jit(train_step, donate_argnums=0, out_shardings=replicated(mesh))
+    batch = jax.device_put(jnp.asarray(rolls), batch_sharding(mesh))
+    state = [jax.device_put((params, tx.init(params)), replicated(mesh))]
+
+    def run() -> jax.Array:
+        state[0], loss = step(state[0], batch)
+        return loss
+    return run
 
 
 def _bce(logits: jax.Array, targets: jax.Array) -> jax.Array:
     return optax.sigmoid_binary_cross_entropy(logits, targets).mean()
 
 
-def musejax_train(args: argparse.Namespace, rolls: np.ndarray, autodiff: bool = False) -> Callable[[], jax.Array]:
+def musejax_train(args: argparse.Namespace, rolls: np.ndarray, mesh: Mesh,
+                  autodiff: bool = False) -> Callable[[], jax.Array]:
     model = PianoRollLM(features=args.features, hidden=args.hidden, cell="gru", impl="xla")
-    batch = jnp.asarray(rolls)
-    params = model.init(jax.random.key(0), batch[:, :-1])["params"]
+    params = model.init(jax.random.key(0), jnp.asarray(rolls[:, :-1]))["params"]
 
     def loss_model(p, b):
         return _bce(model.apply({"params": p}, b[:, :-1]), b[:, 1:])
@@ -108,14 +132,7 @@ def musejax_train(args: argparse.Namespace, rolls: np.ndarray, autodiff: bool = 
         logits = jnp.dot(hs, p["readout"]["kernel"]) + p["readout"]["bias"]
         return _bce(jnp.swapaxes(logits, 0, 1), b[:, 1:])
 
-    tx = optax.adam(1e-3)
-    step = _jax_train_step(loss_autodiff if autodiff else loss_model, tx)
-    state = [(params, tx.init(params))]
-
-    def run() -> jax.Array:
-        state[0], loss = step(state[0], batch)
-        return loss
-    return run
+    return _jax_train(loss_autodiff if autodiff else loss_model, params, rolls, mesh)
 
 
 class _FlaxRNNLM(nn.Module):
@@ -127,32 +144,27 @@ class _FlaxRNNLM(nn.Module):
         return nn.Dense(self.features)(nn.RNN(nn.GRUCell(self.hidden))(x))
 
 
-def flax_rnn_train(args: argparse.Namespace, rolls: np.ndarray) -> Callable[[], jax.Array]:
+def flax_rnn_train(args: argparse.Namespace, rolls: np.ndarray, mesh: Mesh) -> Callable[[], jax.Array]:
     model = _FlaxRNNLM(args.hidden, args.features)
-    batch = jnp.asarray(rolls)
-    params = model.init(jax.random.key(0), batch[:, :-1])["params"]
-    tx = optax.adam(1e-3)
-    step = _jax_train_step(lambda p, b: _bce(model.apply({"params": p}, b[:, :-1]), b[:, 1:]), tx)
-    state = [(params, tx.init(params))]
-
-    def run() -> jax.Array:
-        state[0], loss = step(state[0], batch)
-        return loss
-    return run
+    params = model.init(jax.random.key(0), jnp.asarray(rolls[:, :-1]))["params"]
+    return _jax_train(lambda p, b: _bce(model.apply({"params": p}, b[:, :-1]), b[:, 1:]), params, rolls, mesh)
 
 
-def musejax_sample(args: argparse.Namespace) -> Callable[[], jax.Array]:
+def musejax_sample(args: argparse.Namespace, mesh: Mesh | None) -> Callable[[], jax.Array]:
     """The library's sampler (`musejax.sample`, what `musejax sample` runs): one jit-compiled lax.scan over
-    `step`, Bernoulli draws against uniform noise drawn for all steps in one call before the scan."""
+    `step`, Bernoulli draws against uniform noise drawn for all steps in one call before the scan; the sequences
+    split over `mesh` (None: one device)."""
     from musejax.sample import _generate
 
     model = PianoRollLM(features=args.features, hidden=args.hidden, cell="gru", impl="xla")
     params = model.init(jax.random.key(0), jnp.zeros((1, 2, args.features)))["params"]
+    params = params if mesh is None else jax.device_put(params, replicated(mesh))
     start = jnp.zeros((1, args.features), jnp.float32)  # the all-zero first frame, as training
 
     def sample(key):
         return _generate(model, params, start, None, key, np.float32(1.0), np.float32(1.0), np.float32(0.5),
-                         n=args.batch, steps=args.sample_steps, mode="bernoulli-frames", top_k=None, use_top_p=False)
+                         n=args.batch, steps=args.sample_steps, mode="bernoulli-frames", top_k=None, use_top_p=False,
+                         mesh=mesh)
 
     keys = iter(jax.random.split(jax.random.key(1), 10_000))
     return lambda: sample(next(keys))
@@ -250,10 +262,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     malloc_tuned = tune_host_malloc() if args.tune_malloc else False  # before JAX or torch allocate anything
     rolls = (np.random.default_rng(0).random((args.batch, args.steps + 1, args.features)) < 0.1).astype(np.float32)
-    train_rows: dict[str, Callable] = {"musejax": musejax_train(args, rolls),
-                                       "musejax-autodiff": musejax_train(args, rolls, autodiff=True),
-                                       "flax-linen-rnn": flax_rnn_train(args, rolls)}
-    sample_rows: dict[str, Callable] = {"musejax": musejax_sample(args)}
+    split = make_mesh(data_parallel_devices((args.batch,)))  # as `musejax train` and `musejax sample` split
+    one = make_mesh(jax.devices()[:1])
+    train_rows: dict[str, Callable] = {"musejax": musejax_train(args, rolls, split),
+                                       "musejax-1-device": musejax_train(args, rolls, one),
+                                       "musejax-autodiff": musejax_train(args, rolls, split, autodiff=True),
+                                       "flax-linen-rnn": flax_rnn_train(args, rolls, one),
+                                       "flax-linen-rnn-split": flax_rnn_train(args, rolls, split)}
+    sample_rows: dict[str, Callable] = {"musejax": musejax_sample(args, split if split.devices.size > 1 else None),
+                                        "musejax-1-device": musejax_sample(args, None)}
     if torch is not None:
         torch.set_num_threads(args.torch_threads)
         torch.manual_seed(0)
@@ -266,10 +283,12 @@ def main(argv: list[str] | None = None) -> int:
                       "torch")
     config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
     env = {"jax": jax.__version__, "torch": getattr(torch, "__version__", None), "cpu_count": os.cpu_count(),
+           "jax_devices_split": int(split.devices.size),
            "torch_threads": args.torch_threads, "machine": platform.machine(), "python": platform.python_version(),
            "jax_backend": jax.default_backend(), "malloc_tuned": malloc_tuned}
     print(f"B={args.batch} T={args.steps} H={args.hidden} F={args.features}, {args.reps} reps x {args.iters} "
-          f"iters, torch threads {args.torch_threads}, malloc tuned: {malloc_tuned}\n")
+          f"iters, torch threads {args.torch_threads}, JAX batch split over {split.devices.size} CPU device(s), "
+          f"malloc tuned: {malloc_tuned}\n")
     print(markdown(rows))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"config": config, "env": env, "rows": rows}, indent=2))
