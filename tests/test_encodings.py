@@ -400,3 +400,13 @@ def test_whole_bach_corpus_encodes_in_seconds():
                 pass
         assert time.perf_counter() - started < 5.0, name
         assert encoded >= (300 if name == "multitrack" else len(sequences))
+
+
+@pytest.mark.parametrize("encoding", [MelodyEncoding(), PerformanceEncoding()], ids=["melody", "performance"])
+def test_decode_refuses_arrays_that_are_not_event_streams(encoding):
+    with pytest.raises(EncodingError, match=rf"{encoding.name}: expected integer events of shape \([TN],\)"):
+        encoding.decode(np.zeros((2, 3), np.int32))
+    with pytest.raises(EncodingError, match=rf"{encoding.name}: expected integer events of shape \([TN],\)"):
+        encoding.decode(np.zeros(4, np.float32))
+    with pytest.raises(EncodingError, match=rf"{encoding.name}: events must lie in \[0, {encoding.vocab_size}\)"):
+        encoding.decode(np.array([0, encoding.vocab_size], np.int32))

@@ -19,8 +19,8 @@ from note_seq.protobuf.music_pb2 import NoteSequence
 from musejax.data.multitrack import MultitrackEncoding
 from musejax.data.performance import PerformanceEncoding
 from musejax.data.quantize import (
-    DEFAULT_QPM, EncodingError, check_int_options, encoding_error, encoding_options, grid_sequence, note_arrays,
-    grid_step_seconds, notes_to_roll, quantize_to_steps, roll_to_notes, shift_pitch_axis)
+    DEFAULT_QPM, EncodingError, check_event_array, check_int_options, encoding_error, encoding_options, grid_sequence,
+    note_arrays, grid_step_seconds, notes_to_roll, quantize_to_steps, roll_to_notes, shift_pitch_axis)
 
 __all__ = ["Encoding", "EncodingError", "PianoRollEncoding", "MelodyEncoding", "PerformanceEncoding",
            "MultitrackEncoding", "ENCODINGS", "get_encoding"]
@@ -148,19 +148,9 @@ class MelodyEncoding:
         events[note_on] = self.FIRST_NOTE_ON + self.fold_into_range(top[note_on]) - self.min_pitch
         return events
 
-    def _check_events(self, events: np.ndarray) -> np.ndarray:
-        events = np.asarray(events)
-        if events.ndim != 1 or not np.issubdtype(events.dtype, np.integer):
-            raise EncodingError(f"{self.name}: expected a (T,) integer event array, got {events.dtype}"
-                                f" {events.shape}")
-        if events.size and (events.min() < 0 or events.max() >= self.vocab_size):
-            raise EncodingError(f"{self.name}: events must lie in [0, {self.vocab_size}), got"
-                                f" {events.min()}..{events.max()}")
-        return events
-
     def decode(self, array: np.ndarray, qpm: float = DEFAULT_QPM) -> NoteSequence:
         """Events -> NoteSequence: a note-on lasts until the next note-on or note-off (or the end)."""
-        events = self._check_events(array)
+        events = check_event_array(array, self.name, self.vocab_size)
         changes = np.flatnonzero(events != self.NO_EVENT)
         ends = np.append(changes[1:], len(events))
         is_on = events[changes] >= self.FIRST_NOTE_ON
@@ -170,7 +160,7 @@ class MelodyEncoding:
 
     def transpose(self, array: np.ndarray, semitones: int) -> np.ndarray | None:
         """Shift the note-on tokens; None if a note would leave [min_pitch, max_pitch]."""
-        events = self._check_events(array)
+        events = check_event_array(array, self.name, self.vocab_size)
         is_on = events >= self.FIRST_NOTE_ON
         shifted = events[is_on].astype(np.int64) + semitones
         if shifted.size and (shifted.min() < self.FIRST_NOTE_ON or shifted.max() >= self.vocab_size):

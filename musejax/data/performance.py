@@ -8,7 +8,7 @@ import numpy as np
 from note_seq.protobuf.music_pb2 import NoteSequence
 
 from musejax.data.quantize import (
-    DEFAULT_QPM, EncodingError, check_int_options, encoding_error, encoding_options, grid_sequence, note_arrays,
+    DEFAULT_QPM, check_event_array, check_int_options, encoding_error, encoding_options, grid_sequence, note_arrays,
     resolve_overlaps, round_to_steps)
 
 MIDI_PITCHES = 128
@@ -102,23 +102,13 @@ class PerformanceEncoding:
         events[offsets[owner] + within] = self.TIME_SHIFT + shift - 1
         return events
 
-    def _check_events(self, array: np.ndarray) -> np.ndarray:
-        events = np.asarray(array)
-        if events.ndim != 1 or not np.issubdtype(events.dtype, np.integer):
-            raise EncodingError(f"{self.name}: expected an (N,) integer event array, got {events.dtype}"
-                                f" {events.shape}")
-        if events.size and (events.min() < 0 or events.max() >= self.vocab_size):
-            raise EncodingError(f"{self.name}: events must lie in [0, {self.vocab_size}), got"
-                                f" {events.min()}..{events.max()}")
-        return events
-
     def decode(self, array: np.ndarray, qpm: float = DEFAULT_QPM) -> NoteSequence:
         """Events -> NoteSequence (times in seconds; `qpm` only sets the tempo written to MIDI).
 
         Lenient for generated streams: a note-on of a sounding pitch ends it first, a note-off of a silent
         pitch is ignored, zero-length notes are dropped and notes still open at the end close there.
         """
-        events = self._check_events(array)
+        events = check_event_array(array, self.name, self.vocab_size, "N")
         step, velocity = 0, DEFAULT_DECODE_VELOCITY
         sounding: dict[int, tuple[int, int]] = {}
         notes: list[tuple[int, int, int, int]] = []
@@ -149,7 +139,7 @@ class PerformanceEncoding:
 
     def transpose(self, array: np.ndarray, semitones: int) -> np.ndarray | None:
         """Shift note-on and note-off pitches; None if one would leave MIDI 0..127."""
-        events = self._check_events(array)
+        events = check_event_array(array, self.name, self.vocab_size, "N")
         out = events.astype(np.int32, copy=True)
         for first in (self.NOTE_ON, self.NOTE_OFF):
             mask = (events >= first) & (events < first + MIDI_PITCHES)

@@ -47,6 +47,18 @@ def check_int_options(encoding: Any, *names: str, minimum: int | None = None) ->
             raise ValueError(f"{type(encoding).__name__}: {field} must be an integer{bound}, got {value!r}")
 
 
+def check_event_array(array: Any, encoding_name: str, vocab_size: int, length: str = "T") -> np.ndarray:
+    """A 1-D integer array of tokens in [0, vocab_size), or an EncodingError naming the encoding."""
+    events = np.asarray(array)
+    if events.ndim != 1 or not np.issubdtype(events.dtype, np.integer):
+        raise EncodingError(f"{encoding_name}: expected integer events of shape ({length},), got {events.dtype}"
+                            f" {events.shape}")
+    if events.size and (events.min() < 0 or events.max() >= vocab_size):
+        raise EncodingError(f"{encoding_name}: events must lie in [0, {vocab_size}), got"
+                            f" {events.min()}..{events.max()}")
+    return events
+
+
 @dataclasses.dataclass(frozen=True)
 class NoteArrays:
     """The non-drum notes of a sequence as parallel arrays (seconds for times)."""
