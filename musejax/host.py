@@ -3,7 +3,8 @@
 XLA:CPU runs a recurrent model's step loop (small [B, H] x [H, 3H] products) on about one core. With one CPU
 device per core, data parallelism (`musejax.train.mesh`) gives each core its own rows of the batch and its own
 copy of the loop. On 2 cores the LM train step of experiments/bench_cpu.py becomes 1.56x as fast and sampling
-1.59x (medians of 3 runs), and the default `musejax train` takes 63 s instead of 85 s. Other backends are unaffected: only the CPU client is split.
+1.59x (medians of 3 runs), and the default `musejax train` takes 63 s instead of 85 s. Other backends are
+unaffected: only the CPU client is split.
 
 This module does not import JAX, so the `musejax` command can call it for every sub-command at no cost.
 """
@@ -28,7 +29,8 @@ def use_every_cpu_core() -> int | None:
     already (XLA_FLAGS=--xla_force_host_platform_device_count=N, JAX_NUM_CPU_DEVICES, jax_num_cpu_devices) or
     when JAX has started. Returns the count set, or None.
     """
-    if "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", "") or os.environ.get("JAX_NUM_CPU_DEVICES"):
+    if ("xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", "")
+            or os.environ.get("JAX_NUM_CPU_DEVICES")):
         return None
     text = os.environ.get(CPU_DEVICES_ENV, "").strip()
     if text and (not text.isdigit() or int(text) < 1):
