@@ -3,7 +3,8 @@
 `gx = x @ w_x + b_x` for all steps is computed by the caller outside the recurrence: (T, B, 3H), or per gate as
 three (T, B, H) arrays (`gru_sequence_gates`, what the models use). The recurrence does one fused
 [B, H] x [H, 3H] product per step ("cudnn") and runs as a `lax.scan` ("xla") or as the Triton kernels in
-`musejax_kernels.gru.ops` ("triton", NVIDIA GPUs only).
+`musejax_kernels.gru.ops` ("triton", NVIDIA GPUs; elsewhere only with MUSEJAX_TRITON_INTERPRET=1, which runs the
+same kernels in Triton's interpreter: slow, for debugging the kernels inside a model and for CPU tests).
 
 The XLA path has a hand-written VJP: its reverse scan does one [B, 3H] x [3H, H] product per step, and the weight
 gradient is one [H, T*B] x [T*B, H] product per gate after the loop instead of an outer product per step inside
@@ -20,6 +21,8 @@ Variants:
 from __future__ import annotations
 
 import functools
+import logging
+import os
 from typing import Any
 
 import jax
@@ -28,6 +31,9 @@ from jax import lax
 
 GRU_VARIANTS = ("cudnn", "cho")
 GRU_IMPLS = ("auto", "xla", "triton")
+INTERPRET_ENV = "MUSEJAX_TRITON_INTERPRET"  # "1": impl="triton" off the GPU runs in Triton's interpreter
+
+log = logging.getLogger(__name__)
 
 Array = jax.Array
 Gates = tuple[Array, Array, Array]  # per-gate input projections (r, z, n), each (..., B, H)
@@ -150,8 +156,12 @@ def _import_triton_ops() -> Any:
     return ops
 
 
+def _interpret_requested() -> bool:
+    return os.environ.get(INTERPRET_ENV, "0").strip() not in ("", "0")
+
+
 @functools.lru_cache(maxsize=None)
-def _resolve_impl(impl: str) -> str:
+def _resolve(impl: str, interpret: bool) -> str:
     if impl not in GRU_IMPLS:
         raise ValueError(f"musejax/ops/gru.py: impl must be one of {GRU_IMPLS}; got {impl=}")
     if impl == "xla":
@@ -165,17 +175,26 @@ def _resolve_impl(impl: str) -> str:
         except Exception:  # noqa: BLE001 - any import failure means "no usable kernels here"
             return "xla"
         return "triton"
-    if not on_gpu:
+    if not on_gpu and not interpret:
         raise RuntimeError(
             f"musejax/ops/gru.py: impl='triton' needs an NVIDIA GPU, but JAX's backend is "
-            f"{jax.default_backend()!r}; use impl='xla' or 'auto'")
+            f"{jax.default_backend()!r}; use impl='xla' or 'auto' (or set {INTERPRET_ENV}=1 to run the kernels "
+            "in Triton's interpreter, slowly)")
     try:
         _import_triton_ops()
     except Exception as err:  # noqa: BLE001
+        extra = "'musejax[gpu]'" if on_gpu else "triton and torch (the 'test' extra)"
         raise RuntimeError(
-            "musejax/ops/gru.py: impl='triton' needs musejax_kernels.gru.ops with triton and jax-triton "
-            f"(pip install 'musejax[gpu]'); importing it failed: {type(err).__name__}: {err}") from err
+            f"musejax/ops/gru.py: impl='triton' needs musejax_kernels.gru.ops with {extra}; "
+            f"importing it failed: {type(err).__name__}: {err}") from err
+    if not on_gpu:
+        log.warning("musejax/ops/gru.py: impl='triton' on JAX backend %r: %s=1, so the GRU kernels run in "
+                    "Triton's interpreter (orders of magnitude slower than XLA)", jax.default_backend(), INTERPRET_ENV)
     return "triton"
+
+
+def _resolve_impl(impl: str) -> str:
+    return _resolve(impl, _interpret_requested())
 
 
 def resolved_impl(impl: str = "auto") -> str:
