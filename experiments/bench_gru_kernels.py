@@ -12,14 +12,16 @@ for the step's hidden product and its unavoidable memory traffic, the ceilings m
 and a large copy in the same dtype); the floor ignores latency, the real limit at small B.
 
   python experiments/bench_gru_kernels.py [--quick] [--variant cudnn] [--out experiments/results/bench_gru_kernels]
-  python experiments/bench_gru_kernels.py --dry-run     # CPU smoke test: tiny sizes, XLA path only
-Writes <out>.json, <out>.md (the table, also printed) and <out>.png.
+  python experiments/bench_gru_kernels.py --dry-run     # smoke test anywhere: tiny sizes, no torch; off the GPU
+                                                        # the Triton rows run in Triton's interpreter
+Writes <out>.json, <out>.md (the table and the speed-ups against the issue's goals, also printed) and <out>.png.
 """
 from __future__ import annotations
 
 import argparse
 import itertools
 import json
+import os
 import platform
 import statistics
 import sys
@@ -43,7 +45,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--calls", type=int, default=5, help="calls per timing window")
     parser.add_argument("--quick", action="store_true", help="B in {1, 64}, H in {256, 1024}, T = 64, 3 reps")
     parser.add_argument("--dry-run", action="store_true",
-                        help="runs anywhere: tiny sizes, the XLA path only (checks the script, not speed)")
+                        help="runs anywhere: tiny sizes, XLA and Triton (interpreted off the GPU), no torch; "
+                             "checks the script, not speed")
     parser.add_argument("--out", type=Path, default=Path("experiments/results/bench_gru_kernels"))
     args = parser.parse_args(argv)
     args.batches, args.hiddens, args.steps, args.dtypes = BATCHES, HIDDENS, STEPS, DTYPES
@@ -52,7 +55,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.batches, args.hiddens, args.steps, args.reps = (1, 64), (256, 1024), (64,), 3
     if args.dry_run:
         args.batches, args.hiddens, args.steps, args.dtypes = (1, 3), (16,), (8,), ("float32",)
-        args.reps, args.calls, args.impls = 2, 2, ("xla",)
+        args.reps, args.calls, args.impls = 2, 2, ("xla", "triton")
     return args
 
 
@@ -171,6 +174,49 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+# The issue's goals (on an H100): (label, kind, contender, peer, >= ratio, row filter)
+GOALS = (
+    ("train B=64, H=256..512, T=512: Triton vs XLA scan", "train", "triton", "xla", 3.0,
+     lambda r: r["batch"] == 64 and r["hidden"] in (256, 512) and r["steps"] == 512),
+    ("train B=64, H=256..512, T=512: Triton vs cuDNN", "train", "triton", "torch", 1.2,
+     lambda r: r["batch"] == 64 and r["hidden"] in (256, 512) and r["steps"] == 512),
+    ("sampling step B<=16: Triton cell vs XLA", "sample", "triton", "xla", 5.0, lambda r: r["batch"] <= 16),
+)
+
+
+def speedups(rows: list[dict]) -> list[dict]:
+    """Per size: how many times faster `triton` is than each other impl, for training and for one sampling step."""
+    by_size: dict[tuple, dict[str, dict]] = {}
+    for r in rows:
+        by_size.setdefault((r["dtype"], r["batch"], r["hidden"], r["steps"]), {})[r["impl"]] = r
+    out = []
+    for (dtype, batch, hidden, steps), impls in by_size.items():
+        if "triton" not in impls:
+            continue
+        for peer in sorted(set(impls) - {"triton"}):
+            out.append(dict(dtype=dtype, batch=batch, hidden=hidden, steps=steps, peer=peer,
+                            train=impls[peer]["train_s"] / impls["triton"]["train_s"],
+                            sample=impls[peer]["sample_s"] / impls["triton"]["sample_s"]))
+    return out
+
+
+def goal_report(ratios: list[dict]) -> tuple[str, list[dict]]:
+    """Markdown: speed-up table, then each goal with the worst ratio over the sizes it covers."""
+    lines = ["| dtype | B | H | T | Triton vs | train x | sample x |", "|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['dtype']} | {r['batch']} | {r['hidden']} | {r['steps']} | {r['peer']} | {r['train']:.2f} | "
+              f"{r['sample']:.2f} |" for r in ratios]
+    lines.append("")
+    goals = []
+    for label, kind, contender, peer, target, keep in GOALS:
+        covered = [r[kind] for r in ratios if r["peer"] == peer and keep(r)]
+        worst = min(covered) if covered else None
+        verdict = "not measured" if worst is None else ("met" if worst >= target else "missed")
+        shown = "-" if worst is None else f"{worst:.2f}x"
+        lines.append(f"- {label} >= {target}x: worst {shown} over {len(covered)} sizes: {verdict}")
+        goals.append(dict(goal=label, target=target, worst=worst, sizes=len(covered), verdict=verdict))
+    return "\n".join(lines), goals
+
+
 def plot(rows: list[dict], path: Path) -> None:
     import matplotlib
 
@@ -206,10 +252,12 @@ def plot(rows: list[dict], path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if jax.default_backend() != "gpu" and not args.dry_run:
-        print(f"experiments/bench_gru_kernels.py: needs an NVIDIA GPU (JAX backend is {jax.default_backend()!r}); "
-              "use --dry-run for a CPU smoke test of the XLA path", file=sys.stderr)
-        return 2
+    if jax.default_backend() != "gpu":
+        if not args.dry_run:
+            print(f"experiments/bench_gru_kernels.py: needs an NVIDIA GPU (JAX backend is "
+                  f"{jax.default_backend()!r}); use --dry-run for a smoke test of the script", file=sys.stderr)
+            return 2
+        os.environ[gru_ops.INTERPRET_ENV] = "1"  # impl="triton" in Triton's interpreter
     if "torch" in args.impls:
         import torch
 
@@ -234,13 +282,19 @@ def main(argv: list[str] | None = None) -> int:
                              "sample_s": time_jax(sample, sample_args, args.reps, args.calls)}
             rows.append(dict(dtype=dtype, batch=batch, hidden=hidden, steps=steps, impl=impl, **times, **floors))
             print(table(rows[-1:]).splitlines()[-1], flush=True)
-    report = table(rows)
+    ratios = speedups(rows)
+    summary, goals = goal_report(ratios)
+    if args.dry_run:
+        summary = ("Dry run: tiny sizes; off the GPU the Triton rows time Triton's interpreter, so these ratios "
+                   "say nothing about speed.\n\n" + summary)
+    report = table(rows) + "\n\n" + summary
     print("\n" + report)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"device": str(jax.devices()[0]), "backend": jax.default_backend(), "jax": jax.__version__,
             "python": platform.python_version(), "variant": args.variant, "reps": args.reps, "calls": args.calls,
             "ceilings": ceilings, "dry_run": args.dry_run}
-    args.out.with_suffix(".json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+    result = {"meta": meta, "rows": rows, "speedups": ratios, "goals": goals}
+    args.out.with_suffix(".json").write_text(json.dumps(result, indent=1))
     args.out.with_suffix(".md").write_text(report + "\n")
     plot(rows, args.out.with_suffix(".png"))
     print(f"wrote {args.out.with_suffix('.json')}, .md, .png")
