@@ -124,7 +124,8 @@ def test_works_under_jit_and_vmap():
     assert stacked.shape == (2,) and np.all(np.isfinite(stacked))
 
 
-def test_impl_dispatch_on_cpu():
+def test_impl_dispatch_on_cpu(monkeypatch):
+    monkeypatch.delenv(gru.INTERPRET_ENV, raising=False)  # the interpreter opt-in: tests/test_kernels_in_models.py
     assert gru.resolved_impl("xla") == "xla"
     if jax.default_backend() != "gpu":
         assert gru.resolved_impl("auto") == "xla"
