@@ -174,13 +174,13 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-# The goals (on an H100): (label, kind, contender, peer, >= ratio, row filter)
+# The goals (on an H100) for Triton's speed-up: (label, "train" | "sample", peer, >= ratio, row filter)
 GOALS = (
-    ("train B=64, H=256..512, T=512: Triton vs XLA scan", "train", "triton", "xla", 3.0,
+    ("train B=64, H=256..512, T=512: Triton vs XLA scan", "train", "xla", 3.0,
      lambda r: r["batch"] == 64 and r["hidden"] in (256, 512) and r["steps"] == 512),
-    ("train B=64, H=256..512, T=512: Triton vs cuDNN", "train", "triton", "torch", 1.2,
+    ("train B=64, H=256..512, T=512: Triton vs cuDNN", "train", "torch", 1.2,
      lambda r: r["batch"] == 64 and r["hidden"] in (256, 512) and r["steps"] == 512),
-    ("sampling step B<=16: Triton cell vs XLA", "sample", "triton", "xla", 5.0, lambda r: r["batch"] <= 16),
+    ("sampling step B<=16: Triton cell vs XLA", "sample", "xla", 5.0, lambda r: r["batch"] <= 16),
 )
 
 
@@ -207,7 +207,7 @@ def goal_report(ratios: list[dict]) -> tuple[str, list[dict]]:
               f"{r['sample']:.2f} |" for r in ratios]
     lines.append("")
     goals = []
-    for label, kind, contender, peer, target, keep in GOALS:
+    for label, kind, peer, target, keep in GOALS:
         covered = [r[kind] for r in ratios if r["peer"] == peer and keep(r)]
         worst = min(covered) if covered else None
         verdict = "not measured" if worst is None else ("met" if worst >= target else "missed")

@@ -6,6 +6,8 @@ from the config's `model.impl` down to the kernels; the GPU tests check jax_trit
 """
 from __future__ import annotations
 
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -44,6 +46,13 @@ def test_impl_triton_off_the_gpu_asks_for_the_interpreter_opt_in(monkeypatch):
     with pytest.raises(RuntimeError, match="needs an NVIDIA GPU"):
         gru_ops.resolved_impl("triton")
     monkeypatch.setenv(gru_ops.INTERPRET_ENV, "1")
+    gru_ops._resolve.cache_clear()
+    monkeypatch.setitem(sys.modules, "torch", None)  # as if torch were not installed
+    with pytest.raises(RuntimeError, match="triton and torch for Triton's interpreter"):
+        gru_ops.resolved_impl("triton")
+    monkeypatch.undo()
+    monkeypatch.setenv(gru_ops.INTERPRET_ENV, "1")
+    gru_ops._resolve.cache_clear()
     assert gru_ops.resolved_impl("triton") == "triton"
     assert gru_ops.resolved_impl("auto") == "xla"  # auto never picks the interpreter
 

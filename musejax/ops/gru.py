@@ -182,10 +182,13 @@ def _resolve(impl: str, interpret: bool) -> str:
             "in Triton's interpreter, slowly)")
     try:
         _import_triton_ops()
+        if not on_gpu:
+            import torch  # noqa: F401 - Triton's interpreter takes torch CPU tensors
     except Exception as err:  # noqa: BLE001
-        extra = "'musejax[gpu]'" if on_gpu else "triton and torch (the 'test' extra)"
+        needs = "triton and jax-triton (pip install 'musejax[gpu]')" if on_gpu else \
+            "triton and torch for Triton's interpreter (pip install 'musejax[test]')"
         raise RuntimeError(
-            f"musejax/ops/gru.py: impl='triton' needs musejax_kernels.gru.ops with {extra}; "
+            f"musejax/ops/gru.py: impl='triton' needs musejax_kernels.gru.ops with {needs}; "
             f"importing it failed: {type(err).__name__}: {err}") from err
     if not on_gpu:
         log.warning("musejax/ops/gru.py: impl='triton' on JAX backend %r: %s=1, so the GRU kernels run in "
