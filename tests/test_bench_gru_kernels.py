@@ -1,22 +1,16 @@
 """experiments/bench_gru_kernels.py: speed-ups and goal verdicts from timing rows, and a --dry-run of the script."""
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 import torch  # noqa: F401 - the dry run interprets the Triton kernels, which needs torch CPU tensors
 
-SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "bench_gru_kernels.py"
-
+from experiment_scripts import load_experiment
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_gru_kernels_experiment", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_experiment("bench_gru_kernels")
 
 
 def _row(impl: str, batch: int, hidden: int, train_s: float, sample_s: float) -> dict:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import shutil
@@ -11,15 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "chung2014.py"
+from experiment_scripts import load_experiment
 
 
 @pytest.fixture(scope="module")
 def chung2014():
-    spec = importlib.util.spec_from_file_location("chung2014_experiment", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_experiment("chung2014")
 
 
 def _roll(steps: list[list[int]]) -> np.ndarray:

@@ -4,7 +4,6 @@ penalty on toy critics, exact resume, and `musejax gan train|sample` end to end 
 from __future__ import annotations
 
 import functools
-import importlib.util
 import json
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import numpy as np
 import optax
 import pytest
 
+from experiment_scripts import load_experiment
 from musejax.models.gan import MODES, MultitrackDiscriminator, MultitrackGenerator
 from musejax.train.gan_config import resolve_gan_config
 from musejax.train.gan_data import GanData, make_encoding
@@ -22,7 +22,6 @@ from musejax.train.gan_steps import (GanLoss, create_gan_state, d_step, g_step, 
 from musejax.train.mesh import make_mesh
 from musejax.train.metrics import read_metrics
 
-QUALITY_SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "gan_quality.py"
 SHAPE = (4, 4, 16, 48)  # tracks, bars, steps, pitches of the configs
 # Tests share the tiny config's networks and optimizers (equal static arguments share jit compilations with
 # the training loop), and compile each function once: compilation dominates their time on CPU.
@@ -306,9 +305,7 @@ def test_gan_command_trains_and_samples_midi_and_png(tmp_path, capsys):
     assert main(["gan", "sample", "--run", str(tmp_path / "nowhere")]) == 2
     assert "no config.json" in capsys.readouterr().err
 
-    spec = importlib.util.spec_from_file_location("gan_quality", QUALITY_SCRIPT)
-    quality = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(quality)
+    quality = load_experiment("gan_quality")
     assert quality.main(["--run", str(run_dir), "--n", "8", "--out", str(tmp_path / "quality")]) == 0
     result = json.loads((tmp_path / "quality" / "gan_quality.json").read_text())
     assert set(result["summary"]) == {"EB", "UPC", "QN", "polyphony", "pitch_class_entropy", "TD"}
