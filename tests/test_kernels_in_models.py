@@ -47,12 +47,10 @@ def test_impl_triton_off_the_gpu_asks_for_the_interpreter_opt_in(monkeypatch):
         gru_ops.resolved_impl("triton")
     monkeypatch.setenv(gru_ops.INTERPRET_ENV, "1")
     gru_ops._resolve.cache_clear()
-    monkeypatch.setitem(sys.modules, "torch", None)  # as if torch were not installed
-    with pytest.raises(RuntimeError, match="triton and torch for Triton's interpreter"):
-        gru_ops.resolved_impl("triton")
-    monkeypatch.undo()
-    monkeypatch.setenv(gru_ops.INTERPRET_ENV, "1")
-    gru_ops._resolve.cache_clear()
+    with monkeypatch.context() as patch:
+        patch.setitem(sys.modules, "torch", None)  # as if torch were not installed
+        with pytest.raises(RuntimeError, match="triton and torch for Triton's interpreter"):
+            gru_ops.resolved_impl("triton")
     assert gru_ops.resolved_impl("triton") == "triton"
     assert gru_ops.resolved_impl("auto") == "xla"  # auto never picks the interpreter
 

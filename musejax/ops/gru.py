@@ -196,13 +196,9 @@ def _resolve(impl: str, interpret: bool) -> str:
     return "triton"
 
 
-def _resolve_impl(impl: str) -> str:
-    return _resolve(impl, _interpret_requested())
-
-
 def resolved_impl(impl: str = "auto") -> str:
-    """Which implementation ("xla" or "triton") `impl` selects on this machine."""
-    return _resolve_impl(impl)
+    """Which implementation ("xla" or "triton") `impl` selects on this machine (and environment)."""
+    return _resolve(impl, _interpret_requested())
 
 
 def _check(name: str, gx_shape: tuple[int, ...], h: Array, w_h: Array, b_h: Array, variant: str,
@@ -226,7 +222,7 @@ def gru_sequence(gx: Array, h0: Array, w_h: Array, b_h: Array, *, variant: str =
                  impl: str = "auto") -> Array:
     """Run the GRU over all steps: gx (T, B, 3H), h0 (B, H), w_h (H, 3H), b_h (3H,) -> hs (T, B, H)."""
     _check("gru_sequence", gx.shape, h0, w_h, b_h, variant, gx_ndim=3)
-    if _resolve_impl(impl) == "triton":
+    if resolved_impl(impl) == "triton":
         return _import_triton_ops().gru_sequence(gx, h0, w_h, b_h, variant=variant)
     return _gru_xla(variant, _split_gates(gx), h0, w_h, b_h)
 
@@ -243,7 +239,7 @@ def gru_sequence_gates(gates: Gates, h0: Array, w_h: Array, b_h: Array, *, varia
         raise ValueError(f"musejax/ops/gru.py: gru_sequence_gates: need 3 gate arrays of one shape (T, B, H); "
                          f"got {[g.shape for g in gates]}")
     _check("gru_sequence_gates", gates[0].shape[:-1] + (3 * gates[0].shape[-1],), h0, w_h, b_h, variant, 3)
-    if _resolve_impl(impl) == "triton":
+    if resolved_impl(impl) == "triton":
         return _import_triton_ops().gru_sequence(jnp.concatenate(gates, axis=-1), h0, w_h, b_h, variant=variant)
     return _gru_xla(variant, tuple(gates), h0, w_h, b_h)
 
@@ -252,7 +248,7 @@ def gru_cell(gx_t: Array, h: Array, w_h: Array, b_h: Array, *, variant: str = "c
              impl: str = "auto") -> Array:
     """One GRU step: gx_t (B, 3H), h (B, H) -> h_new (B, H). Used by step-wise sampling."""
     _check("gru_cell", gx_t.shape, h, w_h, b_h, variant, gx_ndim=2)
-    if _resolve_impl(impl) == "triton":
+    if resolved_impl(impl) == "triton":
         return _import_triton_ops().gru_cell(gx_t, h, w_h, b_h, variant=variant)
     return _STEPS[variant](_split_gates(gx_t), h, w_h, b_h)[0]
 
