@@ -54,6 +54,10 @@ class ModelConfig:
     # std of Gaussian noise added to every parameter in each training step (Graves 2011's weight noise, the
     # regulariser of Chung et al. 2014); gradients are taken at the noisy weights. 0 = off.
     weight_noise: float = 0.0
+    # piano-roll frame distribution: "bernoulli" (independent keys) | "nade" (RNN-NADE: keys depend on each other)
+    output: str = "bernoulli"
+    nade_hidden: int = 150  # NADE hidden units (output="nade")
+    nade_order: str = "low-high"  # the NADE's key order: "low-high" | "high-low"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,7 +86,7 @@ class TrainConfig:
 @dataclasses.dataclass(frozen=True)
 class SampleConfig:
     n: int  # samples written to <run>/samples at the end of training
-    steps: int  # length of each sample in time steps / events
+    steps: int  # length of each sample in time steps / events (0 = a training piece's length, drawn at random)
     temperature: float
     top_k: int | None  # event LMs: keep the k most likely events
     top_p: float | None  # event LMs: nucleus sampling

@@ -13,7 +13,7 @@ import dataclasses
 import functools
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -28,6 +28,10 @@ __all__ = ["Run", "SampleError", "load_run", "sample", "sample_arrays", "write_s
            "plot_pianoroll", "primer_end_seconds"]
 
 DEFAULT_QPM = 120.0
+# Without a length, a sample is as long as a training piece drawn at random; a primer's continuation runs to the
+# drawn length, and at least this many bars.
+MIN_CONTINUATION_BARS = 4
+FALLBACK_STEPS = 256  # a run saved before piece lengths were recorded
 # Pre-drawn noise for the whole scan up to this many numbers (one RNG call, leanest loop body); above it,
 # each step draws its own noise from a per-step key.
 MAX_PREDRAWN_NOISE = 1 << 24
@@ -52,6 +56,7 @@ class Run:
     config: Any = None
     run_dir: Path | None = None
     step: int | None = None
+    meta: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -72,7 +77,8 @@ def load_run(run_dir: str | Path, checkpoint: str | int = "best") -> Run:
     except ConfigError as err:
         raise SampleError(str(err)) from None
     return Run(model=restored.model, params=restored.params, encoding=restored.encoding, styles=restored.styles,
-               loss_kind=restored.loss_kind, config=restored.config, run_dir=Path(run_dir), step=restored.step)
+               loss_kind=restored.loss_kind, config=restored.config, run_dir=Path(run_dir), step=restored.step,
+               meta=restored.meta)
 
 
 # ------------------------------------------------------------------------------------------ pure JAX parts
@@ -111,9 +117,17 @@ def _choose(logits: jax.Array, noise: jax.Array | None, temperature: jax.Array, 
         frame = jax.nn.sigmoid(logits / temperature) > threshold
     else:  # "bernoulli-frames"
         frame = noise < jax.nn.sigmoid(logits / temperature)
-    if frame.ndim == 3 and frame.shape[1] == 2:  # onset roll (B, 2, 88): an onset key also sounds
+    return _onsets_sound(frame)
+
+
+def _onsets_sound(frame: jax.Array) -> jax.Array:
+    """Bool frames -> float32 model input; in an onset roll (B, 2, 88) an onset key also sounds."""
+    if frame.ndim == 3 and frame.shape[1] == 2:
         frame = frame.at[:, 0].set(frame[:, 0] | frame[:, 1])
     return frame.astype(jnp.float32)
+
+
+NADE_MODES = {"bernoulli-frames": "bernoulli", "threshold-frames": "threshold", "greedy-frames": "greedy"}
 
 
 def _draw_noise(key: jax.Array, shape: tuple[int, ...], mode: str) -> jax.Array:
@@ -144,7 +158,9 @@ def _generate(model: Any, params: Any, prefix: jax.Array, style: jax.Array | Non
         carry = model.apply(variables, n, method="initial_carry")
     carry = split(carry)
     first_input = split(jnp.broadcast_to(prefix[-1], (n, *prefix.shape[1:])))
-    logits_shape = jax.eval_shape(lambda: model.apply(variables, carry, first_input, style, method="step")[1]).shape
+    nade_output = getattr(model, "output", "bernoulli") == "nade"  # a NADE draws its frames key by key
+    logits_shape = first_input.shape if nade_output else jax.eval_shape(
+        lambda: model.apply(variables, carry, first_input, style, method="step")[1]).shape
     noisy = mode in ("events", "bernoulli-frames")
     predrawn = noisy and steps * math.prod(logits_shape) <= MAX_PREDRAWN_NOISE
     xs = (split(_draw_noise(key, (steps, *logits_shape), mode), P(None, DATA_AXIS)) if predrawn
@@ -154,8 +170,14 @@ def _generate(model: Any, params: Any, prefix: jax.Array, style: jax.Array | Non
         carry, x = state
         carry, logits = model.apply(variables, carry, x, style, method="step")
         if noisy and not predrawn:
-            step_noise = _draw_noise(step_noise, logits.shape, mode)
-        x = _choose(logits, step_noise, temperature, top_p, threshold, mode, top_k, use_top_p)
+            step_noise = _draw_noise(step_noise, logits_shape, mode)
+        if nade_output:
+            frame = model.apply(variables, logits, None if step_noise is None else step_noise.reshape(n, -1),
+                                temperature=temperature, threshold=threshold, mode=NADE_MODES[mode],
+                                method="draw_frame")
+            x = _onsets_sound(frame.reshape(x.shape))
+        else:
+            x = _choose(logits, step_noise, temperature, top_p, threshold, mode, top_k, use_top_p)
         return (carry, x), x.astype(jnp.int32 if mode.endswith("events") else jnp.bool_)
 
     _, samples = jax.lax.scan(body, (carry, first_input), xs, length=steps)
@@ -263,13 +285,55 @@ def _primer_qpm(primer: NoteSequence) -> float:
     return float(tempos[0].qpm) if tempos and tempos[0].qpm > 0 else DEFAULT_QPM
 
 
+# ------------------------------------------------------------------------------------------------- lengths
+
+
+def corpus_piece_lengths(run: Run) -> np.ndarray:
+    """The training pieces' lengths (time steps / events) recorded with the run."""
+    lengths = np.asarray(run.meta.get("piece_lengths") or [], np.int64)
+    return lengths[lengths > 0] if len(lengths) else np.array([FALLBACK_STEPS], np.int64)
+
+
+def steps_per_bar(run: Run, primer: NoteSequence | None = None) -> int:
+    """Time steps in one bar of the primer's first time signature (4/4 without one); grid encodings only."""
+    per_quarter = getattr(run.encoding, "steps_per_quarter", None)
+    if not per_quarter:
+        raise SampleError(f"run {run.name} uses {run.encoding.name} events, which have no bars: give a length "
+                          "in events (--steps)")
+    numerator, denominator = 4, 4
+    if primer is not None:
+        signatures = sorted(primer.time_signatures, key=lambda t: t.time)
+        if signatures and signatures[0].numerator > 0 and signatures[0].denominator > 0:
+            numerator, denominator = signatures[0].numerator, signatures[0].denominator
+    return max(1, round(per_quarter * numerator * 4 / denominator))
+
+
+def sample_lengths(run: Run, n: int, *, seed: int = 0, bars: int | None = None, primer: NoteSequence | None = None,
+                   primer_steps: int = 0) -> list[int]:
+    """New steps per sample: `bars` bars each, or else lengths drawn (seeded) from the corpus's pieces; a
+    continuation of a primer of `primer_steps` runs to the drawn length, at least MIN_CONTINUATION_BARS bars."""
+    if bars is not None:
+        if bars < 1:
+            raise SampleError(f"bars must be >= 1, got {bars}")
+        return [bars * steps_per_bar(run, primer)] * n
+    drawn = np.random.default_rng([seed, 1]).choice(corpus_piece_lengths(run), size=n)
+    if primer_steps:
+        try:
+            floor = MIN_CONTINUATION_BARS * steps_per_bar(run, primer)
+        except SampleError:
+            floor = 64
+        drawn = np.maximum(drawn - primer_steps, floor)
+    return [int(x) for x in drawn]
+
+
 # ------------------------------------------------------------------------------------------------ sampling
 
 
-def sample(run: Run, n: int, steps: int, *, seed: int = 0, temperature: float = 1.0, top_k: int | None = None,
-           top_p: float | None = None, threshold: float | None = None, primer: NoteSequence | None = None,
+def sample(run: Run, n: int, steps: int | Sequence[int] | None = None, *, bars: int | None = None, seed: int = 0,
+           temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None, threshold: float | None = None, primer: NoteSequence | None = None,
            style: str | None = None, mix: dict[str, float] | None = None) -> list[NoteSequence]:
-    """Sample `n` sequences of `steps` new time steps (piano-roll/melody) or events (performance).
+    """Sample `n` sequences of `steps` new time steps (piano-roll/melody) or events (performance) each: an int,
+    one int per sample, or None for `bars` bars or else lengths drawn from the corpus (`sample_lengths`).
 
     Piano-roll: Bernoulli per key with p = sigmoid(logits / temperature), or p > `threshold`; events: softmax
     of logits / temperature filtered by `top_k`/`top_p`. temperature 0 = greedy. With a `primer` each result is
@@ -278,7 +342,7 @@ def sample(run: Run, n: int, steps: int, *, seed: int = 0, temperature: float = 
     neither (sample i gets style i mod S). Without a primer an event model starts from one silent event.
     """
     arrays, primer_array, style_labels = _sample(run, n, steps, seed, temperature, top_k, top_p, threshold,
-                                                 primer, style, mix)
+                                                 primer, style, mix, bars)
     qpm = DEFAULT_QPM if primer is None else _primer_qpm(primer)
     sequences = []
     for index, array in enumerate(arrays):
@@ -288,15 +352,17 @@ def sample(run: Run, n: int, steps: int, *, seed: int = 0, temperature: float = 
     return sequences
 
 
-def sample_arrays(run: Run, n: int, steps: int, *, seed: int = 0, temperature: float = 1.0,
-                  top_k: int | None = None, top_p: float | None = None, threshold: float | None = None,
-                  primer: NoteSequence | None = None, style: str | None = None,
-                  mix: dict[str, float] | None = None) -> np.ndarray:
-    """`sample` before decoding: (n, L, ...) arrays in the run's encoding (bool frames / int32 events).
+def sample_arrays(run: Run, n: int, steps: int | Sequence[int] | None = None, *, bars: int | None = None,
+                  seed: int = 0, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
+                  threshold: float | None = None, primer: NoteSequence | None = None, style: str | None = None,
+                  mix: dict[str, float] | None = None) -> np.ndarray | list[np.ndarray]:
+    """`sample` before decoding: arrays (L, ...) in the run's encoding (bool frames / int32 events), as one
+    (n, L, ...) array for an int `steps`, else a list (lengths may differ).
 
-    L = primer steps + `steps`; without a primer, event models have their start event in front (L = steps + 1).
+    L = primer steps + new steps; without a primer, event models have their start event in front.
     """
-    return _sample(run, n, steps, seed, temperature, top_k, top_p, threshold, primer, style, mix)[0]
+    arrays = _sample(run, n, steps, seed, temperature, top_k, top_p, threshold, primer, style, mix, bars)[0]
+    return np.stack(arrays) if isinstance(steps, (int, np.integer)) else arrays
 
 
 def _sampling_mesh(n: int) -> Mesh | None:
@@ -307,13 +373,28 @@ def _sampling_mesh(n: int) -> Mesh | None:
     return make_mesh(devices) if len(devices) > 1 else None
 
 
-def _sample(run: Run, n: int, steps: int, seed: int, temperature: float, top_k: int | None, top_p: float | None,
-            threshold: float | None, primer: NoteSequence | None, style: str | None, mix: dict[str, float] | None
-            ) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
-    """-> (whole arrays (n, L, ...), the encoded primer or None, a style label per sample)."""
-    _check_settings(run, n, steps, temperature, top_k, top_p, threshold)
-    style_input, style_labels = _style_input(run, n, style, mix)
+def _sample(run: Run, n: int, steps: int | Sequence[int] | None, seed: int, temperature: float, top_k: int | None,
+            top_p: float | None, threshold: float | None, primer: NoteSequence | None, style: str | None,
+            mix: dict[str, float] | None, bars: int | None = None
+            ) -> tuple[list[np.ndarray], np.ndarray | None, list[str]]:
+    """-> (whole arrays (L_i, ...) per sample, the encoded primer or None, a style label per sample)."""
+    if n < 1:
+        raise SampleError(f"need n >= 1 samples, got n={n}")
     primer_array = None if primer is None else _encode_primer(run, primer)
+    if steps is not None and bars is not None:
+        raise SampleError("give a length in steps or in bars, not both")
+    if steps is None:
+        lengths = sample_lengths(run, n, seed=seed, bars=bars, primer=primer,
+                                 primer_steps=0 if primer_array is None else len(primer_array))
+    elif isinstance(steps, (int, np.integer)):
+        lengths = [int(steps)] * n
+    else:
+        lengths = [int(x) for x in steps]
+        if len(lengths) != n:
+            raise SampleError(f"{len(lengths)} lengths given for {n} samples")
+    steps = max(lengths)
+    _check_settings(run, n, min(lengths), temperature, top_k, top_p, threshold)
+    style_input, style_labels = _style_input(run, n, style, mix)
     start = _start_input(run)
     if primer_array is None:
         prefix = start
@@ -340,7 +421,8 @@ def _sample(run: Run, n: int, steps: int, seed: int, temperature: float, top_k: 
         arrays = np.concatenate([np.broadcast_to(head.astype(bool), (n, *head.shape)), samples], 1)
     else:
         arrays = np.concatenate([np.broadcast_to(prefix, (n, *prefix.shape)), samples], 1)
-    return arrays, primer_array, style_labels
+    cut = arrays.shape[1] - steps  # the primer (and an event model's start event) in front of every sample
+    return [arrays[i, : cut + lengths[i]] for i in range(n)], primer_array, style_labels
 
 
 def _describe(ns: NoteSequence, run: Run, index: int, style_label: str, primer: NoteSequence | None,
@@ -378,9 +460,10 @@ def write_midi(ns: NoteSequence, path: str | Path) -> Path:
     return path
 
 
-def write_samples(run: Run | str | Path, out_dir: str | Path, *, n: int = 4, steps: int = 256, seed: int = 0,
-                  **options: Any) -> list[Path]:
-    """Sample (see `sample`; `options` = temperature, top_k, ...) and write sample_000.mid/.png ... to out_dir.
+def write_samples(run: Run | str | Path, out_dir: str | Path, *, n: int = 4, steps: int | Sequence[int] | None = None,
+                  seed: int = 0, **options: Any) -> list[Path]:
+    """Sample (see `sample`; `options` = bars, temperature, top_k, ...) and write sample_000.mid/.png ... to
+    out_dir (steps None: lengths drawn from the corpus's pieces).
 
     `run` is a Run or a run directory (its best checkpoint). Returns the MIDI paths.
     """

@@ -117,3 +117,33 @@ def test_style_conditioned_run_needs_a_style(tmp_path):
     other = sequences_nll(run, [unlabelled], style="bach").nll_per_step
     np.testing.assert_allclose(by_label, by_option)
     assert not np.allclose(by_option, other)  # the style embedding changes the prediction
+
+
+def test_nade_run_scores_pieces_fuller_than_its_training_frames_exactly(tmp_path):
+    """A NADE's segment form is sized by the training data's fullest frame; scoring fuller pieces widens it."""
+    import dataclasses
+
+    config = resolve_config("lm:tiny", ["--config.data.eval_window_steps=0", "--config.model.output=nade"])
+    splits = {"train": (rolls(4, 0), [0] * 4), "valid": (rolls(2, 1), [0] * 2), "test": (rolls(2, 2), [0] * 2)}
+    data = windows_from_arrays(config.data, make_encoding(config.data), splits, [], "synthetic")
+    meta = data_meta(data)
+    assert meta["max_notes"] == 2
+    lm = build_lm(config, meta)
+    tx, _ = make_optimizer(config.optim, config.train.steps)
+    state, _ = create_train_state(lm.init_params, lm.apply_fn, tx, data.loss_kind, jax.random.key(3),
+                                  make_mesh(jax.devices()[:1]))
+    save_config_json(config, tmp_path / "config.json")
+    manager = make_checkpoint_manager(tmp_path, config.ckpt)
+    save_checkpoint(manager, state, config, meta, valid_nll=1.0)
+    manager.wait_until_finished()
+    manager.close()
+    chord = np.zeros((6, 88), bool)
+    chord[:, 30:40:2] = True  # five notes a frame
+    run = restore_run(tmp_path)
+    assert run.model.nade_max_notes == 2
+    nll, steps = arrays_nll(run, [chord, rolls(1, 5)[0]], batch_size=2)
+    wide = dataclasses.replace(run, apply_fn=dataclasses.replace(run.apply_fn,
+                                                                 model=run.model.clone(nade_max_notes=88)))
+    want, _ = arrays_nll(wide, [chord, rolls(1, 5)[0]], batch_size=2)
+    np.testing.assert_allclose(nll, want, rtol=1e-5)
+    assert np.all(np.isfinite(nll)) and steps[0] == 6

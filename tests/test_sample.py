@@ -15,6 +15,7 @@ import pytest
 from musejax import sample as sampling
 from musejax.cli import main as cli_main
 from musejax.data.encodings import MelodyEncoding, PianoRollEncoding
+from musejax.data.performance import PerformanceEncoding
 from musejax.models.lm import EventLM, PianoRollLM
 from musejax.sample import Run, SampleError, filter_logits, parse_mix, sample, sample_arrays
 
@@ -30,6 +31,19 @@ def pianoroll_run(onsets: bool = False, hidden: int = 8, seed: int = 0) -> Run:
     # frame's logits exactly 0 (p = 0.5: a tie no temperature or threshold can break)
     params["readout"]["bias"] = jax.random.normal(jax.random.key(seed + 1), params["readout"]["bias"].shape)
     return Run(model=model, params=params, encoding=encoding, loss_kind="bernoulli")
+
+
+def nade_run(styles: tuple[str, ...] = (), hidden: int = 8, seed: int = 0) -> Run:
+    """A piano-roll LM with a NADE output (random weights, biases large enough to make notes)."""
+    model = PianoRollLM(features=88, hidden=hidden, cell="gru", impl="xla", output="nade", nade_hidden=6,
+                        nade_max_notes=88, n_styles=len(styles), style_dim=4)
+    frames = jnp.zeros((1, 2, 88))
+    style = jnp.zeros((1,), jnp.int32) if styles else None
+    params = model.init(jax.random.key(seed), frames, style, targets=frames)["params"]
+    params["readout"]["bias"] = jax.random.normal(jax.random.key(seed + 1), (88,)) - 2.0
+    params["nade_w"] = 3.0 * jax.random.normal(jax.random.key(seed + 2), params["nade_w"].shape)
+    params["nade_v"] = 3.0 * jax.random.normal(jax.random.key(seed + 3), params["nade_v"].shape)
+    return Run(model=model, params=params, encoding=PianoRollEncoding(), styles=list(styles), loss_kind="bernoulli")
 
 
 def event_run(styles: tuple[str, ...] = (), hidden: int = 8, seed: int = 0) -> Run:
@@ -87,7 +101,7 @@ def test_top_p_keeps_the_smallest_nucleus_reaching_p():
 # -------------------------------------------------------------------------------------------- behaviour
 
 
-@pytest.mark.parametrize("make_run", [pianoroll_run, event_run], ids=["pianoroll", "events"])
+@pytest.mark.parametrize("make_run", [pianoroll_run, event_run, nade_run], ids=["pianoroll", "events", "nade"])
 def test_same_seed_same_samples_and_different_seeds_differ(make_run):
     run = make_run()
     first = sample(run, 2, 16, seed=7)
@@ -101,7 +115,8 @@ def test_same_seed_same_samples_and_different_seeds_differ(make_run):
 @pytest.mark.parametrize("make_run, options", [
     (pianoroll_run, {}), (lambda: pianoroll_run(onsets=True), {"threshold": 0.4}),
     (lambda: event_run(styles=("a", "b")), {"top_p": 0.9, "mix": {"a": 0.3, "b": 0.7}}),
-    (event_run, {"top_k": 5, "primer_events": 6})], ids=["bernoulli", "threshold", "events-mix", "events-primer"])
+    (event_run, {"top_k": 5, "primer_events": 6}), (lambda: nade_run(styles=("a", "b")), {"mix": {"a": 0.4, "b": 0.6}})],
+    ids=["bernoulli", "threshold", "events-mix", "events-primer", "nade-mix"])
 def test_samples_split_over_devices_equal_one_device_samples(make_run, options, monkeypatch):
     assert jax.device_count() == 2  # conftest: two CPU devices
     assert sampling._sampling_mesh(4).devices.size == 2 and sampling._sampling_mesh(3) is None
@@ -253,6 +268,46 @@ def test_primer_continuation_starts_with_the_primer_on_the_grid(tmp_path):
     prefix = np.concatenate([np.zeros((1, 88), np.float32), primer_roll.astype(np.float32)])
     np.testing.assert_array_equal(greedy[48:], greedy_reference(run, prefix, 16).astype(bool))
     assert not np.array_equal(greedy[48:], sample_arrays(run, 2, 16, temperature=0.0)[0])
+
+
+def test_nade_continues_a_primer_by_bars_in_its_metre(tmp_path):
+    from musejax.data.readers import read_piece
+
+    run = nade_run()
+    write_primer(tmp_path / "primer.mid")  # 3/4, 48 sixteenth steps
+    primer = read_piece(tmp_path / "primer.mid")
+    arrays = sample_arrays(run, 2, bars=2, seed=1, primer=primer)
+    assert [len(a) for a in arrays] == [48 + 24] * 2  # two bars of 3/4 = 24 sixteenths
+    primer_roll = PianoRollEncoding().encode(primer)
+    np.testing.assert_array_equal(arrays[0][:48], primer_roll)
+    assert arrays[0][48:].any(axis=1).mean() > 0.5  # the random NADE makes notes
+    # greedy: each frame is the NADE's key-by-key argmax after the primer, as a Python loop computes it
+    greedy = sample_arrays(run, 1, 4, temperature=0.0, primer=primer)[0][48:]
+    variables = {"params": run.params}
+    carry = run.model.apply(variables, 1, method="initial_carry")
+    x = jnp.zeros((1, 88))
+    for frame in primer_roll:
+        carry, _ = run.model.apply(variables, carry, x, method="step")
+        x = jnp.asarray(frame, jnp.float32)[None]
+    for want in greedy:
+        carry, outputs = run.model.apply(variables, carry, x, method="step")
+        x = run.model.apply(variables, outputs, None, mode="greedy", method="draw_frame").astype(jnp.float32)
+        np.testing.assert_array_equal(np.asarray(x[0], bool), want)
+
+
+def test_default_lengths_are_drawn_from_the_corpus_pieces():
+    run = pianoroll_run()
+    run.meta = {"piece_lengths": [20, 30, 30]}
+    lengths = [len(a) for a in sample_arrays(run, 8, seed=2)]
+    assert set(lengths) == {20, 30}
+    assert lengths == [len(a) for a in sample_arrays(run, 8, seed=2)]  # seeded
+    assert [len(a) for a in sample_arrays(run, 2, [5, 9], seed=2)] == [5, 9]
+    assert sampling.sample_lengths(run, 2, bars=3) == [48, 48]
+    assert sampling.sample_lengths(run, 3, primer_steps=28) == [64, 64, 64]  # at least 4 bars of 4/4
+    with pytest.raises(SampleError, match="not both"):
+        sample_arrays(run, 1, 8, bars=2)
+    with pytest.raises(SampleError, match="no bars"):
+        sampling.steps_per_bar(Run(model=None, params=None, encoding=PerformanceEncoding(), loss_kind="categorical"))
 
 
 def test_event_primer_is_kept_and_continued():

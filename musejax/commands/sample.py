@@ -1,6 +1,7 @@
 """`musejax sample`: MIDI + piano-roll PNGs from a trained run, from scratch or continuing a primer.
 
-    musejax sample --run runs/bach --n 4 --steps 256
+    musejax sample --run runs/bach --n 4                 # whole pieces: lengths drawn from the corpus's pieces
+    musejax sample --run runs/bach --bars 16 --primer my.mid   # continue my.mid by 16 bars
     musejax sample --run runs/melody --top-p 0.9 --temperature 0.8 --primer my_tune.mid
     musejax sample --run runs/styled --mix bach:0.5,irish:0.5 --out mixes/
 """
@@ -16,8 +17,12 @@ from musejax.cli import CommandError
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run", type=Path, required=True, metavar="DIR", help="trained run directory")
     parser.add_argument("--n", type=int, default=4, help="number of samples (default 4)")
-    parser.add_argument("--steps", type=int, default=256,
-                        help="time steps (piano-roll, melody) or events (performance) to sample (default 256)")
+    length = parser.add_mutually_exclusive_group()
+    length.add_argument("--steps", type=int, default=None,
+                        help="time steps (piano-roll, melody) or events (performance) to sample (default: the "
+                             "length of a training piece drawn at random, so samples are whole pieces)")
+    length.add_argument("--bars", type=int, default=None,
+                        help="bars to sample (or to continue a --primer by), in the primer's metre or 4/4")
     parser.add_argument("--temperature", type=float, default=1.0, help="softmax/sigmoid temperature; 0 = greedy")
     parser.add_argument("--top-k", type=int, default=None, help="event models: keep the k most likely events")
     parser.add_argument("--top-p", type=float, default=None, help="event models: nucleus sampling, 0 < p <= 1")
@@ -46,14 +51,16 @@ def run(args: argparse.Namespace) -> int:
         primer = _read_primer(args.primer) if args.primer is not None else None
         run_ = sampling.load_run(args.run, checkpoint if not checkpoint.isdigit() else int(checkpoint))
         out_dir = args.out or args.run / "samples"
-        paths = sampling.write_samples(run_, out_dir, n=args.n, steps=args.steps, seed=args.seed,
+        paths = sampling.write_samples(run_, out_dir, n=args.n, steps=args.steps, bars=args.bars, seed=args.seed,
                                        temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                                        threshold=args.threshold, primer=primer, style=args.style, mix=mix)
     except sampling.SampleError as err:
         raise CommandError(str(err)) from None
     print(f"wrote {len(paths)} samples (MIDI + PNG) to {out_dir}: {paths[0].name} .. {paths[-1].name}")
     if primer is not None:
-        print(f"each sample is the primer {args.primer} followed by its continuation ({args.steps} steps; "
+        length = (f"{args.steps} steps" if args.steps else f"{args.bars} bars" if args.bars
+                  else "to the length of a corpus piece")
+        print(f"each sample is the primer {args.primer} followed by its continuation ({length}; "
               "the primer part is shaded in the PNGs and marked 'primer end' in the MIDI)")
     return 0
 

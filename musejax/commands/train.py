@@ -100,6 +100,7 @@ def write_samples(run_dir: Path, config) -> list[Path]:
                dict(temperature=s.temperature, top_k=s.top_k, top_p=s.top_p, threshold=s.threshold).items()
                if value is not None}
     try:
-        return sampling.write_samples(run_dir, Path(run_dir) / "samples", n=s.n, steps=s.steps, seed=s.seed, **options)
+        return sampling.write_samples(run_dir, Path(run_dir) / "samples", n=s.n, steps=s.steps or None, seed=s.seed,
+                                      **options)
     except sampling.SampleError as err:
         raise CommandError(f"{run_dir}: config.sample: {err}") from None

@@ -38,6 +38,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     model.embed_dim = 64  # event token embedding (melody / performance only)
     model.style_dim = 0  # >0: condition on the piece's style label with an embedding of this size
     model.weight_noise = 0.0  # std of Gaussian weight noise in training (0 = off)
+    model.output = "bernoulli"  # piano-roll frames: bernoulli (independent keys) | nade (RNN-NADE)
+    model.nade_hidden = 150  # NADE hidden units
+    model.nade_order = "low-high"  # the NADE's key order: low-high | high-low
 
     config.optim = optim = ml_collections.ConfigDict()
     optim.optimizer = "adamw"

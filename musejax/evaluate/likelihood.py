@@ -71,11 +71,13 @@ def arrays_nll(run: Any, arrays: Sequence[np.ndarray], style_index: Sequence[int
                batch_size: int = 16) -> tuple[np.ndarray, np.ndarray]:
     """(NLL sum, predicted steps) per encoded piece under `run` (a RestoredRun); whole pieces, length-bucketed."""
     from musejax.train.data import lm_batch
+    from musejax.train.model import covering
 
     if is_conditioned(run) and style_index is None:
         raise ValueError(f"{run.run_dir}: the model is style-conditioned on {run.styles}; give a style per piece")
     styles = np.zeros(len(arrays), np.int32) if style_index is None else np.asarray(style_index, np.int32)
-    row_nll = _row_nll_fn(run.apply_fn, run.loss_kind)
+    apply_fn = covering(run.apply_fn, np.concatenate([np.asarray(a) for a in arrays])) if len(arrays) else run.apply_fn
+    row_nll = _row_nll_fn(apply_fn, run.loss_kind)
     nll, steps = np.zeros(len(arrays)), np.zeros(len(arrays))
     order = np.argsort([len(a) for a in arrays], kind="stable")
     for first in range(0, len(order), batch_size):

@@ -1,8 +1,11 @@
 """Recurrent language models over music: polyphonic piano-rolls and event tokens, optionally style-conditioned.
 
 `PianoRollLM`: frames x (B, T, *frame) with prod(frame) = `features` (88, or 176 for a (2, 88) onset roll),
-predicts the next frame as independent Bernoulli logits of the same shape (Boulanger-Lewandowski et al. 2012,
-Chung et al. 2014).  `EventLM`: tokens (B, T) int -> softmax logits (B, T, vocab_size) (melody/performance events).
+predicts the next frame either as independent Bernoulli logits of the same shape (output="bernoulli"; Chung et
+al. 2014) or with a NADE whose biases are functions of the recurrent state (output="nade"; RNN-NADE,
+Boulanger-Lewandowski et al. 2012), which models how the keys of a frame depend on each other. A NADE's logits
+are the K conditionals p(v_i | v_<i, h_t) of the target frame, so they need the targets (teacher forcing) and
+the Bernoulli loss of the targets under them is the frame's exact NLL; sampling draws key by key (`draw_frame`).  `EventLM`: tokens (B, T) int -> softmax logits (B, T, vocab_size) (melody/performance events).
 
 Shared fields: cell ("gru" | "gru-cho" | "lstm" | "rnn"), hidden, layers, dropout (between layers and before the
 readout), impl ("auto" | "xla" | "triton", GRU cells only), n_styles (0 = unconditioned), style_dim.
@@ -10,20 +13,24 @@ Style, when n_styles > 0, is either int ids (B,) or mixture weights (B, n_styles
 its embedding `weights @ style_table` is concatenated to every input step. Ids and one-hot weights are identical.
 
 Methods (all usable as `model.apply(variables, ..., method=...)`; params passed explicitly, nothing hidden):
-  __call__(x, style=None, *, deterministic=True, initial_carry=None) -> logits (B, T, ...)
-  encode(x, style=None, *, deterministic=True, initial_carry=None) -> (carry, logits)   carry after the last step
+  __call__(x, style=None, *, targets=None, deterministic=True, initial_carry=None) -> logits (B, T, ...)
+  encode(x, style=None, *, targets=None, deterministic=True, initial_carry=None) -> (carry, logits)   carry after
+      the last step; a NADE model needs `targets` (B, T, *frame) for logits and gives None without them
   initial_carry(batch_size) -> carry   (tuple over layers of h (B, H), or (h, c) for LSTM)
-  step(carry, x_t, style=None) -> (carry, logits_t)   one step, no dropout; x_t (B, *frame) or tokens (B,)
+  step(carry, x_t, style=None) -> (carry, out_t)   one step, no dropout; x_t (B, *frame) or tokens (B,); out_t is
+      the logits, or for a NADE model the per-frame NADE biases that `draw_frame(out_t, noise, ...)` samples
 Dropout needs `rngs={"dropout": key}` when deterministic=False.
 """
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from musejax.models import nade
 from musejax.models.cells import Carry, RecurrentStack, check_cell
 
 Array = jax.Array
@@ -56,6 +63,13 @@ class _RecurrentLM(nn.Module):
 
     def _shape_logits(self, logits: Array, x: Array) -> Array:
         return logits
+
+    def _sequence_outputs(self, hs: Array, x: Array, targets: Array | None) -> Array | None:
+        """Top-layer states hs (T, B, H) -> logits (B, T, ...)."""
+        return self._shape_logits(jnp.swapaxes(self.readout(hs), 0, 1), x)  # (T, B, O) -> (B, T, O)
+
+    def _step_outputs(self, h: Array, x_t: Array) -> Any:
+        return self._shape_logits(self.readout(h), x_t)
 
     # -- shared ----------------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -95,32 +109,61 @@ class _RecurrentLM(nn.Module):
         """Zero recurrent state for `batch_size` sequences."""
         return self.rnn.initial_carry(batch_size)
 
-    def encode(self, x: Array, style: Array | None = None, *, deterministic: bool = True,
-               initial_carry: Carry | None = None) -> tuple[Carry, Array]:
-        """Run over a whole sequence: -> (carry after the last step, logits (B, T, ...))."""
+    def encode(self, x: Array, style: Array | None = None, *, targets: Array | None = None,
+               deterministic: bool = True, initial_carry: Carry | None = None) -> tuple[Carry, Array | None]:
+        """Run over a whole sequence: -> (carry after the last step, logits (B, T, ...)); `targets` (the next
+        frames) only matter to a NADE output."""
         xs = self._embed_sequence(x)
         cond = self.style_embedding(style, xs.shape[1])
         carry, hs = self.rnn(xs, cond, initial_carry, deterministic=deterministic)
         hs = self.out_drop(hs, deterministic=deterministic or self.dropout == 0.0)
-        logits = jnp.swapaxes(self.readout(hs), 0, 1)  # (T, B, O) -> (B, T, O)
-        return carry, self._shape_logits(logits, x)
+        return carry, self._sequence_outputs(hs, x, targets)
 
-    def __call__(self, x: Array, style: Array | None = None, *, deterministic: bool = True,
-                 initial_carry: Carry | None = None) -> Array:
+    def __call__(self, x: Array, style: Array | None = None, *, targets: Array | None = None,
+                 deterministic: bool = True, initial_carry: Carry | None = None) -> Array:
         """Logits of the next step at every position: (B, T, ...)."""
-        return self.encode(x, style, deterministic=deterministic, initial_carry=initial_carry)[1]
+        return self.encode(x, style, targets=targets, deterministic=deterministic, initial_carry=initial_carry)[1]
 
-    def step(self, carry: Carry, x_t: Array, style: Array | None = None) -> tuple[Carry, Array]:
-        """One step for sampling (no dropout): -> (new carry, logits of the next step)."""
+    def step(self, carry: Carry, x_t: Array, style: Array | None = None) -> tuple[Carry, Any]:
+        """One step for sampling (no dropout): -> (new carry, logits of the next step, or a NADE's biases)."""
         features = self._embed_step(x_t)
         cond = self.style_embedding(style, features.shape[0])
         carry, h = self.rnn.step(carry, features, cond)
-        return carry, self._shape_logits(self.readout(h), x_t)
+        return carry, self._step_outputs(h, x_t)
+
+
+OUTPUTS = ("bernoulli", "nade")
+NADE_ORDERS = ("low-high", "high-low")
 
 
 class PianoRollLM(_RecurrentLM):
-    """Polyphonic piano-roll LM: frames (B, T, *frame) -> next-frame Bernoulli logits (B, T, *frame)."""
+    """Polyphonic piano-roll LM: frames (B, T, *frame) -> next-frame logits (B, T, *frame).
+
+    output="bernoulli": independent logits per key. output="nade": a NADE of `nade_hidden` units over the
+    frame's keys in `nade_order` (low to high or high to low); the readout gives its visible biases, a second
+    dense layer its hidden biases, from h_t; its weights W, V (features, nade_hidden) are shared over time.
+    Training and evaluation use the segment form (`musejax.models.nade`), exact for frames of at most
+    `nade_max_notes` sounding keys (set from the data).
+    """
     features: int = 88
+    output: str = "bernoulli"
+    nade_hidden: int = 150
+    nade_max_notes: int = 16
+    nade_order: str = "low-high"
+
+    def setup(self) -> None:
+        if self.output not in OUTPUTS:
+            raise ValueError(f"musejax/models/lm.py: output must be one of {OUTPUTS}; got {self.output!r}")
+        super().setup()
+        if self.output == "nade":
+            if self.nade_hidden < 1 or self.nade_max_notes < 1 or self.nade_order not in NADE_ORDERS:
+                raise ValueError(f"musejax/models/lm.py: a NADE output needs nade_hidden >= 1, nade_max_notes >= 1 "
+                                 f"and nade_order in {NADE_ORDERS}; got {self.nade_hidden}, {self.nade_max_notes}, "
+                                 f"{self.nade_order!r}")
+            self.nade_hidden_bias = nn.Dense(self.nade_hidden)
+            shape = (self.features, self.nade_hidden)
+            self.nade_w = self.param("nade_w", nn.initializers.normal(0.01), shape)
+            self.nade_v = self.param("nade_v", nn.initializers.normal(0.01), shape)
 
     def _input_size(self) -> int:
         return self.features
@@ -146,6 +189,44 @@ class PianoRollLM(_RecurrentLM):
 
     def _shape_logits(self, logits: Array, x: Array) -> Array:
         return logits.reshape(logits.shape[:-1] + x.shape[logits.ndim - 1:])
+
+    # -- NADE output ----------------------------------------------------------------------------------
+    def _in_nade_order(self, keys_last: Array) -> Array:
+        """(..., features) in key order <-> NADE order (its own inverse)."""
+        return keys_last[..., ::-1] if self.nade_order == "high-low" else keys_last
+
+    def _sequence_outputs(self, hs: Array, x: Array, targets: Array | None) -> Array | None:
+        if self.output != "nade":
+            return super()._sequence_outputs(hs, x, targets)
+        if targets is None:
+            return None
+        self._frame_check(targets, 2)
+        if targets.shape[:2] != x.shape[:2]:
+            raise ValueError(f"musejax/models/lm.py: targets {targets.shape} do not match inputs {x.shape}")
+        n_steps, batch = hs.shape[:2]
+        frames = jnp.swapaxes(targets.reshape(batch, n_steps, self.features), 0, 1).reshape(-1, self.features)
+        visible = self.readout(hs).reshape(-1, self.features)
+        hidden = self.nade_hidden_bias(hs).reshape(-1, self.nade_hidden)
+        logits = nade.nade_logits(self._in_nade_order(frames), self._in_nade_order(visible), hidden,
+                                  self.nade_w, self.nade_v, self.nade_max_notes)
+        logits = jnp.swapaxes(self._in_nade_order(logits).reshape(n_steps, batch, self.features), 0, 1)
+        return self._shape_logits(logits, x)
+
+    def _step_outputs(self, h: Array, x_t: Array) -> Any:
+        if self.output != "nade":
+            return super()._step_outputs(h, x_t)
+        return {"visible_bias": self.readout(h), "hidden_bias": self.nade_hidden_bias(h)}
+
+    def draw_frame(self, outputs: Any, noise: Array | None, *, temperature: Array | float = 1.0,
+                   threshold: Array | float = 0.5, mode: str = "bernoulli") -> Array:
+        """A NADE step's outputs (see `step`) -> sampled frames (B, features) bool, key by key in nade_order;
+        noise uniform (B, features) for mode "bernoulli" (see `musejax.models.nade.nade_sample`)."""
+        if self.output != "nade":
+            raise ValueError("musejax/models/lm.py: draw_frame is for output='nade'")
+        frames = nade.nade_sample(self._in_nade_order(outputs["visible_bias"]), outputs["hidden_bias"], self.nade_w,
+                                  self.nade_v, None if noise is None else self._in_nade_order(noise),
+                                  temperature=temperature, threshold=threshold, mode=mode)
+        return self._in_nade_order(frames)
 
 
 class EventLM(_RecurrentLM):

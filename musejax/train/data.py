@@ -43,10 +43,19 @@ class LMData:
     valid: WindowSplit
     test: WindowSplit
     description: str = ""
+    piece_lengths: list[int] = dataclasses.field(default_factory=list)  # training pieces, in time steps / events
 
     @property
     def feature_shape(self) -> tuple[int, ...]:
         return tuple(self.train.windows.shape[2:])
+
+    @property
+    def max_notes(self) -> int:
+        """Piano-roll: the most sounding keys in one frame of any split (sizes a NADE); events: 0."""
+        if self.loss_kind != "bernoulli":
+            return 0
+        return max(int(np.count_nonzero(split.windows.reshape(*split.windows.shape[:2], -1) > 0, axis=-1).max(initial=0))
+                   for split in (self.train, self.valid, self.test))
 
 
 def make_encoding(data: DataConfig) -> Any:
@@ -69,7 +78,7 @@ def load_lm_data(data: DataConfig, *, progress: bool = True) -> LMData:
     from musejax.data.datasets import build_dataset
 
     encoding = make_encoding(data)
-    if data.corpus.endswith((".pickle", ".pkl", ".json")):
+    if data.corpus.endswith((".pickle", ".pkl", ".json", ".mat")):
         return _load_bl2012(data, encoding)
     corpora = [name.strip() for name in data.corpus.split(",") if name.strip()]
     dataset = build_dataset(corpora, encoding, cache_dir=data.cache_dir or None, progress=progress,
@@ -119,7 +128,8 @@ def windows_from_arrays(data: DataConfig, encoding: Any, splits: dict[str, tuple
         windows, mask, piece = make_windows(arrays, length, hop)
         out[split] = WindowSplit(windows, mask, np.asarray(style_index, np.int32)[piece])
     return LMData(encoding=encoding, loss_kind=LOSS_KIND[encoding.name], styles=list(styles),
-                  train=out["train"], valid=out["valid"], test=out["test"], description=description)
+                  train=out["train"], valid=out["valid"], test=out["test"], description=description,
+                  piece_lengths=[len(a) for a in splits["train"][0]])
 
 
 def lm_batch(windows: np.ndarray, mask: np.ndarray, style: np.ndarray, loss_kind: str) -> dict[str, np.ndarray]:

@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from musejax.config import Config, ConfigError
 
@@ -35,6 +36,8 @@ def data_meta(data: Any) -> dict[str, Any]:
         "feature_shape": list(data.feature_shape),
         "vocab_size": int(getattr(encoding, "vocab_size", 0) or 0) if data.loss_kind == "categorical" else 0,
         "styles": list(data.styles),
+        "max_notes": data.max_notes,
+        "piece_lengths": list(map(int, data.piece_lengths)),  # sampled pieces draw their length from these
         "unlabelled_train_windows": int((data.train.style < 0).sum()),
         "data": data.description,
     }
@@ -59,12 +62,26 @@ class ApplyLM:
 
     def __call__(self, params: Any, batch: dict[str, jax.Array], *, train: bool, rng: jax.Array | None) -> jax.Array:
         style = batch["style"] if self.conditioned else None
+        targets = batch["targets"] if getattr(self.model, "output", "") == "nade" else None
         rngs = None
         if train and rng is not None:
             rngs = {"dropout": rng}
             if self.weight_noise > 0:
                 params = add_weight_noise(params, jax.random.fold_in(rng, 1), self.weight_noise)
-        return self.model.apply({"params": params}, batch["inputs"], style, deterministic=not train, rngs=rngs)
+        return self.model.apply({"params": params}, batch["inputs"], style, targets=targets, deterministic=not train,
+                                rngs=rngs)
+
+
+def covering(apply_fn: "ApplyLM", frames: Any) -> "ApplyLM":
+    """`apply_fn` for scoring `frames` (..., *frame): a NADE model widened to their fullest frame if needed
+    (the segment form is exact up to `nade_max_notes` sounding keys; the parameters are the same)."""
+    model = apply_fn.model
+    if getattr(model, "output", "") != "nade":
+        return apply_fn
+    most = int(np.asarray(frames).reshape(-1, model.features).sum(axis=-1).max(initial=0))
+    if most <= model.nade_max_notes:
+        return apply_fn
+    return dataclasses.replace(apply_fn, model=model.clone(nade_max_notes=min(most, model.features)))
 
 
 def add_weight_noise(params: Any, key: jax.Array, std: float) -> Any:
@@ -87,12 +104,13 @@ class InitLM:
     def __call__(self, key: jax.Array) -> Any:
         example = jnp.zeros(self.example_shape, self.example_dtype)
         style = jnp.zeros((self.example_shape[0],), jnp.int32) if self.conditioned else None
-        return self.model.init({"params": key}, example, style)["params"]
+        targets = example if getattr(self.model, "output", "") == "nade" else None  # builds the NADE's layers
+        return self.model.init({"params": key}, example, style, targets=targets)["params"]
 
 
 def build_lm(config: Config, meta: dict[str, Any]) -> LMFunctions:
     """PianoRollLM (loss "bernoulli") or EventLM ("categorical") as configured by config.model."""
-    from musejax.models.lm import EventLM, PianoRollLM
+    from musejax.models.lm import NADE_ORDERS, OUTPUTS, EventLM, PianoRollLM
 
     m = config.model
     conditioned = m.style_dim > 0
@@ -104,10 +122,20 @@ def build_lm(config: Config, meta: dict[str, Any]) -> LMFunctions:
     common = dict(cell=m.cell, hidden=m.hidden, layers=m.layers, dropout=m.dropout, impl=m.impl,
                   n_styles=n_styles, style_dim=max(m.style_dim, 1))
     feature_shape = tuple(meta["feature_shape"])
+    if m.output not in OUTPUTS or m.nade_order not in NADE_ORDERS or m.nade_hidden < 1:
+        raise ConfigError(f"config.model.output must be one of {OUTPUTS} (got {m.output!r}), nade_order one of "
+                          f"{NADE_ORDERS} (got {m.nade_order!r}) and nade_hidden >= 1 (got {m.nade_hidden})")
     if meta["loss_kind"] == "bernoulli":
-        model = PianoRollLM(features=math.prod(feature_shape), **common)
+        features = math.prod(feature_shape)
+        # the NADE's segment form covers the fullest frame of the data (`covering` widens it for other pieces)
+        max_notes = min(features, max(int(meta.get("max_notes") or features), 1))
+        model = PianoRollLM(features=features, output=m.output, nade_hidden=m.nade_hidden, nade_order=m.nade_order,
+                            nade_max_notes=max_notes, **common)
         init = InitLM(model, (1, 2, *feature_shape), "float32", conditioned)
     else:
+        if m.output != "bernoulli":
+            raise ConfigError(f"config.model.output={m.output!r} is for piano-roll data; "
+                              f"config.data.encoding={meta['encoding']['name']!r} is an event encoding")
         model = EventLM(vocab_size=meta["vocab_size"], embed_dim=m.embed_dim, **common)
         init = InitLM(model, (1, 2), "int32", conditioned)
     if m.weight_noise < 0:
