@@ -9,8 +9,8 @@ NLL per time step on a Boulanger-Lewandowski (2012) piano-roll dataset, test tak
 Without --data the chorales are encoded on a sixteenth-note grid and sampled on every beat (the pitches
 sounding at each quarter-note onset, as in BL2012's JSB Chorales), transposed to end on C (BL2012's pieces
 are in C major / C minor; --keep-keys does not), split by piece with `split_of` (20% valid, 20% test: the
-proportions of BL2012's JSB split, 229 / 76 / 77), and written with
-`save_bl2012` into the out dir; every cell then trains with `musejax/configs/chung2014.py`
+proportions of BL2012's JSB split, 229 / 76 / 77), and written into the out dir
+(`musejax.data.bl2012_corpus.build_bl2012_from_corpus`); every cell then trains with `musejax/configs/chung2014.py`
 on that file (`musejax train --config chung2014:gru --config.data.corpus=FILE` reproduces one row).
 NLL per step = Bernoulli NLL summed over the 88 keys, averaged over all steps of all whole pieces.
 Writes results.json and results.md (and one run directory per cell) under --out.
@@ -28,80 +28,15 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from musejax.data.bl2012_corpus import BL2012_HELDOUT_FRACTION, build_bl2012_from_corpus, data_stats
+
 CELLS = ("tanh", "gru", "lstm")
 # Chung et al. (2014), Table 2, JSB Chorales, NLL per time step. tanh test: sources quote 9.10 and 9.19.
 PAPER_JSB = {"tanh": {"train": 8.82, "test": None}, "gru": {"train": 6.94, "test": 8.54},
              "lstm": {"train": 8.15, "test": 8.67}}
 PAPER_NOTE = ("paper: Chung et al. 2014, Table 2, JSB Chorales (BL2012 split; RMSProp + weight noise); "
               "tanh test is left out: copies of the table disagree (9.10 / 9.19)")
-MIN_PITCH = 21  # BL2012 / piano-roll column 0
-ENCODE_STEPS_PER_QUARTER = 4  # encode finely, then sample each beat, so passing notes do not smear
-# BL2012's JSB Chorales split: 229 / 76 / 77 of 382 pieces, i.e. 20% valid and 20% test
-BL2012_HELDOUT_FRACTION = 0.2
 QUICK_OVERRIDES = ("--config.train.steps=300", "--config.train.eval_every_steps=50", "--config.train.log_every_steps=50")
-
-
-# ------------------------------------------------------------------------------------------------- data
-
-
-def beat_frames(roll: np.ndarray, steps_per_quarter: int) -> np.ndarray:
-    """(T, 88) piano-roll on a grid of `steps_per_quarter` -> the frames on each quarter-note onset."""
-    return np.ascontiguousarray(np.asarray(roll, bool)[::steps_per_quarter])
-
-
-def transpose_final_bass_to_c(roll: np.ndarray, piece_id: str) -> np.ndarray:
-    """Shift a (T, 88) roll by -6..+5 semitones so the lowest note of its last sounding step is a C: the
-    common tonality (C major / C minor) of BL2012's JSB Chorales, whose pieces all end on a C chord."""
-    from musejax.data.quantize import shift_pitch_axis
-
-    sounding = np.flatnonzero(np.asarray(roll).any(axis=1))
-    if not len(sounding):
-        raise ValueError(f"{piece_id}: no notes to transpose")
-    pitch_class = (int(np.flatnonzero(roll[sounding[-1]])[0]) + MIN_PITCH) % 12
-    shift = (6 - pitch_class) % 12 - 6
-    for semitones in (shift, shift + 12 if shift < 0 else shift - 12):
-        shifted = shift_pitch_axis(roll, semitones)
-        if shifted is not None:
-            return shifted
-    raise ValueError(f"{piece_id}: cannot transpose to C within MIDI 21..108")
-
-
-def build_bl2012_from_corpus(path: str | Path, corpus: str = "bach-chorales", *, to_c: bool = True,
-                             heldout_fraction: float = BL2012_HELDOUT_FRACTION, cache_dir: str | None = None,
-                             progress: bool = True) -> dict[str, list[np.ndarray]]:
-    """Encode `corpus` (bundled name or folder) at quarter-note resolution into a BL2012 file at `path`,
-    each piece transposed to end on C if `to_c`; pieces are split by `split_of(piece id)` with BL2012's JSB
-    proportions (`heldout_fraction` valid and as much test). Returns the (T, 88) rolls per split."""
-    from musejax.data.bl2012 import save_bl2012
-    from musejax.data.datasets import build_dataset
-    from musejax.data.encodings import PianoRollEncoding
-
-    dataset = build_dataset(corpus, PianoRollEncoding(steps_per_quarter=ENCODE_STEPS_PER_QUARTER),
-                            cache_dir=cache_dir, progress=progress, valid_fraction=heldout_fraction,
-                            test_fraction=heldout_fraction)
-
-    def frames(piece: Any) -> np.ndarray:
-        roll = beat_frames(piece.array, ENCODE_STEPS_PER_QUARTER)
-        return transpose_final_bass_to_c(roll, piece.id) if to_c else roll
-
-    splits = {split: [frames(p) for p in sorted(pieces, key=lambda p: p.id)] for split, pieces in dataset.splits.items()}
-    empty = [split for split, rolls in splits.items() if not rolls]
-    if empty:
-        raise ValueError(f"corpus {corpus!r}: no {' / '.join(empty)} pieces among {dataset.report.n_loaded} "
-                         "loaded; use a larger corpus")
-    save_bl2012(path, splits)
-    return splits
-
-
-def data_stats(splits: dict[str, list[np.ndarray]]) -> dict[str, dict[str, float]]:
-    """Pieces, time steps and mean sounding keys per step of each split."""
-    stats = {}
-    for split, rolls in splits.items():
-        frames = sum(len(r) for r in rolls)
-        notes = sum(int(np.asarray(r).sum()) for r in rolls)
-        stats[split] = {"pieces": len(rolls), "steps": frames, "mean_keys_per_step": round(notes / max(frames, 1), 3),
-                        "max_piece_steps": max((len(r) for r in rolls), default=0)}
-    return stats
 
 
 # ---------------------------------------------------------------------------------------------- training
@@ -208,7 +143,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      epilog="--config.GROUP.KEY=VALUE overrides apply to every cell.")
     parser.add_argument("--data", type=Path, default=None,
-                        help="a BL2012 .pickle/.pkl/.json file (default: build one from --corpus into --out)")
+                        help="a BL2012 .pickle/.pkl/.json/.mat file (default: build one from --corpus into --out)")
     parser.add_argument("--corpus", default="bach-chorales",
                         help="bundled corpus or folder to build the BL2012 file from when --data is not given")
     parser.add_argument("--keep-keys", action="store_true",

@@ -13,7 +13,7 @@ from musejax.data.bl2012 import load_bl2012, save_bl2012
 RAW = {
     "train": [[[60, 64, 67], [], [21, 108]], [[62.0]]],  # floats as in some original pickles
     "valid": [[[55], [55, 59]]],
-    "test": [],
+    "test": [[], [[48]]],  # an empty piece is kept (a split must hold one piece with a time step)
 }
 
 
@@ -33,7 +33,8 @@ def test_load_as_is(tmp_path, suffix):
         path.write_bytes(pickle.dumps(RAW, protocol=2))
     splits = load_bl2012(path)
     assert set(splits) == {"train", "valid", "test"}
-    assert [r.shape for r in splits["train"]] == [(3, 88), (1, 88)] and splits["test"] == []
+    assert [r.shape for r in splits["train"]] == [(3, 88), (1, 88)]
+    assert [r.shape for r in splits["test"]] == [(0, 88), (1, 88)]
     assert splits["train"][0].dtype == bool
     np.testing.assert_array_equal(splits["train"][0], _expected_first_piece())
     assert np.flatnonzero(splits["train"][1][0]).tolist() == [62 - 21]
@@ -42,10 +43,11 @@ def test_load_as_is(tmp_path, suffix):
 def test_python2_latin1_pickle(tmp_path):
     """The original files are Python 2 pickles: protocol 0/2 with str, decoded as latin-1."""
     path = tmp_path / "py2.pickle"
-    # Hand-written protocol-0 pickle of {'train': [[[60]]], 'valid': [], 'test': []} with py2 str keys.
-    path.write_bytes(b"(dp0\nS'test'\np1\n(lp2\nsS'train'\np3\n(lp4\n(lp5\n(lp6\nI60\naaasS'valid'\np7\n(lp8\ns.")
+    # Hand-written protocol-0 pickle of {'train': [[[60]]], 'valid': [[[62]]], 'test': [[[64]]]}, py2 str keys.
+    path.write_bytes(b"(dp0\nS'test'\np1\n(lp2\n(lp3\n(lp4\nI64\naaasS'train'\np5\n(lp6\n(lp7\n(lp8\nI60\naaasS'valid'"
+                     b"\np9\n(lp10\n(lp11\n(lp12\nI62\naaas.")
     splits = load_bl2012(path)
-    assert np.flatnonzero(splits["train"][0][0]).tolist() == [39]
+    assert [np.flatnonzero(splits[s][0][0]).tolist() for s in ("train", "valid", "test")] == [[39], [41], [43]]
 
 
 @pytest.mark.parametrize("suffix", [".pickle", ".json"])

@@ -1,4 +1,5 @@
-"""experiments/chung2014.py: BL2012 file from chorales (beat frames, in C, split by piece) and a --quick smoke run."""
+"""experiments/chung2014.py and the BL2012 file it builds from the chorales (musejax/data/bl2012_corpus.py:
+beat frames, in C, split by piece); a --quick smoke run."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 from experiment_scripts import load_experiment
+from musejax.data.bl2012_corpus import beat_frames, transpose_final_bass_to_c
 
 
 @pytest.fixture(scope="module")
@@ -25,25 +27,25 @@ def _roll(steps: list[list[int]]) -> np.ndarray:
     return roll
 
 
-def test_transpose_final_bass_to_c(chung2014):
+def test_transpose_final_bass_to_c():
     ends_on_g = _roll([[55, 62, 71, 79], [43, 59, 67, 74], []])  # trailing silence is skipped
-    shifted = chung2014.transpose_final_bass_to_c(ends_on_g, "g-piece")
+    shifted = transpose_final_bass_to_c(ends_on_g, "g-piece")
     assert np.flatnonzero(shifted[1])[0] + 21 == 48  # G2 -> C3 (+5)
     np.testing.assert_array_equal(np.roll(ends_on_g, 5, axis=1), shifted)
     ends_on_f = _roll([[53, 60, 69]])
-    assert np.flatnonzero(chung2014.transpose_final_bass_to_c(ends_on_f, "f")[0]).tolist() == [48 - 21, 55 - 21, 64 - 21]
+    assert np.flatnonzero(transpose_final_bass_to_c(ends_on_f, "f")[0]).tolist() == [48 - 21, 55 - 21, 64 - 21]
     top = _roll([[106, 107]])  # A#7 cannot go up by 2: ten semitones down instead
-    assert np.flatnonzero(chung2014.transpose_final_bass_to_c(top, "top")[0])[0] + 21 == 96
+    assert np.flatnonzero(transpose_final_bass_to_c(top, "top")[0])[0] + 21 == 96
     with pytest.raises(ValueError, match="silent: no notes"):
-        chung2014.transpose_final_bass_to_c(np.zeros((3, 88), bool), "silent")
+        transpose_final_bass_to_c(np.zeros((3, 88), bool), "silent")
 
 
-def test_beat_frames_keep_what_sounds_on_each_beat(chung2014):
+def test_beat_frames_keep_what_sounds_on_each_beat():
     fine = np.zeros((8, 88), bool)
     fine[0:4, 10] = True  # a quarter note on beat 1
     fine[5, 20] = True  # a sixteenth between beats: not on a beat
     fine[4:8, 30] = True
-    assert [np.flatnonzero(f).tolist() for f in chung2014.beat_frames(fine, 4)] == [[10], [30]]
+    assert [np.flatnonzero(f).tolist() for f in beat_frames(fine, 4)] == [[10], [30]]
 
 
 def _tiny_chorale_folder(root: Path, heldout_fraction: float) -> Path:

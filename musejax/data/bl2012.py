@@ -1,8 +1,11 @@
 """The Boulanger-Lewandowski et al. (2012) polyphonic datasets (JSB Chorales, Nottingham, MuseData,
 Piano-midi.de): a dict with "train", "valid" and "test", each a list of pieces, each piece a list of
-time steps, each step the MIDI pitches (21..108) sounding. Stored as a (latin-1) pickle or as JSON.
+time steps, each step the MIDI pitches (21..108) sounding. Stored as a (latin-1) pickle or as JSON, or in the
+.mat layout some repositories ship: cell arrays traindata, validdata, testdata of T x 88 binary matrices,
+column 0 = MIDI 21.
 
-Loaded as-is into (T, 88) bool piano-rolls, column 0 = MIDI 21 (A0).
+Loaded as-is into (T, 88) bool piano-rolls, column 0 = MIDI 21 (A0). Every split must hold a piece with at
+least one time step: a benchmark file with an empty split is a broken or wrong file, not a data set.
 """
 
 from __future__ import annotations
@@ -17,6 +20,10 @@ import numpy as np
 SPLITS = ("train", "valid", "test")
 MIN_PITCH, MAX_PITCH = 21, 108
 N_PITCHES = MAX_PITCH - MIN_PITCH + 1  # 88
+SUFFIXES = (".pickle", ".pkl", ".json", ".mat")
+MAT_VARIABLES = {split: f"{split}data" for split in SPLITS}  # traindata, validdata, testdata
+_MAT_LAYOUT = (f"cell arrays {', '.join(MAT_VARIABLES.values())} of T x {N_PITCHES} binary matrices "
+               f"(column 0 = MIDI {MIN_PITCH})")
 
 # The original pickles hold plain lists; allow numpy scalars/arrays too, and nothing else (no code).
 _ALLOWED_GLOBALS = {
@@ -34,6 +41,7 @@ class _DataOnlyUnpickler(pickle.Unpickler):
 
 
 def _read_raw(path: Path) -> object:
+    """A .json / .pickle / .pkl file's contents (plain data only)."""
     suffix = path.suffix.lower()
     try:
         if suffix == ".json":
@@ -42,8 +50,57 @@ def _read_raw(path: Path) -> object:
             with open(path, "rb") as handle:
                 return _DataOnlyUnpickler(handle, encoding="latin1").load()
     except (json.JSONDecodeError, pickle.UnpicklingError, EOFError, UnicodeDecodeError, ValueError) as error:
-        raise ValueError(f"{path}: not a readable BL2012 {suffix[1:]} file: {type(error).__name__}: {error}") from None
-    raise ValueError(f"{path}: unknown BL2012 file type {suffix!r} (expected .pickle, .pkl or .json)")
+        raise ValueError(f"{path}: not a readable BL2012 {suffix[1:]} file: {type(error).__name__}: "
+                         f"{_one_line(error)}") from None
+    raise ValueError(f"{path}: unknown BL2012 file type {suffix!r} (expected {', '.join(SUFFIXES)})")
+
+
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split())
+
+
+def _read_mat(path: Path) -> dict[str, list[np.ndarray]]:
+    """A .mat file's traindata / validdata / testdata cell arrays -> split -> list of (T, 88) bool rolls."""
+    import scipy.io
+    from scipy.io.matlab import MatReadError
+
+    try:
+        raw = scipy.io.loadmat(path, squeeze_me=False)
+    except (MatReadError, ValueError, NotImplementedError, TypeError, OSError) as error:  # NotImplemented: v7.3
+        raise ValueError(f"{path}: not a readable BL2012 mat file: {type(error).__name__}: "
+                         f"{_one_line(error)}") from None
+    names = [name for name in raw if not name.startswith("__")]
+    missing = [name for name in MAT_VARIABLES.values() if name not in raw]
+    if missing:
+        raise ValueError(f"{path}: not a BL2012 .mat file: missing {', '.join(missing)} (has: "
+                         f"{', '.join(names) or 'no variables'}); expected {_MAT_LAYOUT}")
+    splits = {}
+    for split, name in MAT_VARIABLES.items():
+        cells = raw[name]
+        if not isinstance(cells, np.ndarray) or cells.dtype != object:
+            raise ValueError(f"{path}: {name} is a {getattr(cells, 'dtype', type(cells).__name__)} array, not a cell "
+                             f"array; expected {_MAT_LAYOUT}")
+        splits[split] = [_matrix_to_roll(path, f"{name} cell {index}", matrix)
+                         for index, matrix in enumerate(cells.ravel(order="F"))]
+    return splits
+
+
+def _matrix_to_roll(path: Path, where: str, matrix: object) -> np.ndarray:
+    if hasattr(matrix, "toarray"):  # a sparse matrix
+        matrix = matrix.toarray()
+    if not isinstance(matrix, np.ndarray) or matrix.dtype == object or not (
+            np.issubdtype(matrix.dtype, np.number) or matrix.dtype == bool):
+        raise ValueError(f"{path}: {where}: expected a T x {N_PITCHES} binary matrix, got "
+                         f"{getattr(matrix, 'dtype', type(matrix).__name__)}")
+    if matrix.ndim != 2 or matrix.shape[1] != N_PITCHES:
+        raise ValueError(f"{path}: {where}: expected a T x {N_PITCHES} matrix (MIDI {MIN_PITCH}..{MAX_PITCH}), "
+                         f"got {' x '.join(map(str, matrix.shape))}")
+    binary = (matrix == 0) | (matrix == 1)
+    if not binary.all():
+        step, key = np.argwhere(~binary)[0]
+        raise ValueError(f"{path}: {where}: expected a binary (0/1) matrix, got {matrix[step, key].item()!r} at step "
+                         f"{step}, key {key}")
+    return matrix.astype(bool)
 
 
 def _piece_to_roll(path: Path, split: str, index: int, piece: object) -> np.ndarray:
@@ -56,7 +113,7 @@ def _piece_to_roll(path: Path, split: str, index: int, piece: object) -> np.ndar
             raise ValueError(f"{where} step {step_index}: expected a list of pitches, got {type(step).__name__}")
         for pitch in step:
             if isinstance(pitch, bool) or not isinstance(pitch, (int, float, np.integer, np.floating)) \
-                    or pitch != int(pitch):
+                    or not float(pitch).is_integer():
                 raise ValueError(f"{where} step {step_index}: pitch {pitch!r} is not a whole MIDI number")
             if not MIN_PITCH <= pitch <= MAX_PITCH:
                 raise ValueError(f"{where} step {step_index}: pitch {int(pitch)} is outside "
@@ -65,22 +122,41 @@ def _piece_to_roll(path: Path, split: str, index: int, piece: object) -> np.ndar
     return roll
 
 
-def load_bl2012(path: str | os.PathLike) -> dict[str, list[np.ndarray]]:
-    """Load a BL2012 .pickle/.json file: split -> list of (T, 88) bool piano-rolls (MIDI 21..108)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{path}: no such BL2012 file")
-    raw = _read_raw(path)
+def _pitch_lists_to_rolls(path: Path, raw: object) -> dict[str, list[np.ndarray]]:
+    """The pickle / JSON layout (split -> pieces -> steps -> pitches) -> split -> list of (T, 88) bool rolls."""
+    layout = (f"a dict with keys {', '.join(SPLITS)}, each a list of pieces, each a list of time steps, each a "
+              f"list of MIDI pitches {MIN_PITCH}..{MAX_PITCH}")
     if not isinstance(raw, dict):
-        raise ValueError(f"{path}: expected a dict with keys {', '.join(SPLITS)}, got {type(raw).__name__}")
+        raise ValueError(f"{path}: not a BL2012 file: expected {layout}, got {type(raw).__name__}")
     missing = [split for split in SPLITS if split not in raw]
     if missing:
-        raise ValueError(f"{path}: missing key(s) {', '.join(missing)} (has: {', '.join(map(str, raw))})")
+        raise ValueError(f"{path}: missing key(s) {', '.join(missing)} (has: {', '.join(map(str, raw))}); "
+                         f"expected {layout}")
     splits = {}
     for split in SPLITS:
         if not isinstance(raw[split], (list, tuple)):
             raise ValueError(f"{path}: split {split!r} must be a list of pieces, got {type(raw[split]).__name__}")
         splits[split] = [_piece_to_roll(path, split, i, piece) for i, piece in enumerate(raw[split])]
+    return splits
+
+
+def load_bl2012(path: str | os.PathLike) -> dict[str, list[np.ndarray]]:
+    """Load a BL2012 .pickle/.pkl/.json/.mat file: split -> list of (T, 88) bool piano-rolls (MIDI 21..108).
+
+    ValueError (one line, naming the file and what was expected) for anything else: another layout, an empty
+    split, a pitch outside 21..108, a .mat matrix that is not T x 88 or not 0/1.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such BL2012 file")
+    if path.suffix.lower() == ".mat":
+        splits = _read_mat(path)
+    else:
+        splits = _pitch_lists_to_rolls(path, _read_raw(path))
+    empty = [split for split in SPLITS if not any(len(roll) for roll in splits[split])]
+    if empty:
+        raise ValueError(f"{path}: empty split(s) {', '.join(empty)}: expected at least one piece with at least one "
+                         f"time step in each of {', '.join(SPLITS)}")
     return splits
 
 

@@ -1,0 +1,85 @@
+"""The polyphonic benchmark (experiments/polyphonic.py): a GRU piano-roll LM with a NADE output (RNN-NADE,
+Boulanger-Lewandowski et al. 2012) or independent Bernoulli keys, on a BL2012 file (JSB Chorales, Nottingham,
+MuseData, Piano-midi.de; .pickle / .json / .mat) at the file's own time grid.
+
+    musejax train --config polyphonic --config.data.corpus="/path/JSB Chorales.pickle"       # RNN-NADE
+    musejax train --config polyphonic:bernoulli --config.data.corpus=...                    # Bernoulli output
+    python experiments/polyphonic.py --data "JSB Chorales.pickle" [--model bernoulli]       # + results table
+
+Data: BL2012 results are per time step of whole pieces without augmentation, so valid/test are whole pieces
+(eval_window_steps 0) and training does not transpose (transpose_semitones > 0 turns it on). Training windows
+are long (128 steps, hop 64): JSB's pieces (about 60 steps) are whole in one window; the longer pieces of the
+other sets are cut into overlapping windows. steps_per_quarter only matters for a corpus given by name.
+
+Sizes: one GRU layer of 200 units and a NADE of 150 hidden units; Adam at 1e-3 with gradient clipping and a
+cosine decay; the best valid NLL (checked every 200 steps) picks the checkpoint. The step count is sized for
+JSB (229 training pieces, about 230 windows of 128 steps) on two CPU cores: 6000 steps of 16 windows, about
+400 epochs. The NADE train step ran at about 4 steps/s on the idle 2-core machine (a JSB-sized file; 1.3-1.5
+while other jobs shared it), so about 25 min plus evaluations; experiments/polyphonic.py records the wall
+time of each run. These are first guesses, not tuned: tune by valid NLL only (`--config.model.hidden=...`,
+`--config.model.dropout=...`, `--config.optim.learning_rate=...`, `--config.train.steps=...`) and list the
+search here. Larger sets (Nottingham 694, MuseData 524 training pieces, Piano-midi.de's long pieces) see
+fewer epochs in the same steps: scale config.train.steps with the time budget.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+from musejax.configs import lm
+
+OUTPUTS = ("nade", "bernoulli")
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+    """arg: "nade" (default) | "bernoulli" | "tiny" (a NADE of a few units and steps, for tests)."""
+    variant = arg or "nade"
+    if variant not in (*OUTPUTS, "tiny"):
+        raise ValueError(f"musejax/configs/polyphonic.py: unknown variant {variant!r}; use nade, bernoulli or tiny")
+    config = lm.get_config()
+    data, model, optim, train = config.data, config.model, config.optim, config.train
+    data.corpus = "bach-chorales"  # the benchmark passes a BL2012 file (.pickle/.pkl/.json/.mat) here
+    data.steps_per_quarter = 1  # corpora by name only: quarter notes, as BL2012's JSB; a BL2012 file keeps its grid
+    data.window_steps = 128  # whole JSB pieces; longer pieces in overlapping windows
+    data.hop_steps = 64
+    data.eval_window_steps = 0  # whole pieces: the literature's NLL per time step
+    data.transpose_semitones = 0  # BL2012 results are without augmentation
+
+    model.cell = "gru"
+    model.hidden = 200
+    model.layers = 1
+    model.dropout = 0.0  # before the readout (and the NADE's biases); a candidate regulariser when tuning
+    model.output = "bernoulli" if variant == "bernoulli" else "nade"
+    model.nade_hidden = 150
+    model.nade_order = "low-high"
+
+    optim.optimizer = "adam"
+    optim.learning_rate = 1e-3
+    optim.warmup_steps = 100
+    optim.schedule = "cosine"
+    optim.end_learning_rate_factor = 0.05
+    optim.grad_clip_norm = 1.0
+
+    train.steps = 6000
+    train.batch_size = 16
+    train.log_every_steps = 100
+    train.eval_every_steps = 200  # valid NLL + checkpoint; the best valid step is the early-stopping point
+    train.eval_batch_size = 16  # whole pieces; Piano-midi.de and MuseData pieces are far longer than JSB's
+
+    config.sample.steps = 64  # 16 bars of 4/4 at JSB's quarter notes
+
+    if variant == "tiny":
+        data.window_steps = 16
+        data.hop_steps = 8
+        model.hidden = 16
+        model.nade_hidden = 8
+        optim.warmup_steps = 2
+        optim.learning_rate = 1e-2
+        train.steps = 6
+        train.batch_size = 4
+        train.log_every_steps = 2
+        train.eval_every_steps = 2
+        train.eval_batch_size = 4
+        config.sample.n = 1
+        config.sample.steps = 8
+    return config
