@@ -142,3 +142,46 @@ def make_grid_piece(pitch, start, end, voice=None, *, steps_per_quarter: int = D
     return GridPiece(id=id, pitch=pitch[order], start=start[order], end=end[order], voice=voice[order],
                      steps_per_quarter=int(steps_per_quarter), bar_start=np.asarray(bar_start, np.int64),
                      bar_length=np.asarray(bar_length, np.int64))
+
+
+def slice_piece(piece: GridPiece, start: int, end: int) -> GridPiece:
+    """The part of `piece` sounding in steps [start, end), moved to begin at step 0 (metrics of a passage).
+
+    Notes are clipped to the span (a note held across `start` starts again at 0 there); a bar cut at `start`
+    becomes a short first bar, as a pickup is; bars run while they start before the slice's last note end.
+    """
+    if not 0 <= start <= end:
+        raise ValueError(f"{piece.id}: slice needs 0 <= start <= end, got [{start}, {end})")
+    keep = (piece.start < end) & (piece.end > start)
+    note_start = np.maximum(piece.start[keep], start) - start
+    note_end = np.minimum(piece.end[keep], end) - start
+    n_steps = int(note_end.max()) if len(note_end) else 0
+    bar_end = piece.bar_start + piece.bar_length
+    bars = (bar_end > start) & (piece.bar_start < start + max(n_steps, 1))
+    bar_start = np.maximum(piece.bar_start[bars], start) - start
+    bar_length = bar_end[bars] - start - bar_start
+    return make_grid_piece(piece.pitch[keep], note_start, note_end, piece.voice[keep],
+                           steps_per_quarter=piece.steps_per_quarter, bar_start=bar_start, bar_length=bar_length,
+                           id=f"{piece.id}@{start}-{end}")
+
+
+def split_points(piece: GridPiece, parts: int) -> np.ndarray:
+    """parts + 1 ascending steps 0 = b_0 <= ... <= b_parts = n_steps cutting `piece` into `parts` spans of about
+    equal time: each inner cut at the bar line nearest to k / parts of the piece, or at that exact step when
+    the piece has too few bars to give every part one."""
+    if parts < 1:
+        raise ValueError(f"parts must be >= 1, got {parts}")
+    n_steps = piece.n_steps
+    targets = np.arange(1, parts) * n_steps / parts
+    lines = piece.bar_start[(piece.bar_start > 0) & (piece.bar_start < n_steps)]
+    if len(lines):
+        nearest = lines[np.argmin(np.abs(lines[None, :] - targets[:, None]), axis=1)]
+        if np.all(np.diff(nearest) > 0):
+            return np.concatenate([[0], nearest, [n_steps]]).astype(np.int64)
+    return np.concatenate([[0], np.round(targets), [n_steps]]).astype(np.int64)
+
+
+def split_piece(piece: GridPiece, parts: int) -> list[GridPiece]:
+    """`piece` cut at `split_points` into `parts` consecutive passages (see `slice_piece`)."""
+    cuts = split_points(piece, parts)
+    return [slice_piece(piece, int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:])]
