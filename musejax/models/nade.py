@@ -10,9 +10,9 @@ log-likelihood is the Bernoulli log-likelihood of v under them (the loss code is
 
 Three forms of the same function:
 - `nade_logits`: the training form. The hidden pre-activation `b + sum_{j<i} v_j W_j` only changes at the
-  sounding keys, so a frame with m notes has m + 1 distinct hidden vectors ("segments"). They are computed
-  with two matmuls ((m+1) x K masks against W, then against V) for all frames at once -- no loop over keys,
-  and no (frames, K, H) tensor. Exact when no frame has more than `max_notes` notes (checked by callers that
+  sounding keys, so a frame with m notes has m + 1 distinct hidden vectors ("segments"): cumulative sums of
+  the W rows of its sounding keys, then one matmul against V for all frames at once -- no loop over keys, and
+  no (frames, K, H) tensor. Exact when no frame has more than `max_notes` notes (checked by callers that
   see the data: `check_max_notes`).
 - `nade_logits_dense`: the cumulative-sum form over all K keys; the readable reference, any polyphony.
 - `nade_sample`: draws a frame key by key (`lax.scan` over the keys), for the jit-compiled sampler.
@@ -33,12 +33,16 @@ def nade_logits(frames: Array, visible_bias: Array, hidden_bias: Array, w: Array
     Exact for frames with at most `max_notes` sounding keys; the segment form described in the module doc.
     """
     frames = frames.astype(w.dtype)
-    n_keys = frames.shape[-1]
+    n_frames, n_keys = frames.shape
     below = jnp.dot(frames, jnp.triu(jnp.ones((n_keys, n_keys), w.dtype), 1))  # (N, K): sounding keys below i
     segments = jnp.arange(max_notes + 1, dtype=w.dtype)[None, :, None]  # (1, S, 1), S = max_notes + 1
     in_segment = (below[:, None, :] == segments).astype(w.dtype)  # (N, S, K): key i lies in segment s
-    before_segment = frames[:, None, :] * (below[:, None, :] < segments)  # (N, S, K): sounding keys before s
-    hidden = jax.nn.sigmoid(hidden_bias[:, None, :] + jnp.dot(before_segment, w))  # (N, S, H)
+    # segment s's pre-activation adds the W rows of the first s sounding keys: gather them (key K = no note,
+    # a zero row) and sum cumulatively over at most max_notes rows
+    sounding = jnp.sort(jnp.where(frames > 0, jnp.arange(n_keys), n_keys), axis=-1)[:, :max_notes]  # (N, M)
+    rows = jnp.concatenate([w, jnp.zeros((1, w.shape[1]), w.dtype)])[sounding]  # (N, M, H)
+    before = jnp.concatenate([jnp.zeros((n_frames, 1, w.shape[1]), w.dtype), jnp.cumsum(rows, axis=1)], axis=1)
+    hidden = jax.nn.sigmoid(hidden_bias[:, None, :] + before)  # (N, S, H)
     segment_logits = jnp.dot(hidden, v.T)  # (N, S, K)
     return visible_bias + jnp.sum(in_segment * segment_logits, axis=1)
 
