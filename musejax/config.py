@@ -54,10 +54,13 @@ class ModelConfig:
     # std of Gaussian noise added to every parameter in each training step (Graves 2011's weight noise, the
     # regulariser of Chung et al. 2014); gradients are taken at the noisy weights. 0 = off.
     weight_noise: float = 0.0
-    # piano-roll frame distribution: "bernoulli" (independent keys) | "nade" (RNN-NADE: keys depend on each other)
+    # piano-roll frame distribution: "bernoulli" (independent keys) | "nade" (RNN-NADE: keys depend on each other);
+    # event encodings always predict a softmax over the next event
     output: str = "bernoulli"
     nade_hidden: int = 150  # NADE hidden units (output="nade")
     nade_order: str = "low-high"  # the NADE's key order: "low-high" | "high-low"
+    # training only: each key of the piano-roll input frames is flipped with this probability (0 = off)
+    input_flips: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True)

@@ -202,8 +202,11 @@ def test_run_directory_and_restore_run(tmp_path):
     logits = best.apply_fn(best.params, batch, train=False, rng=None)
     assert logits.shape == batch["targets"].shape
     carry = best.model.apply({"params": best.params}, 2, method="initial_carry")
-    carry, step_logits = best.model.apply({"params": best.params}, carry, jnp.zeros((2, 88)), method="step")
-    assert step_logits.shape == (2, 88)
+    carry, step_outputs = best.model.apply({"params": best.params}, carry, jnp.zeros((2, 88)), method="step")
+    assert best.model.output == "nade"  # lm:tiny, like lm, has a NADE output: the step gives its biases
+    assert step_outputs["visible_bias"].shape == (2, 88)
+    frame = best.model.apply({"params": best.params}, step_outputs, None, mode="greedy", method="draw_frame")
+    assert frame.shape == (2, 88) and frame.dtype == bool
     with pytest.raises(ConfigError, match="not a run directory"):
         restore_run(tmp_path / "nothing")
 
@@ -297,7 +300,8 @@ def test_weight_noise_perturbs_training_forward_passes_only():
     noisy = add_weight_noise(params, jax.random.key(1), 0.1)
     deltas = np.concatenate([np.ravel(a - b) for a, b in zip(jax.tree.leaves(noisy), jax.tree.leaves(params))])
     assert abs(deltas.std() - 0.1) < 0.01 and abs(deltas.mean()) < 0.01
-    batch = {"inputs": jnp.asarray(np.random.default_rng(0).random((2, 5, 88)) < 0.1, jnp.float32)}
+    frames = jnp.asarray(np.random.default_rng(0).random((2, 5, 88)) < 0.1, jnp.float32)
+    batch = {"inputs": frames, "targets": frames}
     apply = jax.jit(lambda p, rng, train: lm.apply_fn(p, batch, train=train, rng=rng), static_argnums=2)
     clean, clean_again = apply(params, jax.random.key(2), False), apply(params, jax.random.key(3), False)
     np.testing.assert_array_equal(clean, clean_again)  # evaluation never sees noise
@@ -306,3 +310,22 @@ def test_weight_noise_perturbs_training_forward_passes_only():
     np.testing.assert_array_equal(a, apply(params, jax.random.key(2), True))  # and reproducible
     with pytest.raises(ConfigError, match="weight_noise"):
         build_lm(resolve_config("lm:tiny", ["--config.model.weight_noise=-1.0"]), meta)
+
+
+def test_input_flips_corrupt_training_inputs_only():
+    from musejax.train.model import flip_keys
+
+    frames = jnp.asarray(np.random.default_rng(0).random((64, 32, 88)) < 0.05, jnp.float32)
+    flipped = flip_keys(frames, jax.random.key(0), 0.01)
+    assert abs(float(jnp.mean(flipped != frames)) - 0.01) < 0.002
+    assert set(np.unique(np.asarray(flipped)).tolist()) <= {0.0, 1.0}
+    meta = {"encoding": {"name": "pianoroll"}, "loss_kind": "bernoulli", "feature_shape": [88], "vocab_size": 0,
+            "styles": [], "max_notes": 8, "unlabelled_train_windows": 0, "data": "test"}
+    lm = build_lm(resolve_config("lm:tiny", ["--config.model.input_flips=0.05", "--config.model.dropout=0.0"]), meta)
+    params = jax.jit(lm.init_params)(jax.random.key(0))
+    batch = {"inputs": frames[:2, :5], "targets": frames[:2, :5]}
+    apply = jax.jit(lambda p, rng, train: lm.apply_fn(p, batch, train=train, rng=rng), static_argnums=2)
+    np.testing.assert_array_equal(apply(params, jax.random.key(2), False), apply(params, jax.random.key(3), False))
+    assert not np.allclose(apply(params, jax.random.key(2), True), apply(params, jax.random.key(3), True))
+    with pytest.raises(ConfigError, match="input_flips"):
+        build_lm(resolve_config("lm:tiny", ["--config.model.input_flips=0.7"]), meta)

@@ -59,16 +59,20 @@ class ApplyLM:
     model: Any
     conditioned: bool
     weight_noise: float = 0.0
+    input_flips: float = 0.0
 
     def __call__(self, params: Any, batch: dict[str, jax.Array], *, train: bool, rng: jax.Array | None) -> jax.Array:
         style = batch["style"] if self.conditioned else None
         targets = batch["targets"] if getattr(self.model, "output", "") == "nade" else None
+        inputs = batch["inputs"]
         rngs = None
         if train and rng is not None:
             rngs = {"dropout": rng}
             if self.weight_noise > 0:
                 params = add_weight_noise(params, jax.random.fold_in(rng, 1), self.weight_noise)
-        return self.model.apply({"params": params}, batch["inputs"], style, targets=targets, deterministic=not train,
+            if self.input_flips > 0:
+                inputs = flip_keys(inputs, jax.random.fold_in(rng, 2), self.input_flips)
+        return self.model.apply({"params": params}, inputs, style, targets=targets, deterministic=not train,
                                 rngs=rngs)
 
 
@@ -82,6 +86,13 @@ def covering(apply_fn: "ApplyLM", frames: Any) -> "ApplyLM":
     if most <= model.nade_max_notes:
         return apply_fn
     return dataclasses.replace(apply_fn, model=model.clone(nade_max_notes=min(most, model.features)))
+
+
+def flip_keys(frames: jax.Array, key: jax.Array, probability: float) -> jax.Array:
+    """Piano-roll input frames with each key flipped (on <-> off) independently with `probability`: the model
+    learns to shrug off a stray or missing note, as its own samples will have, instead of holding it."""
+    flips = jax.random.bernoulli(key, probability, frames.shape)
+    return jnp.where(flips, 1.0 - frames, frames)
 
 
 def add_weight_noise(params: Any, key: jax.Array, std: float) -> Any:
@@ -132,13 +143,14 @@ def build_lm(config: Config, meta: dict[str, Any]) -> LMFunctions:
         model = PianoRollLM(features=features, output=m.output, nade_hidden=m.nade_hidden, nade_order=m.nade_order,
                             nade_max_notes=max_notes, **common)
         init = InitLM(model, (1, 2, *feature_shape), "float32", conditioned)
-    else:
-        if m.output != "bernoulli":
-            raise ConfigError(f"config.model.output={m.output!r} is for piano-roll data; "
-                              f"config.data.encoding={meta['encoding']['name']!r} is an event encoding")
+    else:  # events: a softmax over the next event (config.model.output is about piano-roll frames)
         model = EventLM(vocab_size=meta["vocab_size"], embed_dim=m.embed_dim, **common)
         init = InitLM(model, (1, 2), "int32", conditioned)
     if m.weight_noise < 0:
         raise ConfigError(f"config.model.weight_noise must be >= 0, got {m.weight_noise}")
-    return LMFunctions(model=model, init_params=init, apply_fn=ApplyLM(model, conditioned, float(m.weight_noise)),
+    if not 0 <= m.input_flips < 0.5 or (m.input_flips and meta["loss_kind"] != "bernoulli"):
+        raise ConfigError(f"config.model.input_flips must be in [0, 0.5) and is for piano-roll data; got "
+                          f"{m.input_flips} with {meta['loss_kind']} data")
+    apply_fn = ApplyLM(model, conditioned, float(m.weight_noise), float(m.input_flips))
+    return LMFunctions(model=model, init_params=init, apply_fn=apply_fn,
                        conditioned=conditioned)
