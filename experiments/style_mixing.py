@@ -126,7 +126,8 @@ def main() -> None:
                  f"--config.train.steps={args.steps}", "--config.train.eval_every_steps=500",
                  f"--config.data.encoding={args.encoding}", f"--config.data.window_steps={window}",
                  f"--config.data.hop_steps={window // 2}", f"--config.data.eval_window_steps={window}",
-                 "--config.train.eval_batch_size=64", "--config.sample.n=0",
+                 "--config.train.eval_batch_size=64", "--config.sample.n=0", "--config.train.batch_size=32",
+                 "--config.model.output=bernoulli",  # as measured before the lm default became a NADE
                  "--config.data.transpose_semitones=" + ("5" if args.encoding == "pianoroll" else "0"),
                  "--config.data.corpus=" + ",".join(__import__("musejax.data.corpora", fromlist=["x"]).BUNDLED_CORPORA)]
     config = resolve_config("lm", overrides)
