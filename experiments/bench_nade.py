@@ -6,7 +6,7 @@ bundled chorales' fullest frame). Targets are random frames of 3-5 sounding keys
 
 Rows, timed side by side in one run (interleaved within each repetition; medians over repetitions):
   train   musejax-nade / musejax-bernoulli: the real train step of `musejax train` -- the lm config with
-          model.output = nade | bernoulli (dropout and weight noise off, as in the peer), built by
+          model.output = nade | bernoulli (dropout, weight noise and input flips off, as in the peer), built by
           musejax.train.model.build_lm + create_train_state, the loop's jit-compiled `train_step_accumulate`
           (train_step + metric sums) with the carry donated, the batch split over one CPU device per core
           (musejax/host.py, musejax/train/mesh.py), the config's optimizer (AdamW + global-norm clipping).
@@ -107,9 +107,10 @@ def random_batch(batch: int, steps: int, max_notes: int, seed: int = 0, keys: in
 def lm_model(output: str, args: argparse.Namespace) -> tuple[Config, LMFunctions]:
     """The lm config (GRU, one layer, the benchmark's sizes) with model.output = `output`, built as the loop does."""
     config = get_config()
-    # no dropout or weight noise: the torch peer has none, and the peer check compares the first step's NLL
+    # no dropout, weight noise or input flips: the torch peer has none, and the peer check compares the first
+    # step's NLL
     config.model.update(cell="gru", layers=1, hidden=args.hidden, output=output, nade_hidden=args.nade_hidden,
-                        dropout=0.0, weight_noise=0.0)
+                        dropout=0.0, weight_noise=0.0, input_flips=0.0)
     config.train.batch_size = args.batch
     config = to_dataclass(config)
     meta = {"loss_kind": "bernoulli", "feature_shape": [KEYS], "vocab_size": 0, "styles": [],

@@ -330,7 +330,8 @@ def sample_lengths(run: Run, n: int, *, seed: int = 0, bars: int | None = None, 
 
 
 def sample(run: Run, n: int, steps: int | Sequence[int] | None = None, *, bars: int | None = None, seed: int = 0,
-           temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None, threshold: float | None = None, primer: NoteSequence | None = None,
+           temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
+           threshold: float | None = None, primer: NoteSequence | None = None,
            style: str | None = None, mix: dict[str, float] | None = None) -> list[NoteSequence]:
     """Sample `n` sequences of `steps` new time steps (piano-roll/melody) or events (performance) each: an int,
     one int per sample, or None for `bars` bars or else lengths drawn from the corpus (`sample_lengths`).

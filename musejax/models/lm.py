@@ -5,7 +5,8 @@ predicts the next frame either as independent Bernoulli logits of the same shape
 al. 2014) or with a NADE whose biases are functions of the recurrent state (output="nade"; RNN-NADE,
 Boulanger-Lewandowski et al. 2012), which models how the keys of a frame depend on each other. A NADE's logits
 are the K conditionals p(v_i | v_<i, h_t) of the target frame, so they need the targets (teacher forcing) and
-the Bernoulli loss of the targets under them is the frame's exact NLL; sampling draws key by key (`draw_frame`).  `EventLM`: tokens (B, T) int -> softmax logits (B, T, vocab_size) (melody/performance events).
+the Bernoulli loss of the targets under them is the frame's exact NLL; sampling draws key by key (`draw_frame`).
+`EventLM`: tokens (B, T) int -> softmax logits (B, T, vocab_size) (melody/performance events).
 
 Shared fields: cell ("gru" | "gru-cho" | "lstm" | "rnn"), hidden, layers, dropout (between layers and before the
 readout), impl ("auto" | "xla" | "triton", GRU cells only), n_styles (0 = unconditioned), style_dim.
