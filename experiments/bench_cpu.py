@@ -34,7 +34,6 @@ import os
 import platform
 import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -51,6 +50,7 @@ from jax.sharding import Mesh  # noqa: E402
 
 from musejax.models.lm import PianoRollLM  # noqa: E402
 from musejax.ops import gru as gru_ops  # noqa: E402
+from musejax.timing import time_interleaved  # noqa: E402
 from musejax.train.mesh import batch_sharding, data_parallel_devices, make_mesh, replicated  # noqa: E402
 
 try:
@@ -213,28 +213,6 @@ def torch_sample(args: argparse.Namespace) -> Callable[[], object]:
 # ------------------------------------------------------------------------------------------------------------
 # Timing
 # ------------------------------------------------------------------------------------------------------------
-def _block(value: object) -> None:
-    if isinstance(value, jax.Array):
-        value.block_until_ready()
-
-
-def time_rows(rows: dict[str, Callable], reps: int, iters: int) -> dict[str, list[float]]:
-    """Seconds per call for each row and repetition; rows interleaved within a repetition."""
-    for run in rows.values():  # compile and warm up
-        for _ in range(2):
-            _block(run())
-    seconds = {name: [] for name in rows}
-    for _ in range(reps):
-        for name, run in rows.items():
-            time.sleep(0.05)  # let the other framework's worker threads go idle
-            start = time.perf_counter()
-            for _ in range(iters):
-                value = run()
-            _block(value)
-            seconds[name].append((time.perf_counter() - start) / iters)
-    return seconds
-
-
 def summarize(task: str, seconds: dict[str, list[float]], peer: str) -> list[dict]:
     peer_median = statistics.median(seconds[peer]) if peer in seconds else None
     out = []
@@ -278,8 +256,8 @@ def main(argv: list[str] | None = None) -> int:
         sample_rows["torch"] = torch_sample(args)
     else:
         print("bench_cpu: torch is not installed; torch rows skipped", file=sys.stderr)
-    rows = summarize("train step", time_rows(train_rows, args.reps, args.iters), "torch")
-    rows += summarize(f"sample {args.batch}x{args.sample_steps}", time_rows(sample_rows, args.reps, args.iters),
+    rows = summarize("train step", time_interleaved(train_rows, args.reps, args.iters), "torch")
+    rows += summarize(f"sample {args.batch}x{args.sample_steps}", time_interleaved(sample_rows, args.reps, args.iters),
                       "torch")
     config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
     env = {"jax": jax.__version__, "torch": getattr(torch, "__version__", None), "cpu_count": os.cpu_count(),

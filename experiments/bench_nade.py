@@ -37,7 +37,6 @@ import os
 import platform
 import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
@@ -52,6 +51,7 @@ from musejax.config import Config, to_dataclass  # noqa: E402
 from musejax.configs.lm import get_config  # noqa: E402
 from musejax.data.encodings import get_encoding  # noqa: E402
 from musejax.sample import Run, sample_arrays  # noqa: E402
+from musejax.timing import time_interleaved  # noqa: E402
 from musejax.train.data import lm_batch  # noqa: E402
 from musejax.train.mesh import data_parallel_devices, make_mesh, replicated, shard_batch  # noqa: E402
 from musejax.train.model import LMFunctions, build_lm  # noqa: E402
@@ -241,29 +241,6 @@ def torch_sample(model: "torch.nn.Module", args: argparse.Namespace) -> Callable
 # ------------------------------------------------------------------------------------------------------------
 # Timing, ratios, goals
 # ------------------------------------------------------------------------------------------------------------
-def _block(value: Any) -> None:
-    for leaf in jax.tree.leaves(value):
-        if isinstance(leaf, jax.Array):
-            leaf.block_until_ready()
-
-
-def time_rows(rows: dict[str, Callable], reps: int, iters: int, warmup: int) -> dict[str, list[float]]:
-    """Seconds per call for each row and repetition; rows interleaved within a repetition."""
-    for run in rows.values():
-        for _ in range(warmup):
-            _block(run())
-    seconds: dict[str, list[float]] = {name: [] for name in rows}
-    for _ in range(reps):
-        for name, run in rows.items():
-            time.sleep(0.05)  # let the other framework's worker threads go idle
-            start = time.perf_counter()
-            for _ in range(iters):
-                value = run()
-            _block(value)
-            seconds[name].append((time.perf_counter() - start) / iters)
-    return seconds
-
-
 class Goal(NamedTuple):
     """ratio = time of `numerator` / time of `denominator` (rows of `task`); met when within `bound` of target."""
     label: str
@@ -366,8 +343,8 @@ def benchmark(args: argparse.Namespace) -> int:
         sample_rows["torch-nade"] = torch_sample(peer, args)
     else:
         print("bench_nade: torch is not installed; torch rows skipped", file=sys.stderr)
-    rows = make_rows("train", time_rows(train_rows, args.reps, args.train_iters, args.warmup))
-    rows += make_rows("sample", time_rows(sample_rows, args.reps, args.sample_iters, args.warmup))
+    rows = make_rows("train", time_interleaved(train_rows, args.reps, args.train_iters, args.warmup))
+    rows += make_rows("sample", time_interleaved(sample_rows, args.reps, args.sample_iters, args.warmup))
     goals = goal_report(rows)
     notes_per_frame = float(batch["targets"].sum(-1).mean())
     header = (f"B={args.batch} T={args.steps} H={args.hidden} (GRU, 1 layer), {KEYS} keys, NADE hidden "
