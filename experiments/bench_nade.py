@@ -107,10 +107,10 @@ def random_batch(batch: int, steps: int, max_notes: int, seed: int = 0, keys: in
 def lm_model(output: str, args: argparse.Namespace) -> tuple[Config, LMFunctions]:
     """The lm config (GRU, one layer, the benchmark's sizes) with model.output = `output`, built as the loop does."""
     config = get_config()
-    # no dropout, weight noise or input flips: the torch peer has none, and the peer check compares the first
-    # step's NLL
+    # no dropout, weight noise or input flips, and the keys low to high: as the torch peer (the peer check compares
+    # the first step's NLL; the key order does not change the cost)
     config.model.update(cell="gru", layers=1, hidden=args.hidden, output=output, nade_hidden=args.nade_hidden,
-                        dropout=0.0, weight_noise=0.0, input_flips=0.0)
+                        dropout=0.0, weight_noise=0.0, input_flips=0.0, nade_order="low-high")
     config.train.batch_size = args.batch
     config = to_dataclass(config)
     meta = {"loss_kind": "bernoulli", "feature_shape": [KEYS], "vocab_size": 0, "styles": [],

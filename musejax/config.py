@@ -59,7 +59,8 @@ class ModelConfig:
     output: str = "bernoulli"
     nade_hidden: int = 150  # NADE hidden units (output="nade")
     nade_order: str = "low-high"  # the NADE's key order: "low-high" | "high-low"
-    # training only: each key of the piano-roll input frames is flipped with this probability (0 = off)
+    # training only: each key of the piano-roll input frames is flipped with this probability (0 = off; events:
+    # not used)
     input_flips: float = 0.0
 
 

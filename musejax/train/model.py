@@ -148,9 +148,9 @@ def build_lm(config: Config, meta: dict[str, Any]) -> LMFunctions:
         init = InitLM(model, (1, 2), "int32", conditioned)
     if m.weight_noise < 0:
         raise ConfigError(f"config.model.weight_noise must be >= 0, got {m.weight_noise}")
-    if not 0 <= m.input_flips < 0.5 or (m.input_flips and meta["loss_kind"] != "bernoulli"):
-        raise ConfigError(f"config.model.input_flips must be in [0, 0.5) and is for piano-roll data; got "
-                          f"{m.input_flips} with {meta['loss_kind']} data")
-    apply_fn = ApplyLM(model, conditioned, float(m.weight_noise), float(m.input_flips))
+    if not 0 <= m.input_flips < 0.5:
+        raise ConfigError(f"config.model.input_flips must be in [0, 0.5), got {m.input_flips}")
+    input_flips = float(m.input_flips) if meta["loss_kind"] == "bernoulli" else 0.0  # piano-roll frames only
+    apply_fn = ApplyLM(model, conditioned, float(m.weight_noise), input_flips)
     return LMFunctions(model=model, init_params=init, apply_fn=apply_fn,
                        conditioned=conditioned)
