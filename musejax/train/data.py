@@ -54,8 +54,11 @@ class LMData:
         """Piano-roll: the most sounding keys in one frame of any split (sizes a NADE); events: 0."""
         if self.loss_kind != "bernoulli":
             return 0
-        return max(int(np.count_nonzero(split.windows.reshape(*split.windows.shape[:2], -1) > 0, axis=-1).max(initial=0))
-                   for split in (self.train, self.valid, self.test))
+        most = 0
+        for split in (self.train, self.valid, self.test):
+            frames = split.windows.reshape(*split.windows.shape[:2], -1)
+            most = max(most, int(np.count_nonzero(frames > 0, axis=-1).max(initial=0)))
+        return most
 
 
 def make_encoding(data: DataConfig) -> Any:
