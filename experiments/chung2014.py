@@ -28,7 +28,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from musejax.data.bl2012_corpus import BL2012_HELDOUT_FRACTION, build_bl2012_from_corpus, data_stats
+from musejax.data.bl2012_corpus import (BL2012_HELDOUT_FRACTION, add_bl2012_source_arguments,
+                                        build_bl2012_from_corpus, data_stats)
 
 CELLS = ("tanh", "gru", "lstm")
 # Chung et al. (2014), Table 2, JSB Chorales, NLL per time step. tanh test: sources quote 9.10 and 9.19.
@@ -142,18 +143,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      epilog="--config.GROUP.KEY=VALUE overrides apply to every cell.")
-    parser.add_argument("--data", type=Path, default=None,
-                        help="a BL2012 .pickle/.pkl/.json/.mat file (default: build one from --corpus into --out)")
-    parser.add_argument("--corpus", default="bach-chorales",
-                        help="bundled corpus or folder to build the BL2012 file from when --data is not given")
+    add_bl2012_source_arguments(parser)
     parser.add_argument("--keep-keys", action="store_true",
                         help="keep each piece's key (default: transpose so it ends on C, as BL2012's JSB Chorales)")
     parser.add_argument("--out", type=Path, default=None, help="output directory (default runs/chung2014-<timestamp>)")
     parser.add_argument("--cells", default=",".join(CELLS), help="comma-separated subset of tanh,gru,lstm")
     parser.add_argument("--seed", type=int, default=0, help="init and data-order seed (config.train.seed)")
     parser.add_argument("--quick", action="store_true", help=f"short sanity run: {' '.join(QUICK_OVERRIDES)}")
-    parser.add_argument("--cache-dir", default=None, help="dataset cache (default $MUSEJAX_CACHE or ~/.cache/musejax)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     accept_config_overrides(parser)
     args = parser.parse_args(argv)
     cells = [c.strip() for c in args.cells.split(",") if c.strip()]

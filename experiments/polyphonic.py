@@ -36,7 +36,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from musejax.data.bl2012_corpus import BL2012_HELDOUT_FRACTION, build_bl2012_from_corpus, data_stats
+from musejax.data.bl2012_corpus import (BL2012_HELDOUT_FRACTION, add_bl2012_source_arguments,
+                                        build_bl2012_from_corpus, data_stats)
 
 MODELS = ("nade", "bernoulli")
 # Negative log-likelihood per time step on the test split: RNN-NADE in Boulanger-Lewandowski et al. 2012
@@ -146,18 +147,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      epilog="--config.GROUP.KEY=VALUE overrides musejax/configs/polyphonic.py.")
-    parser.add_argument("--data", type=Path, default=None,
-                        help="a BL2012 .pickle/.pkl/.json/.mat file (default: build one from --corpus into --out)")
-    parser.add_argument("--corpus", default="bach-chorales",
-                        help="bundled corpus or folder to build the BL2012 file from when --data is not given")
+    add_bl2012_source_arguments(parser)
     parser.add_argument("--model", choices=MODELS, default="nade", help="frame distribution (default: nade)")
     parser.add_argument("--out", type=Path, default=Path("runs/polyphonic"),
                         help="output directory: results.json, results.md, the run in <out>/<model> "
                              "(default runs/polyphonic)")
     parser.add_argument("--seed", type=int, default=0, help="init and data-order seed (config.train.seed)")
     parser.add_argument("--quick", action="store_true", help=f"short sanity run: {' '.join(QUICK_OVERRIDES)}")
-    parser.add_argument("--cache-dir", default=None, help="dataset cache (default $MUSEJAX_CACHE or ~/.cache/musejax)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("--config", dest="config_spec", default=None, metavar="NAME[:ARG]",
                         help="another config than polyphonic:<model> (tests use polyphonic:tiny)")
     accept_config_overrides(parser)

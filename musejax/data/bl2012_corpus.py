@@ -9,7 +9,9 @@ smear), transpose each piece to end on C, split with `split_of(piece id)`, write
 
 from __future__ import annotations
 
+import argparse
 import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -78,3 +80,13 @@ def data_stats(splits: dict[str, list[np.ndarray]]) -> dict[str, dict[str, float
         stats[split] = {"pieces": len(rolls), "steps": frames, "mean_keys_per_step": round(notes / max(frames, 1), 3),
                         "max_piece_steps": max((len(r) for r in rolls), default=0)}
     return stats
+
+
+def add_bl2012_source_arguments(parser: argparse.ArgumentParser) -> None:
+    """--data / --corpus / --cache-dir / --no-progress: where a BL2012 benchmark script gets its file."""
+    parser.add_argument("--data", type=Path, default=None,
+                        help="a BL2012 .pickle/.pkl/.json/.mat file (default: build one from --corpus into --out)")
+    parser.add_argument("--corpus", default="bach-chorales",
+                        help="bundled corpus or folder to build the BL2012 file from when --data is not given")
+    parser.add_argument("--cache-dir", default=None, help="dataset cache (default $MUSEJAX_CACHE or ~/.cache/musejax)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
