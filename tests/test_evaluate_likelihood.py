@@ -39,6 +39,12 @@ def run_and_data(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("run")
     config = resolve_config("lm:tiny", ["--config.data.eval_window_steps=0"])
     splits = {"train": (rolls(8, 0), [0] * 8), "valid": (rolls(5, 1), [0] * 5), "test": (rolls(3, 2), [0] * 3)}
+    state, data, _ = write_untrained_run(run_dir, config, splits)
+    return run_dir, state, data, splits["valid"][0]
+
+
+def write_untrained_run(run_dir, config, splits):
+    """A run directory with one checkpoint of `config`'s model at its initial weights -> (state, data, meta)."""
     data = windows_from_arrays(config.data, make_encoding(config.data), splits, [], "synthetic")
     meta = data_meta(data)
     lm = build_lm(config, meta)
@@ -50,7 +56,7 @@ def run_and_data(tmp_path_factory):
     save_checkpoint(manager, state, config, meta, valid_nll=1.0)
     manager.wait_until_finished()
     manager.close()
-    return run_dir, state, data, splits["valid"][0]
+    return state, data, meta
 
 
 def test_nll_equals_the_trainers_whole_piece_evaluation(run_and_data):
@@ -125,18 +131,8 @@ def test_nade_run_scores_pieces_fuller_than_its_training_frames_exactly(tmp_path
 
     config = resolve_config("lm:tiny", ["--config.data.eval_window_steps=0", "--config.model.output=nade"])
     splits = {"train": (rolls(4, 0), [0] * 4), "valid": (rolls(2, 1), [0] * 2), "test": (rolls(2, 2), [0] * 2)}
-    data = windows_from_arrays(config.data, make_encoding(config.data), splits, [], "synthetic")
-    meta = data_meta(data)
+    _, _, meta = write_untrained_run(tmp_path, config, splits)
     assert meta["max_notes"] == 2
-    lm = build_lm(config, meta)
-    tx, _ = make_optimizer(config.optim, config.train.steps)
-    state, _ = create_train_state(lm.init_params, lm.apply_fn, tx, data.loss_kind, jax.random.key(3),
-                                  make_mesh(jax.devices()[:1]))
-    save_config_json(config, tmp_path / "config.json")
-    manager = make_checkpoint_manager(tmp_path, config.ckpt)
-    save_checkpoint(manager, state, config, meta, valid_nll=1.0)
-    manager.wait_until_finished()
-    manager.close()
     chord = np.zeros((6, 88), bool)
     chord[:, 30:40:2] = True  # five notes a frame
     run = restore_run(tmp_path)
