@@ -32,6 +32,7 @@ import hashlib
 import json
 import os
 import re
+import sys
 import time
 import zipfile
 from collections.abc import Callable
@@ -302,15 +303,26 @@ def _default_workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
+def _jax_started() -> bool:
+    """True once JAX has created a backend: its runtime threads are native, invisible to `threading`."""
+    if "jax" not in sys.modules:
+        return False
+    try:
+        from jax._src import xla_bridge
+    except ImportError:  # a JAX without this module: assume the worst
+        return True
+    return bool(getattr(xla_bridge, "backends_are_initialized", lambda: True)())
+
+
 def _pool_context():
-    """fork when this process has no other threads (fast); else a forkserver (fork is unsafe once,
-    e.g., JAX has started its threads)."""
+    """fork when this process has no other threads (fast); else a forkserver (fork is unsafe once, e.g., JAX
+    has started its runtime threads, and JAX warns of a deadlock)."""
     import multiprocessing
     import threading
 
     # tqdm's monitor thread only sleeps and refreshes bars: it does not make fork unsafe.
     others = [t for t in threading.enumerate() if t is not threading.main_thread() and t.name != "tqdm_monitor"]
-    if not others and "fork" in multiprocessing.get_all_start_methods():
+    if not others and not _jax_started() and "fork" in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("fork")
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["musejax.data.readers", "note_seq", "music21"])
