@@ -68,7 +68,7 @@ def classify_samples(lm, classifier, n: int, steps: int, seed: int, temperature:
 def classify_rolls(style_run, rolls) -> tuple[np.ndarray, np.ndarray]:
     """Piano-rolls (T, 88) (an onset channel is added if the classifier reads one) or already in the
     classifier's frame -> (piece embeddings, style probabilities)."""
-    from musejax.classify import head_logits, piece_embeddings, softmax
+    from musejax.style.embeddings import head_logits, piece_embeddings, softmax
     from musejax.train.style_data import pack_roll, with_onsets
 
     onsets = bool(style_run.meta.get("onsets"))

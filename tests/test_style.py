@@ -12,14 +12,14 @@ import numpy as np
 import optax
 import pytest
 
-from musejax.classify import (calibrate_threshold, fit_style_gaussians, is_confident, pool_pieces,
-                              style_distance)
 from musejax.cli import main
 from musejax.config import ConfigError
 from musejax.evaluate.classification import (classification_scores, confusion_matrix, majority_baseline,
                                              merge_classes, scores_from_confusion)
 from musejax.evaluate.frechet import embedding_frechet, frechet_distance, gaussian_stats
 from musejax.models.style import StyleClassifier, l2_normalize, masked_mean_max
+from musejax.style.embeddings import (calibrate_threshold, fit_style_gaussians, is_confident, pool_pieces,
+                                      style_distance)
 from musejax.train.style import resolve_style_config, weighted_cross_entropy
 from musejax.train.style_data import BalancedWindows, StyleSplit, pack_roll, unpack_roll, with_onsets
 from style_fixtures import chord_piece, tiny_style_run, write_notes

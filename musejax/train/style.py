@@ -22,8 +22,10 @@ import orbax.checkpoint as ocp
 
 from musejax.config import CkptConfig, ConfigError, OptimConfig, apply_overrides, load_config, saved_config_dict
 from musejax.config import to_dataclass
+from musejax.style.embeddings import split_outputs
 from musejax.train.style_data import BALANCE_MODES, BalancedWindows, StyleData, StyleSplit, frame_shape
 from musejax.train.style_data import load_style_data
+from musejax.train.style_report import final_report
 
 
 @dataclasses.dataclass(frozen=True)
@@ -182,15 +184,6 @@ def _zero_sums() -> dict[str, jax.Array]:
                                                       "batches")}
 
 
-def split_outputs(model: Any, params: Any, split: StyleSplit, window_steps: int, batch_size: int
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    """Piece embeddings (P, E) and style probabilities (P, C) of a split."""
-    from musejax.classify import head_logits, piece_embeddings, softmax
-
-    embeddings = piece_embeddings(model, params, split.rolls, window_steps, batch_size)
-    return embeddings, softmax(head_logits(model, params, embeddings))
-
-
 # ---------------------------------------------------------------------------------------------- the loop
 
 BEST_METRIC = "valid_macro_f1"
@@ -302,8 +295,6 @@ def train_classifier(config: StyleConfig, run_dir: str | Path, *, progress: bool
             close()
         manager.wait_until_finished()
         manager.close()
-    from musejax.train.style_report import final_report
-
     report = final_report(model, state.params, data, config, run_dir, best)
     MetricWriter(run_dir, tensorboard=False).write(t.steps, "final", {
         "best_step": best, "test_accuracy": report["test"]["accuracy"], "test_macro_f1": report["test"]["macro_f1"],
@@ -320,9 +311,12 @@ def _save(manager: ocp.CheckpointManager, state: Any, config: StyleConfig, meta:
                  metrics=None if macro_f1 is None else {BEST_METRIC: float(macro_f1)}, force=True)
 
 
+class StyleRunError(ValueError):
+    """No usable classifier run at the given path (message names it and what to do)."""
+
+
 def restore_style_run(run_dir: str | Path, which: str = "best") -> tuple[Any, Any, dict[str, Any], int]:
     """(model, params, meta, step) of a classifier run's best (valid macro-F1) or latest checkpoint."""
-    from musejax.classify import StyleRunError
     from musejax.train.mesh import make_mesh
     from musejax.train.state import abstract_train_state, make_optimizer
 

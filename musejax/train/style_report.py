@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from musejax.classify import (CALIBRATION_FILE, GAUSSIANS_FILE, calibrate_threshold, fit_style_gaussians,
-                              style_distance)
+from musejax.style.embeddings import (CALIBRATION_FILE, GAUSSIANS_FILE, calibrate_threshold, fit_style_gaussians,
+                                      split_outputs, style_distance)
 from musejax.evaluate.classification import (classification_scores, confusion_markdown, majority_baseline,
                                              plot_confusion, scores_markdown)
 
@@ -20,8 +20,6 @@ def final_report(model: Any, params: Any, data: Any, config: Any, run_dir: str |
                  ) -> dict[str, Any]:
     """Scores of the best checkpoint: calibration on valid; accuracy, macro-F1, per-class P/R and the confusion
     on test, against the majority-class baseline. Returns the JSON report (also written to the run)."""
-    from musejax.train.style import split_outputs
-
     run_dir = Path(run_dir)
     window, batch = config.data.window_steps, config.train.eval_batch_size
     train_embeddings, _ = split_outputs(model, params, data.train, window, batch)
