@@ -55,7 +55,7 @@ def whole_piece_nll(state: Any, rolls: Sequence[np.ndarray], batch_size: int, le
     `length` steps (default: the longest piece; one length for every split means one compilation)."""
     import jax
 
-    from musejax.data.datasets import make_windows
+    from musejax.data.windows import make_windows
     from musejax.train.data import WindowSplit, eval_batches
     from musejax.train.steps import eval_step, summarize
 

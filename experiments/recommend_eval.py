@@ -46,7 +46,7 @@ def expected_random(labels: list[str], queries: np.ndarray) -> float:
 
 def main() -> None:
     from musejax.classify import load_style_run
-    from musejax.data.datasets import split_of
+    from musejax.data.splits import split_of
     from musejax.recommend import load_or_build_index
     from musejax.train.style import saved_style_config
 

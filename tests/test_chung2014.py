@@ -51,7 +51,7 @@ def test_beat_frames_keep_what_sounds_on_each_beat():
 def _tiny_chorale_folder(root: Path, heldout_fraction: float) -> Path:
     """Four train, one valid and one test chorale (by split_of of their ids) copied from the bundled corpus."""
     from musejax.data.corpora import resolve_corpus
-    from musejax.data.datasets import split_of
+    from musejax.data.splits import split_of
 
     folder = root / "chorales"
     folder.mkdir()

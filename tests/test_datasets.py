@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from musejax.data.datasets import BatchIterator, make_windows, random_transpose, split_of, transpose_augmentation
+from musejax.data.splits import split_of
+from musejax.data.windows import BatchIterator, make_windows, random_transpose, transpose_augmentation
 
 # ---------------------------------------------------------------- splits
 

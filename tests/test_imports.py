@@ -20,14 +20,24 @@ def module_files(package: Path) -> dict[str, Path]:
     return modules
 
 
+def _runtime_nodes(tree: ast.AST):
+    """Every node except the bodies of `if TYPE_CHECKING:` (type-only imports never run)."""
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            yield from (n for child in node.orelse for n in [child, *_runtime_nodes(child)])
+            continue
+        yield node
+        yield from _runtime_nodes(node)
+
+
 def import_graph(package: Path) -> dict[str, set[str]]:
-    """Module -> the package's modules it imports anywhere in its source (`from a import b` counts as a.b when
-    b is a module, else as a)."""
+    """Module -> the package's modules it imports anywhere in its source, also inside functions (`from a import
+    b` counts as a.b when b is a module, else as a); imports under `if TYPE_CHECKING:` are not run, so skipped."""
     modules = module_files(package)
     graph: dict[str, set[str]] = {name: set() for name in modules}
     for name, path in modules.items():
         here = name if path.name == "__init__.py" else name.rpartition(".")[0]
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        for node in _runtime_nodes(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.Import):
                 graph[name] |= {alias.name for alias in node.names if alias.name in modules}
             elif isinstance(node, ast.ImportFrom):
@@ -96,4 +106,6 @@ def test_a_lazy_import_cycle_is_found(tmp_path):
     (package / "sub" / "b.py").write_text("def f():\n    from .. import c\n")
     (package / "c.py").write_text("import pkg.a\n")
     (package / "d.py").write_text("from pkg import a\n")
+    (package / "e.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg import f\n")
+    (package / "f.py").write_text("import pkg.e\n")
     assert import_cycles(import_graph(package)) == [["pkg.a", "pkg.c", "pkg.sub.b"]]

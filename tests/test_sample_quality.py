@@ -43,7 +43,7 @@ def write_piece(path: Path, seed: int, bars: int = 6) -> Path:
 
 def synthetic_corpus(folder: Path, valid_fraction: float, test_fraction: float) -> Path:
     """MIDI pieces named so that split_of puts 6 in train, 1 in valid and 3 in test."""
-    from musejax.data.datasets import split_of
+    from musejax.data.splits import split_of
 
     wanted = {"train": 6, "valid": 1, "test": 3}
     for index in range(200):

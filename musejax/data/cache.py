@@ -29,6 +29,8 @@ import numpy as np
 if TYPE_CHECKING:
     from note_seq import NoteSequence
 
+    from musejax.data.corpora import Corpus
+
 # Bump when the layout of a cache file or what the readers/encoders put into it changes.
 CACHE_FORMAT_VERSION = 1
 
@@ -184,3 +186,45 @@ def read_arrays(path: Path) -> tuple[dict[str, Any], list[np.ndarray], list[str]
         raise CorruptCacheError(f"{path}: inconsistent array file (header, offsets and data disagree)")
     arrays = [data[offsets[i]:offsets[i + 1]] for i in range(n)]
     return meta, arrays, ids, [s or None for s in styles]
+
+
+# ---------------------------------------------------------------- cache identity
+
+
+def corpus_identity(corpus: Corpus) -> dict[str, Any]:
+    """What a corpus cache entry depends on: name, root, file fingerprint, style labels, reader version."""
+    from musejax.data import readers
+
+    # Styles come from the labels file, which the fingerprint of the files does not see.
+    styles = stable_hash(sorted((str(f.rel), f.style) for f in corpus.files))
+    return {"corpus": corpus.name, "root": str(corpus.root), "fingerprint": corpus.fingerprint(),
+            "styles": styles, "reader_version": getattr(readers, "READER_VERSION", None)}
+
+
+def sequences_entry(corpus: Corpus, root: Path) -> tuple[Path, dict[str, Any]]:
+    """(file, expected header) of the parsed-sequence cache of a corpus under the cache root."""
+    identity = corpus_identity(corpus)
+    slot = stable_hash([identity["corpus"], identity["root"]])[:16]
+    path = root / "sequences" / f"{safe_name(corpus.name)}-{slot}.seqs"
+    return path, {"kind": "sequences", **identity}
+
+
+def encoded_entry(corpus: Corpus, encoder: Any, root: Path) -> tuple[Path, dict[str, Any]]:
+    """(file, expected header) of a corpus's encoded-array cache for one encoding's options."""
+    identity = corpus_identity(corpus)
+    options = {"name": encoder.name, **encoder.options()}
+    slot = stable_hash([identity["corpus"], identity["root"], options])[:16]
+    path = root / "encoded" / f"{safe_name(corpus.name)}-{encoder.name}-{slot}.npz"
+    return path, {"kind": "encoded", "encoding": options, **identity}
+
+
+def matches_header(meta: dict[str, Any], expected: dict[str, Any]) -> bool:
+    """True when a cache file's header has this format version and every expected key."""
+    if meta.get("format_version") != CACHE_FORMAT_VERSION:
+        return False
+    return all(meta.get(key) == value for key, value in expected.items())
+
+
+def json_roundtrip(value: dict[str, Any]) -> dict[str, Any]:
+    """Options as they will read back from a JSON header (tuples become lists)."""
+    return json.loads(json.dumps(value, sort_keys=True, default=str))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 from musejax.data.readers import ReadFailure
@@ -69,3 +70,10 @@ class BuildReport:
             if self.n_failed > max_listed:
                 lines.append(f"    ... and {self.n_failed - max_listed} more (see the report's failures)")
         return "\n".join(lines)
+
+
+def merge_reports(reports: Sequence[BuildReport]) -> BuildReport:
+    """One report over several corpora (counts and seconds summed, failures concatenated)."""
+    return BuildReport(corpus="+".join(r.corpus for r in reports), n_files=sum(r.n_files for r in reports),
+                       n_loaded=sum(r.n_loaded for r in reports), failures=[f for r in reports for f in r.failures],
+                       seconds=sum(r.seconds for r in reports))

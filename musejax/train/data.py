@@ -120,7 +120,7 @@ def windows_from_arrays(data: DataConfig, encoding: Any, splits: dict[str, tuple
                         styles: list[str], description: str = "") -> LMData:
     """Cut per-split (arrays, style indices) into windows: training windows of `data.window_steps` every
     `data.hop_steps`, evaluation windows of `data.eval_window_steps` (0 = the longest valid/test piece)."""
-    from musejax.data.datasets import make_windows
+    from musejax.data.windows import make_windows
 
     eval_length = data.eval_window_steps or max(len(a) for s in ("valid", "test") for a in splits[s][0])
     lengths = {"train": (data.window_steps, data.hop_steps or data.window_steps),
@@ -167,7 +167,7 @@ class TrainBatches:
     """
 
     def __init__(self, data: LMData, batch_size: int, seed: int, transpose_semitones: int) -> None:
-        from musejax.data.datasets import BatchIterator, transpose_augmentation
+        from musejax.data.windows import BatchIterator, transpose_augmentation
 
         augment = transpose_augmentation(data.encoding, transpose_semitones) if transpose_semitones else None
         self.loss_kind = data.loss_kind

@@ -68,7 +68,7 @@ class GanBatches:
 
     def __init__(self, data: GanData, batch_size: int, seed: int, transpose_semitones: int, n_critic: int,
                  with_style: bool) -> None:
-        from musejax.data.datasets import BatchIterator, random_transpose
+        from musejax.data.windows import BatchIterator, random_transpose
 
         def augment(segment: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
             return random_transpose(segment, data.encoding, rng, transpose_semitones)

@@ -1,6 +1,6 @@
 """Style-classifier data (numpy only): labelled piano-rolls per split, bit-packed, class-balanced window batches.
 
-Pieces are split by piece id (`musejax.data.datasets.split_of`), so every window of a piece is in one split.
+Pieces are split by piece id (`musejax.data.splits.split_of`), so every window of a piece is in one split.
 Rolls are kept bit-packed along the keys ((T, 11) uint8 instead of (T, 88) bool): the eight bundled corpora
 fit in ~60 MB. Training batches are drawn statelessly from (seed, step) -- a resumed run sees the same data:
   balance "sampling": a style uniformly, then one of its pieces uniformly, then a window offset uniformly;
@@ -179,6 +179,6 @@ def _transpose(window: np.ndarray, rng: np.random.Generator, max_semitones: int)
 
 def piece_windows(rolls: list[np.ndarray], window_steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Non-overlapping windows of bit-packed rolls: (windows (N, W, 11) uint8, mask (N, W), piece_index (N,))."""
-    from musejax.data.datasets import make_windows
+    from musejax.data.windows import make_windows
 
     return make_windows(rolls, window_steps, window_steps)
