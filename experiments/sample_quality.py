@@ -237,7 +237,7 @@ def continuations(run: Any, primers: Sequence[Any], bars: int, per_primer: int, 
     continuation with its primer. Returns (rows, failures)."""
     from musejax.evaluate.continuation import compare_passages
     from musejax.evaluate.pieces import grid_piece, slice_piece
-    from musejax.plots import primer_end_seconds, seconds_to_quarters
+    from musejax.midi.plots import primer_end_seconds, seconds_to_quarters
     from musejax.sample import SampleError, sample
 
     rows, failures = [], []

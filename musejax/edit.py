@@ -3,7 +3,7 @@
 Each operation is a pure function: it returns `EditResult(sequence, summary)` with a new NoteSequence and a
 one-line account of what changed, and leaves its input untouched. Everything an operation was not asked to
 change (other tracks, control changes, pitch bends, tempos, signatures, text annotations) is carried over.
-Tracks are chosen with `musejax.tracks.select_tracks` selectors (index, "drums", track name or GM program).
+Tracks are chosen with `musejax.midi.tracks.select_tracks` selectors (index, "drums", track name or GM program).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import NamedTuple, Sequence
 
 from note_seq.protobuf import music_pb2
 
-from musejax import gm
-from musejax.midi_meta import HEADER_TEXT_KINDS
-from musejax.tracks import (
+from musejax.midi import gm
+from musejax.midi.meta import HEADER_TEXT_KINDS
+from musejax.midi.tracks import (
     EditError,
     NoteSequence,
     TempoMap,

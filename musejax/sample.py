@@ -21,7 +21,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from note_seq import NoteSequence
 
-from musejax.plots import PRIMER_END_ANNOTATION, plot_pianoroll, primer_end_seconds
+from musejax.midi.plots import PRIMER_END_ANNOTATION, plot_pianoroll, primer_end_seconds
 from musejax.train.mesh import DATA_AXIS, data_parallel_devices, make_mesh, replicated
 
 __all__ = ["Run", "SampleError", "load_run", "sample", "sample_arrays", "write_samples", "filter_logits", "parse_mix",

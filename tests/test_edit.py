@@ -10,9 +10,10 @@ import note_seq
 import pytest
 from note_seq.protobuf import music_pb2
 
-from musejax import edit, gm
-from musejax.midi_meta import add_midi_extras, sequence_to_midi_bytes
-from musejax.tracks import EditError, bar_start_seconds, list_tracks, select_tracks
+from musejax import edit
+from musejax.midi import gm
+from musejax.midi.meta import add_midi_extras, sequence_to_midi_bytes
+from musejax.midi.tracks import EditError, bar_start_seconds, list_tracks, select_tracks
 
 TextAnnotation = music_pb2.NoteSequence.TextAnnotation
 

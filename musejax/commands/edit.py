@@ -12,11 +12,12 @@ from typing import Callable, NamedTuple
 
 import pretty_midi
 
-from musejax import edit, gm
+from musejax import edit
 from musejax.cli import CommandError
 from musejax.data.readers import ReadError, read_piece
-from musejax.midi_meta import add_midi_extras, sequence_to_midi_bytes
-from musejax.tracks import NoteSequence, describe_tracks, list_tracks
+from musejax.midi import gm
+from musejax.midi.meta import add_midi_extras, sequence_to_midi_bytes
+from musejax.midi.tracks import NoteSequence, describe_tracks, list_tracks
 
 MIDI_SUFFIXES = (".mid", ".midi")
 

@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 from note_seq.protobuf import music_pb2
 
-from musejax import gm
+from musejax.midi import gm
 
 NoteSequence = music_pb2.NoteSequence
 DEFAULT_QPM = 120.0  # what note-seq's MIDI writer assumes when no tempo is set at time 0
