@@ -237,7 +237,8 @@ def continuations(run: Any, primers: Sequence[Any], bars: int, per_primer: int, 
     continuation with its primer. Returns (rows, failures)."""
     from musejax.evaluate.continuation import compare_passages
     from musejax.evaluate.pieces import grid_piece, slice_piece
-    from musejax.midi.plots import primer_end_seconds, seconds_to_quarters
+    from musejax.midi.meta import primer_end_seconds
+    from musejax.midi.plots import seconds_to_quarters
     from musejax.sample import SampleError, sample
 
     rows, failures = [], []
@@ -278,7 +279,8 @@ def first_half_primers(encoding: Any, test_items: Sequence[tuple[str, np.ndarray
 def evaluate_run(run: Any, args: argparse.Namespace, out: Path, label: str) -> dict[str, Any]:
     """Sample the run (a musejax.sample.Run), evaluate against its test pieces, continue the primers."""
     from musejax.evaluate.continuation import summarize_passages
-    from musejax.sample import sample, write_midi
+    from musejax.midi.meta import write_midi
+    from musejax.sample import sample
 
     progress, run_dir, spq = args.progress, run.run_dir, args.steps_per_quarter
     items = run_split_arrays(run.config.data, run.encoding, progress=progress)

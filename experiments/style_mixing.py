@@ -102,6 +102,7 @@ def main() -> None:
     from musejax.config import resolve_config
     from musejax.evaluate.classification import confusion_markdown, plot_confusion
     from musejax.evaluate.frechet import embedding_frechet
+    from musejax.midi.meta import write_midi
     from musejax.train.loop import train
     from musejax.train.metrics import read_metrics
     from musejax.train.style import saved_style_config, split_outputs
@@ -158,7 +159,7 @@ def main() -> None:
                        "notes_per_quarter": float(np.mean([len(ns.notes) / max(ns.total_time * 2.0, 1e-9)
                                                            for ns in sequences]))}
         for k, ns in enumerate(sequences[:2]):
-            sampling.write_midi(ns, args.lm_run / "style_samples" / style / f"sample_{k}.mid")
+            write_midi(ns, args.lm_run / "style_samples" / style / f"sample_{k}.mid")
     diagonal = float(np.mean([r["own_style_share"] for r in rows.values()]))
     plot_confusion(confusion, lm.styles, classes, args.lm_run / "confusion_samples.png",
                    title=f"samples conditioned on a style (classified as it: {diagonal:.0%})",

@@ -65,7 +65,7 @@ class LibraryIndex:
 
     def save(self, path: str | Path) -> Path:
         """Write atomically as .npz (embeddings + a JSON header of the metadata)."""
-        from musejax.data.cache import atomic_write
+        from musejax.data.atomic import atomic_write
 
         header = {"version": INDEX_VERSION, "meta": self.meta, "ids": self.ids, "keys": self.keys,
                   "styles": self.styles, "composers": self.composers, "titles": self.titles}

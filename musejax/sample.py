@@ -21,7 +21,8 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from note_seq import NoteSequence
 
-from musejax.midi.plots import PRIMER_END_ANNOTATION, plot_pianoroll, primer_end_seconds
+from musejax.midi.meta import PRIMER_END_ANNOTATION, primer_end_seconds, write_midi
+from musejax.midi.plots import plot_pianoroll
 from musejax.train.mesh import DATA_AXIS, data_parallel_devices, make_mesh, replicated
 
 __all__ = ["Run", "SampleError", "load_run", "sample", "sample_arrays", "write_samples", "filter_logits", "parse_mix",
@@ -444,21 +445,6 @@ def _describe(ns: NoteSequence, run: Run, index: int, style_label: str, primer: 
     ns.sequence_metadata.title = title
     if style_label:
         ns.sequence_metadata.genre.append(style_label)
-
-
-def write_midi(ns: NoteSequence, path: str | Path) -> Path:
-    """Write a NoteSequence as MIDI; a primer's end becomes a text event "primer end" (visible in DAWs)."""
-    import note_seq
-    import pretty_midi
-
-    midi = note_seq.note_sequence_to_pretty_midi(ns)
-    end = primer_end_seconds(ns)
-    if end is not None:
-        midi.text_events.append(pretty_midi.Text("primer end", end))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    midi.write(str(path))
-    return path
 
 
 def write_samples(run: Run | str | Path, out_dir: str | Path, *, n: int = 4, steps: int | Sequence[int] | None = None,

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from note_seq import NoteSequence
 
-from musejax.data import cache
+from musejax.data import atomic, cache
 
 
 def _sequence(index: int) -> NoteSequence:
@@ -79,11 +79,19 @@ def test_array_file_detects_damage(tmp_path: Path, damage: str) -> None:
 def test_atomic_write_leaves_old_file_on_failure(tmp_path: Path) -> None:
     path = tmp_path / "f.bin"
     path.write_bytes(b"old")
-    with pytest.raises(RuntimeError), cache.atomic_write(path) as handle:
+    with pytest.raises(RuntimeError), atomic.atomic_write(path) as handle:
         handle.write(b"half-written")
         raise RuntimeError("interrupted")
     assert path.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]
+
+
+def test_atomic_write_keeps_the_mode_of_the_file_it_replaces(tmp_path: Path) -> None:
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"old")
+    path.chmod(0o640)
+    atomic.write_bytes_atomically(path, b"new")
+    assert path.read_bytes() == b"new" and path.stat().st_mode & 0o777 == 0o640
 
 
 def test_default_cache_dir_follows_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -12,7 +12,8 @@ from note_seq.protobuf import music_pb2
 
 from musejax import edit
 from musejax.midi import gm
-from musejax.midi.meta import add_midi_extras, sequence_to_midi_bytes
+from musejax.midi.meta import (PRIMER_END_ANNOTATION, add_midi_extras, primer_end_seconds, sequence_to_midi_bytes,
+                                write_midi)
 from musejax.midi.tracks import EditError, bar_start_seconds, list_tracks, select_tracks
 
 TextAnnotation = music_pb2.NoteSequence.TextAnnotation
@@ -583,3 +584,20 @@ def test_abc_tune_from_the_corpus(tmp_path, capsys):
     assert as_list(result) == as_list(source, 2)
     assert [(s.numerator, s.denominator) for s in result.time_signatures] == [(2, 4)]
     assert [k.key for k in source.key_signatures] == [7] and [k.key for k in result.key_signatures] == [9]
+
+
+def test_the_one_midi_writer_marks_a_primer_end_and_keeps_the_notes(tmp_path):
+    ns = music_pb2.NoteSequence(ticks_per_quarter=220)
+    ns.tempos.add(time=0.0, qpm=90.0)
+    for i, pitch in enumerate((60, 64, 67, 72)):
+        ns.notes.add(pitch=pitch, velocity=80, start_time=i * 0.5, end_time=(i + 1) * 0.5)
+    ns.total_time = 2.0
+    ns.text_annotations.add(time=1.0, text=PRIMER_END_ANNOTATION)
+    assert primer_end_seconds(ns) == 1.0
+    path = write_midi(ns, tmp_path / "out" / "sample.mid")
+    texts = [(m.type, m.text) for track in mido.MidiFile(path).tracks for m in track if m.type == "text"]
+    assert texts == [("text", "primer end")]
+    back = note_seq.midi_file_to_note_sequence(str(path))
+    assert [(n.pitch, round(n.start_time, 3)) for n in back.notes] == [(60, 0.0), (64, 0.5), (67, 1.0), (72, 1.5)]
+    assert [p.name for p in path.parent.iterdir()] == ["sample.mid"]  # no temporary file left
+

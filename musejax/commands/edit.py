@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Callable, NamedTuple
 
@@ -14,6 +11,7 @@ import pretty_midi
 
 from musejax import edit
 from musejax.cli import CommandError
+from musejax.data.atomic import write_bytes_atomically
 from musejax.data.readers import ReadError, read_piece
 from musejax.midi import gm
 from musejax.midi.meta import add_midi_extras, sequence_to_midi_bytes
@@ -187,28 +185,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             help=helps[option])
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write `data` to a temporary file beside `path`, then rename it over `path` (never half-written)."""
-    if path.exists():
-        mode = path.stat().st_mode & 0o777
-    else:
-        umask = os.umask(0)
-        os.umask(umask)
-        mode = 0o666 & ~umask
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-
-
 def _read(path: Path) -> NoteSequence:
     try:
         ns = read_piece(str(path))
@@ -253,7 +229,7 @@ def run(args: argparse.Namespace) -> int:
         print("no edits: converting only")
     data = sequence_to_midi_bytes(ns)
     try:
-        write_atomically(target, data)
+        write_bytes_atomically(target, data)
     except OSError as err:
         raise CommandError(f"{target}: cannot write: {err.strerror or err}") from None
     print(f"wrote {target}: {len(ns.notes)} notes; tracks: {describe_tracks(ns)}")

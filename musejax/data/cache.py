@@ -11,20 +11,20 @@ A file that cannot be read back exactly raises `CorruptCacheError`; callers warn
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import re
 import struct
-import tempfile
 import zipfile
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
+
+from musejax.data.atomic import atomic_write
 
 if TYPE_CHECKING:
     from note_seq import NoteSequence
@@ -61,24 +61,6 @@ def stable_hash(value: Any) -> str:
 def safe_name(name: str) -> str:
     """A file-name-safe version of a corpus name (for readable cache file names)."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._")[:60] or "corpus"
-
-
-@contextlib.contextmanager
-def atomic_write(path: Path) -> Iterator[IO[bytes]]:
-    """Open a temp file beside `path` for binary writing; on success fsync it and rename it onto `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-        raise
 
 
 # ---------------------------------------------------------------- sequence streams

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from musejax.data import cache as cache_files
+from musejax.data.atomic import write_bytes_atomically
 from musejax.data.report import BuildReport, merge_reports
 from musejax.data.splits import SPLITS, split_of
 
@@ -234,5 +235,4 @@ def load_dataset(out_dir: str | Path) -> EncodedDataset:
 
 
 def _write_text(path: Path, text: str) -> None:
-    with cache_files.atomic_write(path) as handle:
-        handle.write(text.encode("utf-8"))
+    write_bytes_atomically(path, text.encode("utf-8"))

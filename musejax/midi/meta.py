@@ -5,7 +5,8 @@ first track's tempos, time and key signatures. It drops every text meta event (l
 copyright, the conductor track's name) and signatures placed on other tracks. `add_midi_extras` carries those
 into the NoteSequence: signatures as signatures, text as `ns.text_annotations` (type UNKNOWN, tagged
 `"<kind>:<text>"`, e.g. `"lyrics:Ky-"`, `"marker:Chorus"`), so edits move them with the music.
-`sequence_to_midi_bytes` writes them back into the first (conductor) track, where pretty_midi also puts lyrics,
+`sequence_to_midi_bytes` (and `write_midi`, the project's one MIDI writer) writes them back into the first
+(conductor) track, where pretty_midi also puts lyrics,
 and stores tempos to the microsecond (pretty_midi truncates). Chord-symbol annotations (from MusicXML) are written
 as text events; beat annotations are analysis data and are not written.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from pathlib import Path
 
 import mido
 import note_seq
@@ -21,11 +23,16 @@ from note_seq import constants
 import pretty_midi
 from note_seq.protobuf import music_pb2
 
+from musejax.data.atomic import write_bytes_atomically
+
 # mido meta-message types carried through an edit; header kinds belong to the whole piece (kept by a trim).
 TEXT_KINDS: tuple[str, ...] = ("lyrics", "marker", "text", "cue_marker", "copyright", "track_name")
 HEADER_TEXT_KINDS: frozenset[str] = frozenset({"copyright", "track_name"})
 
 _TextAnnotation = music_pb2.NoteSequence.TextAnnotation
+# Marks where a primer ends in a sampled continuation; written to MIDI as the text event "primer end".
+PRIMER_END_ANNOTATION = "musejax:primer-end"
+PRIMER_END_TEXT = "primer end"
 
 
 def tag_text(kind: str, text: str) -> str:
@@ -41,6 +48,8 @@ def untag_text(annotation: _TextAnnotation) -> tuple[str, str] | None:
         return "text", annotation.text
     if annotation.annotation_type != _TextAnnotation.UNKNOWN:
         return None
+    if annotation.text == PRIMER_END_ANNOTATION:
+        return "text", PRIMER_END_TEXT
     kind, sep, text = annotation.text.partition(":")
     if sep and kind in TEXT_KINDS:
         return kind, text
@@ -156,3 +165,18 @@ def sequence_to_midi_bytes(ns: music_pb2.NoteSequence) -> bytes:
     out = io.BytesIO()
     midi.save(file=out)
     return out.getvalue()
+
+
+def write_midi(ns: music_pb2.NoteSequence, path: str | Path) -> Path:
+    """Write `ns` as a standard MIDI file (`sequence_to_midi_bytes`), atomically; returns the path."""
+    path = Path(path)
+    write_bytes_atomically(path, sequence_to_midi_bytes(ns))
+    return path
+
+
+def primer_end_seconds(sequence: music_pb2.NoteSequence) -> float | None:
+    """Where the primer ends in a sampled continuation (marked by `sample`), or None."""
+    for annotation in sequence.text_annotations:
+        if annotation.text == PRIMER_END_ANNOTATION:
+            return float(annotation.time)
+    return None

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 from note_seq import NoteSequence
 
-PRIMER_END_ANNOTATION = "musejax:primer-end"
+from musejax.midi.meta import primer_end_seconds
+
 LOWEST_PIANO_PITCH = 21
 _PITCH_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 _BLACK_KEYS = {1, 3, 6, 8, 10}
@@ -20,14 +21,6 @@ _BLACK_KEYS = {1, 3, 6, 8, 10}
 def pitch_name(pitch: int) -> str:
     """MIDI pitch -> scientific pitch name (60 -> "C4")."""
     return f"{_PITCH_NAMES[pitch % 12]}{pitch // 12 - 1}"
-
-
-def primer_end_seconds(sequence: NoteSequence) -> float | None:
-    """Where the primer ends in a sampled continuation (marked by `sample`), or None."""
-    for annotation in sequence.text_annotations:
-        if annotation.text == PRIMER_END_ANNOTATION:
-            return float(annotation.time)
-    return None
 
 
 def seconds_to_quarters(sequence: NoteSequence, seconds: np.ndarray) -> np.ndarray:

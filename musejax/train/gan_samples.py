@@ -146,7 +146,7 @@ def plot_multitrack_grid(segments: np.ndarray, path: str | Path, *, min_pitch: i
 def write_segments(segments: np.ndarray, encoding: Any, out_dir: str | Path, *, qpm: float = 120.0,
                    prefix: str = "sample") -> list[Path]:
     """Each segment as `<prefix>_000.mid` + `.png`, and all of them as `<prefix>_grid.png` / `_all.mid`."""
-    from musejax.sample import write_midi
+    from musejax.midi.meta import write_midi
 
     out_dir = Path(out_dir)
     paths = []
@@ -161,7 +161,7 @@ def write_segments(segments: np.ndarray, encoding: Any, out_dir: str | Path, *, 
 def write_grid(segments: np.ndarray, encoding: Any, out_dir: str | Path, stem: str, *,
                qpm: float = 120.0) -> tuple[Path, Path]:
     """`<stem>_grid.png` (all segments) and `<stem>_all.mid` (them one after another, a bar of rest between)."""
-    from musejax.sample import write_midi
+    from musejax.midi.meta import write_midi
 
     out_dir = Path(out_dir)
     png = plot_multitrack_grid(segments, out_dir / f"{stem}_grid.png", min_pitch=encoding.min_pitch,
