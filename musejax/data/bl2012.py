@@ -17,13 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-SPLITS = ("train", "valid", "test")
-MIN_PITCH, MAX_PITCH = 21, 108
-N_PITCHES = MAX_PITCH - MIN_PITCH + 1  # 88
+from musejax.data.piano import PIANO_HIGH_PITCH, PIANO_KEYS, PIANO_LOW_PITCH
+from musejax.data.splits import SPLITS
+
 SUFFIXES = (".pickle", ".pkl", ".json", ".mat")
 MAT_VARIABLES = {split: f"{split}data" for split in SPLITS}  # traindata, validdata, testdata
-_MAT_LAYOUT = (f"cell arrays {', '.join(MAT_VARIABLES.values())} of T x {N_PITCHES} binary matrices "
-               f"(column 0 = MIDI {MIN_PITCH})")
+_MAT_LAYOUT = (f"cell arrays {', '.join(MAT_VARIABLES.values())} of T x {PIANO_KEYS} binary matrices "
+               f"(column 0 = MIDI {PIANO_LOW_PITCH})")
 
 # The original pickles hold plain lists; allow numpy scalars/arrays too, and nothing else (no code).
 _ALLOWED_GLOBALS = {
@@ -90,10 +90,10 @@ def _matrix_to_roll(path: Path, where: str, matrix: object) -> np.ndarray:
         matrix = matrix.toarray()
     if not isinstance(matrix, np.ndarray) or matrix.dtype == object or not (
             np.issubdtype(matrix.dtype, np.number) or matrix.dtype == bool):
-        raise ValueError(f"{path}: {where}: expected a T x {N_PITCHES} binary matrix, got "
+        raise ValueError(f"{path}: {where}: expected a T x {PIANO_KEYS} binary matrix, got "
                          f"{getattr(matrix, 'dtype', type(matrix).__name__)}")
-    if matrix.ndim != 2 or matrix.shape[1] != N_PITCHES:
-        raise ValueError(f"{path}: {where}: expected a T x {N_PITCHES} matrix (MIDI {MIN_PITCH}..{MAX_PITCH}), "
+    if matrix.ndim != 2 or matrix.shape[1] != PIANO_KEYS:
+        raise ValueError(f"{path}: {where}: expected a T x {PIANO_KEYS} matrix (MIDI {PIANO_LOW_PITCH}..{PIANO_HIGH_PITCH}), "
                          f"got {' x '.join(map(str, matrix.shape))}")
     binary = (matrix == 0) | (matrix == 1)
     if not binary.all():
@@ -107,7 +107,7 @@ def _piece_to_roll(path: Path, split: str, index: int, piece: object) -> np.ndar
     where = f"{path}: split {split!r} piece {index}"
     if not isinstance(piece, (list, tuple, np.ndarray)):
         raise ValueError(f"{where}: expected a list of time steps, got {type(piece).__name__}")
-    roll = np.zeros((len(piece), N_PITCHES), dtype=bool)
+    roll = np.zeros((len(piece), PIANO_KEYS), dtype=bool)
     for step_index, step in enumerate(piece):
         if not isinstance(step, (list, tuple, set, frozenset, np.ndarray)):
             raise ValueError(f"{where} step {step_index}: expected a list of pitches, got {type(step).__name__}")
@@ -115,17 +115,17 @@ def _piece_to_roll(path: Path, split: str, index: int, piece: object) -> np.ndar
             if isinstance(pitch, bool) or not isinstance(pitch, (int, float, np.integer, np.floating)) \
                     or not float(pitch).is_integer():
                 raise ValueError(f"{where} step {step_index}: pitch {pitch!r} is not a whole MIDI number")
-            if not MIN_PITCH <= pitch <= MAX_PITCH:
+            if not PIANO_LOW_PITCH <= pitch <= PIANO_HIGH_PITCH:
                 raise ValueError(f"{where} step {step_index}: pitch {int(pitch)} is outside "
-                                 f"{MIN_PITCH}..{MAX_PITCH}")
-            roll[step_index, int(pitch) - MIN_PITCH] = True
+                                 f"{PIANO_LOW_PITCH}..{PIANO_HIGH_PITCH}")
+            roll[step_index, int(pitch) - PIANO_LOW_PITCH] = True
     return roll
 
 
 def _pitch_lists_to_rolls(path: Path, raw: object) -> dict[str, list[np.ndarray]]:
     """The pickle / JSON layout (split -> pieces -> steps -> pitches) -> split -> list of (T, 88) bool rolls."""
     layout = (f"a dict with keys {', '.join(SPLITS)}, each a list of pieces, each a list of time steps, each a "
-              f"list of MIDI pitches {MIN_PITCH}..{MAX_PITCH}")
+              f"list of MIDI pitches {PIANO_LOW_PITCH}..{PIANO_HIGH_PITCH}")
     if not isinstance(raw, dict):
         raise ValueError(f"{path}: not a BL2012 file: expected {layout}, got {type(raw).__name__}")
     missing = [split for split in SPLITS if split not in raw]
@@ -174,12 +174,12 @@ def save_bl2012(path: str | os.PathLike, splits: dict[str, list[np.ndarray]]) ->
         pieces = []
         for index, roll in enumerate(splits[split]):
             roll = np.asarray(roll)
-            if roll.ndim != 2 or roll.shape[1] != N_PITCHES:
-                raise ValueError(f"{path}: split {split!r} piece {index}: expected shape (T, {N_PITCHES}), "
+            if roll.ndim != 2 or roll.shape[1] != PIANO_KEYS:
+                raise ValueError(f"{path}: split {split!r} piece {index}: expected shape (T, {PIANO_KEYS}), "
                                  f"got {roll.shape}")
             if roll.dtype != bool and not np.isin(roll, (0, 1)).all():
                 raise ValueError(f"{path}: split {split!r} piece {index}: a piano-roll holds only 0/1 or bools")
-            pieces.append([(np.flatnonzero(step) + MIN_PITCH).tolist() for step in roll])
+            pieces.append([(np.flatnonzero(step) + PIANO_LOW_PITCH).tolist() for step in roll])
         data[split] = pieces
     path.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".json":

@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from musejax.data.bl2012 import MIN_PITCH, save_bl2012
+from musejax.data.bl2012 import save_bl2012
+from musejax.data.piano import PIANO_LOW_PITCH
 
 ENCODE_STEPS_PER_QUARTER = 4  # encode finely, then sample each beat, so passing notes do not smear
 # BL2012's JSB Chorales split: 229 / 76 / 77 of 382 pieces, i.e. 20% valid and 20% test
@@ -36,7 +37,7 @@ def transpose_final_bass_to_c(roll: np.ndarray, piece_id: str) -> np.ndarray:
     sounding = np.flatnonzero(np.asarray(roll).any(axis=1))
     if not len(sounding):
         raise ValueError(f"{piece_id}: no notes to transpose")
-    pitch_class = (int(np.flatnonzero(roll[sounding[-1]])[0]) + MIN_PITCH) % 12
+    pitch_class = (int(np.flatnonzero(roll[sounding[-1]])[0]) + PIANO_LOW_PITCH) % 12
     shift = (6 - pitch_class) % 12 - 6
     for semitones in (shift, shift + 12 if shift < 0 else shift - 12):
         shifted = shift_pitch_axis(roll, semitones)

@@ -18,6 +18,7 @@ from note_seq.protobuf.music_pb2 import NoteSequence
 
 from musejax.data.multitrack import MultitrackEncoding
 from musejax.data.performance import PerformanceEncoding
+from musejax.data.piano import PIANO_KEYS, PIANO_LOW_PITCH
 from musejax.data.quantize import (
     DEFAULT_QPM, EncodingError, check_event_array, check_int_options, encoding_error, encoding_options, grid_sequence,
     note_arrays, grid_step_seconds, notes_to_roll, quantize_to_steps, roll_to_notes, shift_pitch_axis)
@@ -25,8 +26,6 @@ from musejax.data.quantize import (
 __all__ = ["Encoding", "EncodingError", "PianoRollEncoding", "MelodyEncoding", "PerformanceEncoding",
            "MultitrackEncoding", "ENCODINGS", "get_encoding"]
 
-PIANO_LOW_PITCH = 21  # A0
-PIANO_KEYS = 88  # A0 .. C8 (MIDI 21..108)
 
 
 class Encoding(Protocol):

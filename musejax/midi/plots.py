@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 from note_seq import NoteSequence
 
+from musejax.data.piano import PIANO_LOW_PITCH
 from musejax.midi.meta import primer_end_seconds
 
-LOWEST_PIANO_PITCH = 21
 _PITCH_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 _BLACK_KEYS = {1, 3, 6, 8, 10}
 
@@ -59,7 +59,7 @@ def roll_to_notes(roll: np.ndarray, steps_per_quarter: int = 4) -> tuple[np.ndar
             on = step < sounding.shape[0] and sounding[step, key]
             new = on and (start is None or (onsets is not None and onsets[step, key]))
             if start is not None and (not on or new):
-                starts.append(start), ends.append(step), pitches.append(key + LOWEST_PIANO_PITCH)
+                starts.append(start), ends.append(step), pitches.append(key + PIANO_LOW_PITCH)
                 start = None
             if new:
                 start = step

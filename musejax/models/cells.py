@@ -18,6 +18,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from musejax.data.piano import PIANO_KEYS
 from musejax.ops import gru, rnn
 
 Array = jax.Array
@@ -126,7 +127,7 @@ class RecurrentStack(nn.Module):
     cell: str = "gru"
     hidden: int = 256
     layers: int = 1
-    input_size: int = 88
+    input_size: int = PIANO_KEYS
     dropout: float = 0.0
     impl: str = "auto"
 

@@ -31,6 +31,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from musejax.data.piano import PIANO_KEYS
 from musejax.models import nade
 from musejax.models.cells import Carry, RecurrentStack, check_cell
 
@@ -146,7 +147,7 @@ class PianoRollLM(_RecurrentLM):
     Training and evaluation use the segment form (`musejax.models.nade`), exact for frames of at most
     `nade_max_notes` sounding keys (set from the data).
     """
-    features: int = 88
+    features: int = PIANO_KEYS
     output: str = "bernoulli"
     nade_hidden: int = 150
     nade_max_notes: int = 16

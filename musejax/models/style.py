@@ -26,6 +26,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from musejax.data.piano import PIANO_KEYS
 from musejax.models.cells import RecurrentStack
 
 Array = jax.Array
@@ -60,7 +61,7 @@ def _pool_time(h: Array, mask: Array) -> tuple[Array, Array]:
 
 class StyleEncoder(nn.Module):
     """Window (B, T, *frame) + mask (B, T) -> embedding (B, embed_dim)."""
-    features: int = 88
+    features: int = PIANO_KEYS
     kind: str = "conv"
     channels: tuple[int, ...] = (64, 96, 128)  # conv: one block per entry
     kernel_size: int = 5
@@ -95,7 +96,7 @@ class StyleEncoder(nn.Module):
 class StyleClassifier(nn.Module):
     """StyleEncoder + dropout + linear head over `n_styles` classes."""
     n_styles: int
-    features: int = 88
+    features: int = PIANO_KEYS
     kind: str = "conv"
     channels: tuple[int, ...] = (64, 96, 128)
     kernel_size: int = 5

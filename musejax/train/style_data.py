@@ -16,13 +16,15 @@ from typing import Any
 
 import numpy as np
 
+from musejax.data.piano import PIANO_KEYS
+from musejax.data.quantize import shift_pitch_axis
+
 BALANCE_MODES = ("sampling", "loss", "none")
-N_KEYS = 88
 
 
 def frame_shape(onsets: bool) -> tuple[int, ...]:
     """(2, 88) for a roll with an onset channel ([0] sounding, [1] onsets), else (88,)."""
-    return (2, N_KEYS) if onsets else (N_KEYS,)
+    return (2, PIANO_KEYS) if onsets else (PIANO_KEYS,)
 
 
 def pack_roll(roll: np.ndarray) -> np.ndarray:
@@ -32,7 +34,7 @@ def pack_roll(roll: np.ndarray) -> np.ndarray:
 
 def unpack_roll(packed: np.ndarray) -> np.ndarray:
     """(..., 11) uint8 -> (..., 88) bool."""
-    return np.unpackbits(packed, axis=-1, count=N_KEYS).astype(bool)
+    return np.unpackbits(packed, axis=-1, count=PIANO_KEYS).astype(bool)
 
 
 def with_onsets(roll: np.ndarray) -> np.ndarray:
@@ -152,7 +154,7 @@ class BalancedWindows:
             pieces = np.array([rng.choice(self.by_style[s]) for s in styles])
         else:
             pieces = rng.integers(0, len(self.split), size=b)
-        x = np.zeros((b, w, *self.split.rolls[0].shape[1:-1], N_KEYS), bool)
+        x = np.zeros((b, w, *self.split.rolls[0].shape[1:-1], PIANO_KEYS), bool)
         mask = np.zeros((b, w), bool)
         for row, piece in enumerate(pieces):
             roll = self.split.rolls[piece]
@@ -166,15 +168,17 @@ class BalancedWindows:
 
 
 def _transpose(window: np.ndarray, rng: np.random.Generator, max_semitones: int) -> np.ndarray:
-    """Shift by a uniform draw among the shifts in [-max, max] that keep every sounding key on the keyboard."""
+    """Shift by a uniform draw among the shifts in [-max, max] that keep every sounding key on the keyboard (the
+    draw sees the keys in use, so it takes one random number; `data.windows.random_transpose` is the
+    encoding-generic version, with another random stream)."""
     if max_semitones <= 0:
         return window
-    keys = np.flatnonzero(window.reshape(-1, N_KEYS).any(axis=0))
+    keys = np.flatnonzero(window.reshape(-1, PIANO_KEYS).any(axis=0))
     if not len(keys):
         return window
-    low, high = max(-max_semitones, -int(keys[0])), min(max_semitones, N_KEYS - 1 - int(keys[-1]))
+    low, high = max(-max_semitones, -int(keys[0])), min(max_semitones, PIANO_KEYS - 1 - int(keys[-1]))
     shift = int(rng.integers(low, high + 1))
-    return np.roll(window, shift, axis=-1) if shift else window
+    return shift_pitch_axis(window, shift) if shift else window
 
 
 def piece_windows(rolls: list[np.ndarray], window_steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
