@@ -284,7 +284,8 @@ def evaluate_run(run: Any, args: argparse.Namespace, out: Path, label: str) -> d
 
     progress, run_dir, spq = args.progress, run.run_dir, args.steps_per_quarter
     items = run_split_arrays(run.config.data, run.encoding, progress=progress)
-    test = decoded_pieces(run.encoding, items["test"], spq, desc="test pieces", progress=progress)
+    held_out = items[args.against]  # "test" to report, "valid" to tune (sampling options) without the test split
+    test = decoded_pieces(run.encoding, held_out, spq, desc=f"{args.against} pieces", progress=progress)
     train = decoded_pieces(run.encoding, items["train"], spq, desc="training pieces", progress=progress)
     options = dict(temperature=args.temperature if args.temperature is not None else run.config.sample.temperature,
                    threshold=run.config.sample.threshold)
@@ -295,14 +296,15 @@ def evaluate_run(run: Any, args: argparse.Namespace, out: Path, label: str) -> d
         write_midi(ns, out / f"samples-{label}" / f"sample_{index:03d}.mid")
     samples, empty = grid_pieces(sequences, spq, desc="samples", progress=progress)
     if len(samples) < 2 or len(test) < 2:
-        raise SystemExit(f"{run_dir}: need two samples and two test pieces with notes; got {len(samples)} "
-                         f"samples ({len(empty)} silent) and {len(test)} test pieces")
+        raise SystemExit(f"{run_dir}: need two samples and two {args.against} pieces with notes; got {len(samples)} "
+                         f"samples ({len(empty)} silent) and {len(test)} {args.against} pieces")
     subsets = baseline_subsets(len(train), len(samples), args.baseline_draws, args.seed)
-    primers = read_primers(args.primers, run.encoding, items["test"], test)
+    primers = read_primers(args.primers, run.encoding, held_out, test)
     result: dict[str, Any] = {
         "label": label, "run": str(run_dir), "step": run.step,
         "output": getattr(run.config.model, "output", "bernoulli"),
-        "config": run.config.name, "data": {"corpus": run.config.data.corpus, "n_train": len(train),
+        "config": run.config.name, "data": {"corpus": run.config.data.corpus, "against": args.against,
+                                            "n_train": len(train),
                                             "n_test": len(test), "n_baseline": len(subsets[0]),
                                             "baseline_draws": len(subsets)},
         "sampling": dict(options, n=args.n, seed=args.seed, seconds=round(sample_seconds, 1)),
@@ -351,11 +353,12 @@ def to_markdown(result: dict[str, Any]) -> str:
     labels = list(models)
     first = models[labels[0]]
     data, target = first["data"], result["target_ratio"]
+    split = data.get("against", "test")
     whole = {m: models[m]["whole"] for m in labels}
     runs = ", ".join(f"{m} ({models[m]['run']}, step {models[m]['step']})" for m in labels)
     lines = [f"## Sample quality: {runs}", "",
-             f"{result['n']} sampled whole pieces per model (seed {result['seed']}) against the {data['n_test']} test "
-             f"pieces of {data['corpus']}; baseline: {data['n_baseline']} training pieces against the same test pieces "
+             f"{result['n']} sampled whole pieces per model (seed {result['seed']}) against the {data['n_test']} {split} "
+             f"pieces of {data['corpus']}; baseline: {data['n_baseline']} training pieces against the same {split} pieces "
              f"(mean of {data['baseline_draws']} random subsets). OA = overlap area; ratio = sample OA / baseline OA, "
              f"target >= {target:.2f} (**bold**: missed).", "",
              "### Whole pieces", "",
@@ -379,13 +382,13 @@ def to_markdown(result: dict[str, Any]) -> str:
         lines += ["", f"Baseline OA < {LOW_BASELINE_OA} ({', '.join(near_constant)}): the real values are nearly "
                   "constant (e.g. no empty bar), and the KDE overlap of such near point masses is small for any two "
                   "sets; there the ratio says little."]
-    lines += ["", "Means per piece (test pieces; training subsets; samples):", "",
-              "| metric | test | training | " + " | ".join(labels) + " |", "|---" * (3 + len(labels)) + "|"]
+    lines += ["", f"Means per piece ({split} pieces; training subsets; samples):", "",
+              f"| metric | {split} | training | " + " | ".join(labels) + " |", "|---" * (3 + len(labels)) + "|"]
     for name, entry in first["whole"]["metrics"].items():
         lines.append(f"| {name} | {_fmt(entry['test_mean'])} | {_fmt(entry['baseline_mean'])} | "
                      + " | ".join(_fmt(whole[m]["metrics"][name]["sample_mean"]) for m in labels) + " |")
     quarters = [(m, section) for m in labels for section in models[m]["quarters"]]
-    lines += ["", "### Quarters (quarter q of the samples against quarter q of the test pieces; ratios)", "",
+    lines += ["", f"### Quarters (quarter q of the samples against quarter q of the {split} pieces; ratios)", "",
               "| metric | " + " | ".join(f"{m} Q{s['quarter']}" for m, s in quarters) + " |",
               "|---" * (1 + len(quarters)) + "|"]
     for group, name in names:
@@ -446,6 +449,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help=f"random training subsets averaged for the baseline (default {BASELINE_DRAWS})")
     parser.add_argument("--target", type=float, default=TARGET_RATIO, help="target OA ratio (default 0.80)")
     parser.add_argument("--copy-bars", type=float, default=COPY_BARS, help="a copy spans this many bars (default 2)")
+    parser.add_argument("--against", choices=("test", "valid"), default="test",
+                        help="held-out split the samples are judged against (default test; tune on valid)")
     parser.add_argument("--primers", default=None, metavar="DIR|test",
                         help="folder of MIDI/MusicXML/ABC primers to continue, or `test`: the first halves of "
                         "the test pieces")

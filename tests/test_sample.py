@@ -388,6 +388,17 @@ def test_command_continues_a_primer_from_a_real_run(styled_melody_run, tmp_path,
         assert len(events) <= len(primer_events) + 16
 
 
+def test_command_samples_at_the_run_configs_temperature_by_default(styled_melody_run, tmp_path, capsys):
+    assert sampling.load_run(styled_melody_run).config.sample.temperature == 0.8  # from configs/lm.py
+    outputs = {}
+    for name, extra in {"default": [], "same": ["--temperature", 0.8], "hot": ["--temperature", 1.5]}.items():
+        code, _, err = run_cli(capsys, "--run", styled_melody_run, "--n", 2, "--steps", 32, "--out", tmp_path / name,
+                               *extra)
+        assert code == 0, err
+        outputs[name] = [(tmp_path / name / f"sample_00{i}.mid").read_bytes() for i in range(2)]
+    assert outputs["default"] == outputs["same"] != outputs["hot"]
+
+
 def test_load_run_and_default_output_folder(styled_melody_run, capsys):
     run = sampling.load_run(styled_melody_run)
     assert run.styles == ["bach", "irish"] and run.conditioned and run.loss_kind == "categorical"

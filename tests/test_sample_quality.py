@@ -167,3 +167,14 @@ def test_test_primers_are_the_first_halves_the_baseline_compares(sample_quality)
     assert encoding.encode(primer).tolist() == roll[:32].tolist()
     half = sample_quality.halves(test[0])
     assert half["key_first"] == "C major" and half["pitch_class_distance"] == 1.0 and not half["key_agrees"]
+
+def test_against_valid_judges_by_the_valid_split(sample_quality, runs, tmp_path):
+    """`--against valid` (for tuning sampling options) compares with the valid pieces, never the test split."""
+    from musejax.sample import load_run
+
+    run = load_run(runs["nade"])
+    splits = sample_quality.run_split_arrays(run.config.data, run.encoding)
+    assert len(splits["valid"]) == 1 < len(splits["test"])  # the fixture's valid split is too small to judge by
+    with pytest.raises(SystemExit, match="two valid pieces with notes; got 2 samples .* and 1 valid pieces"):
+        sample_quality.main(["--run", str(runs["nade"]), "--n", "2", "--baseline-draws", "1", "--against", "valid",
+                             "--out", str(tmp_path / "out"), "--no-progress"])

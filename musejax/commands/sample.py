@@ -23,7 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "length of a training piece drawn at random, so samples are whole pieces)")
     length.add_argument("--bars", type=int, default=None,
                         help="bars to sample (or to continue a --primer by), in the primer's metre or 4/4")
-    parser.add_argument("--temperature", type=float, default=1.0, help="softmax/sigmoid temperature; 0 = greedy")
+    parser.add_argument("--temperature", type=float, default=None,
+                        help="softmax/sigmoid temperature; 0 = greedy (default: the run's config.sample.temperature)")
     parser.add_argument("--top-k", type=int, default=None, help="event models: keep the k most likely events")
     parser.add_argument("--top-p", type=float, default=None, help="event models: nucleus sampling, 0 < p <= 1")
     parser.add_argument("--threshold", type=float, default=None,
@@ -51,8 +52,9 @@ def run(args: argparse.Namespace) -> int:
         primer = _read_primer(args.primer) if args.primer is not None else None
         run_ = sampling.load_run(args.run, checkpoint if not checkpoint.isdigit() else int(checkpoint))
         out_dir = args.out or args.run / "samples"
+        temperature = args.temperature if args.temperature is not None else run_.config.sample.temperature
         paths = sampling.write_samples(run_, out_dir, n=args.n, steps=args.steps, bars=args.bars, seed=args.seed,
-                                       temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+                                       temperature=temperature, top_k=args.top_k, top_p=args.top_p,
                                        threshold=args.threshold, primer=primer, style=args.style, mix=mix)
     except sampling.SampleError as err:
         raise CommandError(str(err)) from None

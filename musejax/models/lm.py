@@ -164,8 +164,8 @@ class PianoRollLM(_RecurrentLM):
                                  f"{self.nade_order!r}")
             self.nade_hidden_bias = nn.Dense(self.nade_hidden)
             shape = (self.features, self.nade_hidden)
-            self.nade_w = self.param("nade_w", nn.initializers.normal(0.01), shape)
-            self.nade_v = self.param("nade_v", nn.initializers.normal(0.01), shape)
+            self.nade_w = self.param("nade_w", nn.initializers.lecun_normal(), shape)
+            self.nade_v = self.param("nade_v", nn.initializers.lecun_normal(), shape)
 
     def _input_size(self) -> int:
         return self.features
