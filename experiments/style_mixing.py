@@ -104,8 +104,9 @@ def main() -> None:
     from musejax.evaluate.frechet import embedding_frechet
     from musejax.midi.meta import write_midi
     from musejax.train.loop import train
+    from musejax.style.embeddings import split_outputs
     from musejax.train.metrics import read_metrics
-    from musejax.train.style import saved_style_config, split_outputs
+    from musejax.train.style import saved_style_config
     from musejax.train.style_data import load_style_data, parse_merge
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -53,7 +53,7 @@ def write_untrained_run(run_dir, config, splits):
                                   make_mesh(jax.devices()[:1]))
     save_config_json(config, run_dir / "config.json")
     manager = make_checkpoint_manager(run_dir, config.ckpt)
-    save_checkpoint(manager, state, config, meta, valid_nll=1.0)
+    save_checkpoint(manager, state, config, meta, metric=1.0)
     manager.wait_until_finished()
     manager.close()
     return state, data, meta
@@ -105,7 +105,7 @@ def test_style_conditioned_run_needs_a_style(tmp_path):
                                   make_mesh(jax.devices()[:1]))
     save_config_json(config, tmp_path / "config.json")
     manager = make_checkpoint_manager(tmp_path, config.ckpt)
-    save_checkpoint(manager, state, config, data_meta(data), valid_nll=1.0)
+    save_checkpoint(manager, state, config, data_meta(data), metric=1.0)
     manager.wait_until_finished()
     manager.close()
     run = restore_run(tmp_path)

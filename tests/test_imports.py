@@ -109,3 +109,23 @@ def test_a_lazy_import_cycle_is_found(tmp_path):
     (package / "e.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg import f\n")
     (package / "f.py").write_text("import pkg.e\n")
     assert import_cycles(import_graph(package)) == [["pkg.a", "pkg.c", "pkg.sub.b"]]
+
+
+def test_every_name_imported_from_musejax_exists():
+    """`from musejax.x import name` anywhere (package, experiments, tests; also inside functions, which run only
+    when called) names something that exists: a moved function breaks this test, not a user's run."""
+    import importlib
+
+    root = PACKAGE.parent
+    missing = []
+    for path in sorted([*PACKAGE.rglob("*.py"), *(root / "experiments").glob("*.py"), *(root / "tests").glob("*.py")]):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and not node.level and (node.module or "").startswith("musejax"):
+                module = importlib.import_module(node.module)
+                for alias in node.names:
+                    if not hasattr(module, alias.name):
+                        try:
+                            importlib.import_module(f"{node.module}.{alias.name}")
+                        except ImportError:
+                            missing.append(f"{path.relative_to(root)}:{node.lineno}: {node.module}.{alias.name}")
+    assert not missing, "imports of names that do not exist:\n" + "\n".join(missing)

@@ -79,7 +79,7 @@ def untrained_run(config, run_dir: Path) -> Path:
     run_dir.mkdir(parents=True)
     save_config_json(config, run_dir / "config.json")
     manager = make_checkpoint_manager(run_dir, config.ckpt)
-    save_checkpoint(manager, state, config, meta, valid_nll=1.0)
+    save_checkpoint(manager, state, config, meta, metric=1.0)
     manager.wait_until_finished()
     manager.close()
     return run_dir
@@ -167,6 +167,7 @@ def test_test_primers_are_the_first_halves_the_baseline_compares(sample_quality)
     assert encoding.encode(primer).tolist() == roll[:32].tolist()
     half = sample_quality.halves(test[0])
     assert half["key_first"] == "C major" and half["pitch_class_distance"] == 1.0 and not half["key_agrees"]
+
 
 def test_against_valid_judges_by_the_valid_split(sample_quality, runs, tmp_path):
     """`--against valid` (for tuning sampling options) compares with the valid pieces, never the test split."""

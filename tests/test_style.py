@@ -316,3 +316,30 @@ def test_merge_styles_relabels_pieces_before_training():
     assert split.ids == ["p0", "p1", "p2"] and list(split.labels) == [1, 1, 0]
     with pytest.raises(ValueError, match="OLD=NEW"):
         parse_merge("irish")
+
+
+def test_classifier_resume_is_exact_through_the_shared_loop(tmp_path):
+    """Stopped at step 7 (between evaluations) and resumed: the same parameters, metrics and report as one run."""
+    from musejax.train.metrics import read_metrics
+    from musejax.train.style import restore_style_run, train_classifier
+    from musejax.train.style_data import load_style_data
+
+    _, corpus, cache = tiny_style_run()
+    config = resolve_style_config("style:tiny", [f"--config.data.corpus={corpus}", "--config.data.labels=folder",
+                                                 f"--config.data.cache_dir={cache}", "--config.data.workers=1",
+                                                 "--config.train.steps=12", "--config.train.eval_every_steps=5",
+                                                 "--config.train.log_every_steps=3"])
+    data = load_style_data(config.data, progress=False)
+    straight = train_classifier(config, tmp_path / "straight", data=data, progress=False)
+    first = train_classifier(config, tmp_path / "resumed", data=data, progress=False, stop_at_step=7)
+    assert first.step == 7 and first.report is None
+    resumed = train_classifier(config, tmp_path / "resumed", data=data, progress=False)
+    same = lambda report: {k: v for k, v in report.items() if k != "run_dir"}  # noqa: E731
+    assert resumed.step == straight.step == 12 and same(resumed.report) == same(straight.report)
+    for which in ("best", "latest"):
+        a, b = restore_style_run(tmp_path / "straight", which), restore_style_run(tmp_path / "resumed", which)
+        assert a[3] == b[3] and all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a[1]), jax.tree.leaves(b[1])))
+    drop = lambda rs: [{k: v for k, v in r.items() if k != "steps_per_second"} for r in rs]  # noqa: E731
+    assert drop(read_metrics(tmp_path / "straight")) == drop(read_metrics(tmp_path / "resumed"))
+    again = train_classifier(config, tmp_path / "resumed", data=data, progress=False)  # finished: no more steps
+    assert again.step == 12 and same(again.report) == same(straight.report)

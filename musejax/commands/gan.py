@@ -73,7 +73,8 @@ def _resolve(args: argparse.Namespace):
 
 def _train(args: argparse.Namespace) -> int:
     from musejax.config import ConfigError
-    from musejax.train.gan import NonFiniteGanLossError, final_samples, train_gan
+    from musejax.train.fit import NonFiniteLossError
+    from musejax.train.gan import final_samples, train_gan
     from musejax.train.loop import default_run_dir
     from musejax.train.mesh import describe_devices
 
@@ -93,7 +94,7 @@ def _train(args: argparse.Namespace) -> int:
         print(data.description)
         result = train_gan(config, workdir, resume=args.resume is not False, progress=not args.no_progress, data=data)
         paths = final_samples(workdir, config) if result.finished else []
-    except (ConfigError, NonFiniteGanLossError) as err:
+    except (ConfigError, NonFiniteLossError) as err:
         raise CommandError(str(err)) from None
     if paths:
         print(f"wrote {len(paths)} samples (MIDI + PNG) to {workdir / 'samples'}")

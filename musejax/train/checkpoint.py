@@ -5,7 +5,8 @@ Layout: `<run_dir>/checkpoints/<step>/` composite checkpoints with items
   "config" — the run's config as JSON (also in `<run_dir>/config.json`),
   "meta"   — JSON: encoding name/options, loss kind, feature shape, styles, and the running train-metric
              sums of the unfinished log interval (so a resumed run logs exactly what an uninterrupted one does).
-Retention: the `ckpt.keep_best` checkpoints with the lowest valid NLL plus the `ckpt.keep_latest` newest.
+Retention: the `ckpt.keep_best` best checkpoints by the task's metric (the LM's: lowest valid NLL) plus the
+`ckpt.keep_latest` newest.
 """
 
 from __future__ import annotations
@@ -25,25 +26,31 @@ CHECKPOINT_DIR = "checkpoints"
 BEST_METRIC = "valid_nll"
 
 
-def make_checkpoint_manager(run_dir: str | Path, ckpt: CkptConfig, *, read_only: bool = False) -> ocp.CheckpointManager:
-    """A CheckpointManager for `<run_dir>/checkpoints` keeping the best (by valid NLL) and the latest."""
-    policy = ocp.checkpoint_managers.AnyPreservationPolicy([
-        ocp.checkpoint_managers.LatestN(n=ckpt.keep_latest),
-        ocp.checkpoint_managers.BestN(get_metric_fn=lambda metrics: metrics[BEST_METRIC], reverse=True,
-                                      n=ckpt.keep_best, keep_checkpoints_without_metrics=False),
-    ])
+def make_checkpoint_manager(run_dir: str | Path, ckpt: CkptConfig, *, read_only: bool = False,
+                            best_metric: str | None = BEST_METRIC, best_mode: str = "min") -> ocp.CheckpointManager:
+    """A CheckpointManager for `<run_dir>/checkpoints` keeping the `ckpt.keep_latest` newest and the
+    `ckpt.keep_best` best by `best_metric` (lowest for best_mode "min", highest for "max"; None: latest only)."""
+    if best_mode not in ("min", "max"):
+        raise ValueError(f"best_mode must be min or max, got {best_mode!r}")
+    policies = [ocp.checkpoint_managers.LatestN(n=ckpt.keep_latest)]
+    if best_metric is not None:
+        policies.append(ocp.checkpoint_managers.BestN(
+            get_metric_fn=lambda metrics: metrics[best_metric], reverse=best_mode == "min", n=ckpt.keep_best,
+            keep_checkpoints_without_metrics=False))
     options = ocp.CheckpointManagerOptions(
-        preservation_policy=policy, best_fn=lambda metrics: metrics[BEST_METRIC], best_mode="min",
+        preservation_policy=ocp.checkpoint_managers.AnyPreservationPolicy(policies),
+        best_fn=None if best_metric is None else (lambda metrics: metrics[best_metric]), best_mode=best_mode,
         create=not read_only, read_only=read_only, enable_async_checkpointing=True)
     directory = Path(run_dir).absolute() / CHECKPOINT_DIR
     return ocp.CheckpointManager(directory, options=options, item_names=("state", "config", "meta"))
 
 
 def save_checkpoint(manager: ocp.CheckpointManager, state: Any, config: Config, meta: dict[str, Any],
-                    valid_nll: float | None) -> None:
-    """Save (asynchronously) at `state.step`; `valid_nll` ranks it for keep-best (None: kept only while latest)."""
+                    metric: float | None, best_metric: str | None = BEST_METRIC) -> None:
+    """Save (asynchronously) at `state.step`; `metric` (the value of `best_metric`) ranks it for keep-best
+    (None: kept only while it is among the latest)."""
     step = int(jax.device_get(state.step))
-    metrics = None if valid_nll is None else {BEST_METRIC: float(valid_nll)}
+    metrics = None if metric is None or best_metric is None else {best_metric: float(metric)}
     manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
                                                config=ocp.args.JsonSave(config.to_dict()),
                                                meta=ocp.args.JsonSave(meta)),
@@ -149,7 +156,9 @@ def resume_training(manager: ocp.CheckpointManager, latest: int | None, state: A
     if latest is None:
         return state, sums, 0
     state = restore_state(manager, latest, abstract_state)
-    sums = {key: np.float32(value) for key, value in restore_meta(manager, latest)["train_sums"].items()}
+    saved = restore_meta(manager, latest).get("train_sums")  # absent from runs of older versions: start at 0
+    if saved is not None:
+        sums = {key: np.float32(value) for key, value in saved.items()}
     return state, sums, latest
 
 

@@ -1,7 +1,6 @@
-"""The GAN training loop: segments -> jit-compiled (n_critic D steps + 1 G step) -> metrics, sample grids,
-Orbax checkpoints; exact resume.
+"""GAN training: `GanTask` (segments -> jit-compiled n_critic D steps + 1 G step, sample grids) run by `fit`.
 
-`train_gan(config, run_dir)` trains (or continues) the run in `run_dir`. Generator step s always uses the
+`train_gan(config, run_dir)` trains (or continues) the run in `run_dir` with the shared loop (train/fit.py). Generator step s always uses the
 real batches s * n_critic .. (s + 1) * n_critic - 1 of the seeded stream and noise from fold_in(rng, s), and
 the running metric sums travel in the checkpoint, so a run stopped and resumed at any checkpoint writes the
 same parameters and metrics as an uninterrupted one. Every `train.sample_every_steps` steps a grid of
@@ -12,29 +11,21 @@ MuseGAN metrics to metrics.jsonl (split "samples").
 from __future__ import annotations
 
 import dataclasses
-import math
-import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import jax
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
-from tqdm.auto import tqdm
 
 from musejax.config import ConfigError
-from musejax.train import checkpoint as ckpt_lib
+from musejax.train.fit import Cadence, fit
 from musejax.train.gan_config import RESUME_GROUPS, GanConfig
 from musejax.train.gan_data import GanBatches, GanData, load_gan_data
 from musejax.train.gan_run import build_networks, conditioning_styles, gan_loss, gan_meta, make_optimizers
 from musejax.train.gan_samples import generate_segments, mean_pairwise_jaccard, write_grid
 from musejax.train.gan_steps import create_gan_state, run_keys, summarize, train_step_accumulate, zero_metrics
 from musejax.train.mesh import DATA_AXIS, make_mesh, replicated
-from musejax.train.metrics import MetricWriter
-
-
-class NonFiniteGanLossError(FloatingPointError):
-    """A GAN loss became NaN or infinite."""
 
 
 @dataclasses.dataclass
@@ -43,6 +34,82 @@ class GanTrainResult:
     step: int  # generator steps trained so far
     finished: bool
     seconds: float
+
+
+class GanTask:
+    """The GAN task for `fit`: real segments (n_critic batches per generator step), the joint D/G step, and a
+    grid of samples from fixed noise every `train.sample_every_steps`; no validation, latest checkpoints only."""
+
+    name = "gan"
+    resume_groups = RESUME_GROUPS
+    best_metric = None
+    best_mode = "min"
+    writes_final = False
+    train_step = staticmethod(train_step_accumulate)
+
+    def __init__(self, config: GanConfig, mesh: Any, data: GanData | None, progress: bool, run_dir: Path) -> None:
+        t = config.train
+        self.config, self.mesh, self.data, self.progress, self.run_dir = config, mesh, data, progress, run_dir
+        self.cadence = Cadence(t.steps, t.log_every_steps, checkpoint_every=t.checkpoint_every_steps)
+        self.meta: dict[str, Any] = {}
+
+    def init(self) -> tuple[Any, Any, dict[str, Any], Any]:
+        config, mesh = self.config, self.mesh
+        if self.data is None:
+            try:
+                self.data = load_gan_data(config.data, progress=self.progress)
+            except ValueError as err:
+                raise ConfigError(f"config.data (corpus {config.data.corpus!r}): {err}") from err
+        data = self.data
+        if len(data.train) < config.train.batch_size:
+            raise ConfigError(f"{data.description or 'dataset'}: {len(data.train)} training segments are fewer "
+                              f"than one batch (config.train.batch_size={config.train.batch_size})")
+        self.meta = gan_meta(data)
+        self.n_styles = conditioning_styles(config, self.meta)
+        generator, discriminator = build_networks(config, self.n_styles)
+        g_tx, d_tx = make_optimizers(config)
+        init_rng, step_rng = run_keys(config.train.seed)
+        state, abstract_state = create_gan_state(generator, discriminator, g_tx, d_tx, gan_loss(config), self.n_styles,
+                                                 init_rng, mesh)
+        return state, abstract_state, zero_metrics(), jax.device_put(step_rng, replicated(mesh))
+
+    def batches(self, start_step: int) -> Iterator[dict[str, jax.Array]]:
+        config = self.config
+        sharding = NamedSharding(self.mesh, P(None, DATA_AXIS))  # (n_critic, B, ...): split the batch axis
+        stream = GanBatches(self.data, config.train.batch_size, config.train.seed, config.data.transpose_semitones,
+                            config.loss.n_critic, with_style=self.n_styles > 0).from_step(start_step)
+        return ({key: jax.device_put(value, sharding) for key, value in batch.items()} for batch in stream)
+
+    def summarize(self, sums: dict[str, Any], step: int) -> dict[str, float]:
+        return summarize(sums)
+
+    def finite(self, values: dict[str, float]) -> dict[str, str]:
+        return {key: key for key in ("d_loss", "g_loss") if key in values}
+
+    def evaluate(self, state: Any, step: int) -> dict[str, float]:
+        return {}
+
+    def best_value(self, metrics: dict[str, float]) -> float:
+        raise NotImplementedError("the GAN ranks no checkpoint")
+
+    def after_step(self, state: Any, step: int, writer: Any) -> bool:
+        t = self.config.train
+        if jax.process_index() != 0 or not t.sample_every_steps or (step % t.sample_every_steps and step != t.steps):
+            return False
+        writer.write(step, "samples", sample_grid(state, self.config, self.data.encoding, self.run_dir, step))
+        return True  # sampling time is not training speed
+
+    def postfix(self, summary: dict[str, float]) -> dict[str, str]:
+        return {"d": f"{summary['d_loss']:.3f}", "g": f"{summary['g_loss']:.3f}"}
+
+    def describe(self, summary: dict[str, float], metrics: dict[str, float]) -> str:
+        return f"d_loss {summary.get('d_loss', float('nan')):.4f}  g_loss {summary.get('g_loss', float('nan')):.4f}"
+
+    def divergence_hint(self) -> str:
+        return "lower config.g_optim/d_optim.learning_rate or use loss.kind=wgan-gp"
+
+    def finish(self, manager: Any, state: Any, abstract_state: Any, step: int) -> None:
+        return None
 
 
 def train_gan(config: GanConfig, run_dir: str | Path, *, resume: bool = True, stop_at_step: int | None = None,
@@ -55,7 +122,6 @@ def train_gan(config: GanConfig, run_dir: str | Path, *, resume: bool = True, st
     the CPU: one device there. Split over 2 CPU devices (musejax/host.py) the default step ran 20% slower (2.28
     against 2.80 steps/s): its large matmuls already use every core, and the split adds some 80 all-reduces.
     """
-    started = time.perf_counter()
     run_dir = Path(run_dir)
     if devices is None and jax.default_backend() == "cpu":
         devices = jax.devices()[:1]
@@ -65,94 +131,9 @@ def train_gan(config: GanConfig, run_dir: str | Path, *, resume: bool = True, st
     if config.train.batch_size % mesh.devices.size:
         raise ConfigError(f"config.train.batch_size={config.train.batch_size} must be a multiple of the number "
                           f"of devices ({mesh.devices.size})")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    manager = ckpt_lib.make_checkpoint_manager(run_dir, config.ckpt)
-    try:
-        latest = ckpt_lib.start_run(manager, run_dir, config, RESUME_GROUPS, resume)
-        if latest is not None and latest >= config.train.steps:
-            return GanTrainResult(run_dir, latest, True, time.perf_counter() - started)
-        if data is None:
-            try:
-                data = load_gan_data(config.data, progress=progress)
-            except ValueError as err:
-                raise ConfigError(f"config.data (corpus {config.data.corpus!r}): {err}") from err
-        if len(data.train) < config.train.batch_size:
-            raise ConfigError(f"{data.description or 'dataset'}: {len(data.train)} training segments are fewer "
-                              f"than one batch (config.train.batch_size={config.train.batch_size})")
-        step = _train_loop(config, run_dir, manager, latest, data, mesh, stop_at_step, progress)
-        return GanTrainResult(run_dir, step, step >= config.train.steps, time.perf_counter() - started)
-    finally:
-        manager.wait_until_finished()
-        manager.close()
-
-
-def _train_loop(config: GanConfig, run_dir: Path, manager: Any, latest: int | None, data: GanData, mesh: Any,
-                stop_at_step: int | None, progress: bool) -> int:
-    meta = gan_meta(data)
-    n_styles = conditioning_styles(config, meta)
-    generator, discriminator = build_networks(config, n_styles)
-    g_tx, d_tx = make_optimizers(config)
-    init_rng, step_rng = run_keys(config.train.seed)
-    state, abstract_state = create_gan_state(generator, discriminator, g_tx, d_tx, gan_loss(config), n_styles,
-                                             init_rng, mesh)
-    state, sums, start_step = ckpt_lib.resume_training(manager, latest, state, abstract_state, zero_metrics())
-    carry = jax.device_put((state, sums), replicated(mesh))
-    step_fn = jax.jit(train_step_accumulate, donate_argnums=0,
-                      out_shardings=jax.tree.map(lambda _: replicated(mesh), carry))
-    step_rng = jax.device_put(step_rng, replicated(mesh))
-    batch_sharding = NamedSharding(mesh, P(None, DATA_AXIS))  # (n_critic, B, ...): split the batch axis
-    stream = GanBatches(data, config.train.batch_size, config.train.seed, config.data.transpose_semitones,
-                        config.loss.n_critic, with_style=n_styles > 0).from_step(start_step)
-    is_main = jax.process_index() == 0
-
-    def save() -> None:
-        ckpt_lib.save_checkpoint(manager, carry[0], config, dict(meta, train_sums=ckpt_lib.sums_to_json(carry[1])),
-                                 None)
-
-    writer = MetricWriter(run_dir, resume_step=start_step, enabled=is_main)
-    total, t = config.train.steps, config.train
-    bar = tqdm(total=total, initial=start_step, unit="step", desc="gan", disable=not progress, dynamic_ncols=True)
-    last_log_time, last_log_step, saved_step, step = time.perf_counter(), start_step, start_step, start_step
-    try:
-        while step < total:
-            batch = {key: jax.device_put(value, batch_sharding) for key, value in next(stream).items()}
-            carry = step_fn(carry, batch, step_rng)
-            step += 1
-            bar.update(1)
-            if step % t.log_every_steps == 0 or step == total:
-                summary = summarize(jax.device_get(carry[1]))
-                _raise_if_not_finite(summary, step)
-                now = time.perf_counter()
-                summary["steps_per_second"] = (step - last_log_step) / max(now - last_log_time, 1e-9)
-                writer.write(step, "train", summary)
-                bar.set_postfix(d=f"{summary['d_loss']:.3f}", g=f"{summary['g_loss']:.3f}", refresh=False)
-                carry = (carry[0], jax.device_put(zero_metrics(), replicated(mesh)))
-                last_log_time, last_log_step = now, step
-            if is_main and t.sample_every_steps and (step % t.sample_every_steps == 0 or step == total):
-                writer.write(step, "samples", sample_grid(carry[0], config, data.encoding, run_dir, step))
-                last_log_time = time.perf_counter()  # sampling time is not training speed
-            if step % t.checkpoint_every_steps == 0 or step == total:
-                save()
-                saved_step = step
-            if stop_at_step is not None and stop_at_step <= step < total:
-                break
-        if step != saved_step:
-            save()
-        return step
-    except KeyboardInterrupt:
-        if step != saved_step:
-            save()  # Ctrl-C keeps the progress; `musejax gan train --workdir ...` continues exactly here
-        raise
-    finally:
-        bar.close()
-        writer.close()
-
-
-def _raise_if_not_finite(summary: dict[str, float], step: int) -> None:
-    bad = [key for key in ("d_loss", "g_loss") if not math.isfinite(summary[key])]
-    if bad:
-        raise NonFiniteGanLossError(f"{' and '.join(bad)} became {summary[bad[0]]} at step {step}: training "
-                                    f"diverged; lower config.g_optim/d_optim.learning_rate or use loss.kind=wgan-gp")
+    result = fit(GanTask(config, mesh, data, progress, run_dir), config, run_dir, resume=resume,
+                 stop_at_step=stop_at_step, progress=progress)
+    return GanTrainResult(result.run_dir, result.step, result.finished, result.seconds)
 
 
 def sample_grid(state: Any, config: GanConfig, encoding: Any, run_dir: Path, step: int) -> dict[str, float]:

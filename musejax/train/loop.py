@@ -1,34 +1,32 @@
-"""The training loop: data -> sharded jit-compiled steps -> metrics, evaluation, checkpoints; exact resume.
+"""Language-model training: `LMTask` (data, NLL step, valid NLL, final valid + test NLL) run by `fit`.
 
-`train(config, run_dir)` trains (or continues) the run in `run_dir`. Step s always uses batch s of the
-seeded data stream and dropout key fold_in(rng, s), and the running metric sums travel in the checkpoint,
-so a run stopped at any step and resumed writes the same metrics and parameters as an uninterrupted one.
+`train(config, run_dir)` trains (or continues) the run in `run_dir` with the shared loop (`train/fit.py`):
+step s always uses batch s of the seeded data stream and dropout key fold_in(rng, s), and the running metric
+sums travel in the checkpoint, so a run stopped at any step and resumed writes the same metrics and parameters
+as an uninterrupted one.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import jax
 import jax.numpy as jnp
-from tqdm.auto import tqdm
 
 from musejax.config import Config, ConfigError
 from musejax.train import checkpoint as ckpt_lib
 from musejax.train.data import LMData, TrainBatches, eval_batches, load_lm_data
+from musejax.train.fit import Cadence, NonFiniteLossError, fit
 from musejax.train.mesh import data_parallel_devices, make_mesh, replicated, shard_batch
-from musejax.train.metrics import MetricWriter, read_metrics
 from musejax.train.model import build_lm, data_meta
 from musejax.train.state import create_train_state, make_optimizer
 from musejax.train.steps import eval_step, summarize, train_step_accumulate, zero_train_metrics
 
 
-class NonFiniteLossError(FloatingPointError):
-    """The training or validation loss became NaN or infinite."""
+__all__ = ["LMTask", "NonFiniteLossError", "TrainResult", "check_config", "default_run_dir", "train"]
 
 
 @dataclasses.dataclass
@@ -66,11 +64,90 @@ def _evaluate(eval_fn: Any, state: Any, batches: Sequence[dict[str, jax.Array]])
     return summarize(jax.device_get(total))["nll"]
 
 
-def _raise_if_not_finite(value: float, what: str, step: int, config: Config) -> None:
-    if not math.isfinite(value):
-        raise NonFiniteLossError(
-            f"{what} NLL is {value} at step {step}: training diverged; lower config.optim.learning_rate "
-            f"(now {config.optim.learning_rate:g}) or set config.optim.grad_clip_norm (now {config.optim.grad_clip_norm:g})")
+class LMTask:
+    """The language-model task for `fit`: piano-roll or event LM batches, the NLL step, valid NLL as the
+    checkpoints' metric, and valid + test NLL of the best checkpoint as the final record."""
+
+    name = "train"
+    resume_groups = RESUME_GROUPS
+    best_metric = ckpt_lib.BEST_METRIC  # "valid_nll"
+    best_mode = "min"
+    writes_final = True
+    train_step = staticmethod(train_step_accumulate)
+
+    def __init__(self, config: Config, mesh: Any, data: LMData | None = None, progress: bool = True) -> None:
+        t = config.train
+        self.config, self.mesh, self.data, self.progress = config, mesh, data, progress
+        self.cadence = Cadence(t.steps, t.log_every_steps, t.eval_every_steps)
+        self.meta: dict[str, Any] = {}
+
+    def init(self) -> tuple[Any, Any, dict[str, Any], Any]:
+        config, mesh = self.config, self.mesh
+        if self.data is None:
+            self.data = _load_data(config, self.progress)
+        data = self.data
+        if len(data.train) < config.train.batch_size:
+            raise ConfigError(f"{data.description or 'dataset'}: {len(data.train)} training windows are fewer than "
+                              f"one batch (config.train.batch_size={config.train.batch_size})")
+        self.meta = data_meta(data)
+        lm = build_lm(config, self.meta)
+        tx, schedule = make_optimizer(config.optim, config.train.steps)
+        init_rng, step_rng = jax.random.split(jax.random.key(config.train.seed))
+        state, abstract_state = create_train_state(lm.init_params, lm.apply_fn, tx, data.loss_kind, init_rng, mesh)
+        self.eval_fn, self.lr_fn = jax.jit(eval_step), jax.jit(schedule)
+        self.valid_batches = self._eval_batches("valid")
+        return state, abstract_state, zero_train_metrics(), jax.device_put(step_rng, replicated(mesh))
+
+    def _eval_batches(self, split: str) -> list[dict[str, jax.Array]]:
+        data = self.data
+        return [shard_batch(b, self.mesh)
+                for b in eval_batches(getattr(data, split), self.config.train.eval_batch_size, data.loss_kind)]
+
+    def batches(self, start_step: int) -> Iterator[dict[str, jax.Array]]:
+        config = self.config
+        stream = TrainBatches(self.data, config.train.batch_size, config.train.seed,
+                              config.data.transpose_semitones).from_step(start_step)
+        return (shard_batch(batch, self.mesh) for batch in stream)
+
+    def summarize(self, sums: dict[str, Any], step: int) -> dict[str, float]:
+        return dict(summarize(sums), learning_rate=float(self.lr_fn(step - 1)))
+
+    def finite(self, values: dict[str, float]) -> dict[str, str]:
+        return {"nll": "NLL"}
+
+    def evaluate(self, state: Any, step: int) -> dict[str, float]:
+        return {"nll": _evaluate(self.eval_fn, state, self.valid_batches)}
+
+    def best_value(self, metrics: dict[str, float]) -> float:
+        return metrics["nll"]
+
+    def after_step(self, state: Any, step: int, writer: Any) -> bool:
+        return False
+
+    def postfix(self, summary: dict[str, float]) -> dict[str, str]:
+        return {"nll": f"{summary['nll']:.3f}"}
+
+    def describe(self, summary: dict[str, float], metrics: dict[str, float]) -> str:
+        return f"train nll {summary['nll']:.4f}  valid nll {metrics['nll']:.4f}"
+
+    def divergence_hint(self) -> str:
+        optim = self.config.optim
+        return (f"lower config.optim.learning_rate (now {optim.learning_rate:g}) or set config.optim.grad_clip_norm "
+                f"(now {optim.grad_clip_norm:g})")
+
+    def finish(self, manager: Any, state: Any, abstract_state: Any, step: int) -> dict[str, Any]:
+        """Valid and test NLL per step of the best checkpoint (lowest valid NLL)."""
+        best_step = manager.best_step()
+        last_step = int(jax.device_get(state.step))
+        if best_step is not None and best_step != last_step:
+            state = ckpt_lib.restore_state(manager, best_step, abstract_state)
+        else:
+            best_step = last_step
+        result = {"best_step": int(best_step)}
+        for split in ("valid", "test"):
+            result[f"{split}_nll"] = _evaluate(self.eval_fn, state, self._eval_batches(split))
+        result["n_train_windows"] = len(self.data.train)
+        return result
 
 
 def train(config: Config, run_dir: str | Path, *, resume: bool = True, stop_at_step: int | None = None,
@@ -82,29 +159,14 @@ def train(config: Config, run_dir: str | Path, *, resume: bool = True, stop_at_s
     the corpus given by config.data (tests); `devices` defaults to all devices (data parallelism; on the CPU,
     the most that divide both batch sizes: `mesh.data_parallel_devices`).
     """
-    run_dir = Path(run_dir)
     mesh = make_mesh(data_parallel_devices((config.train.batch_size, config.train.eval_batch_size), devices))
     if progress and mesh.devices.size < jax.device_count():
         print(f"data parallel over {mesh.devices.size} of {jax.device_count()} devices: the most that divide "
               f"config.train.batch_size and eval_batch_size")
     check_config(config, mesh.devices.size)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    manager = ckpt_lib.make_checkpoint_manager(run_dir, config.ckpt)
-    try:
-        latest = ckpt_lib.start_run(manager, run_dir, config, RESUME_GROUPS, resume)
-        if latest is not None:
-            finals = read_metrics(run_dir, "final")
-            if latest >= config.train.steps and finals:  # finished: nothing to do
-                return TrainResult(run_dir, latest, {k: v for k, v in finals[-1].items() if k not in ("step", "split")},
-                                   mesh.devices.size)
-        data = data if data is not None else _load_data(config, progress)
-        if len(data.train) < config.train.batch_size:
-            raise ConfigError(f"{data.description or 'dataset'}: {len(data.train)} training windows are fewer than "
-                              f"one batch (config.train.batch_size={config.train.batch_size})")
-        return _train_loop(config, run_dir, manager, latest, data, mesh, stop_at_step, progress)
-    finally:
-        manager.wait_until_finished()
-        manager.close()
+    result = fit(LMTask(config, mesh, data, progress), config, run_dir, resume=resume, stop_at_step=stop_at_step,
+                 progress=progress)
+    return TrainResult(result.run_dir, result.step, result.final, mesh.devices.size)
 
 
 def _load_data(config: Config, progress: bool) -> LMData:
@@ -112,94 +174,6 @@ def _load_data(config: Config, progress: bool) -> LMData:
         return load_lm_data(config.data, progress=progress)
     except ValueError as err:  # unknown corpus, empty split, bad encoding options: the user's to fix
         raise ConfigError(f"config.data (corpus {config.data.corpus!r}): {err}") from err
-
-
-def _train_loop(config: Config, run_dir: Path, manager: Any, latest: int | None, data: LMData, mesh: Any,
-                stop_at_step: int | None, progress: bool) -> TrainResult:
-    meta = data_meta(data)
-    lm = build_lm(config, meta)
-    tx, schedule = make_optimizer(config.optim, config.train.steps)
-    init_rng, step_rng = jax.random.split(jax.random.key(config.train.seed))
-    state, abstract_state = create_train_state(lm.init_params, lm.apply_fn, tx, data.loss_kind, init_rng, mesh)
-    step_rng = jax.device_put(step_rng, replicated(mesh))
-    state, sums, start_step = ckpt_lib.resume_training(manager, latest, state, abstract_state, zero_train_metrics())
-    is_main = jax.process_index() == 0
-    total = config.train.steps
-    carry = jax.device_put((state, sums), replicated(mesh))
-    step_fn = jax.jit(train_step_accumulate, donate_argnums=0,
-                      out_shardings=jax.tree.map(lambda _: replicated(mesh), carry))
-    eval_fn = jax.jit(eval_step)
-    lr_fn = jax.jit(schedule)
-    valid_batches = [shard_batch(b, mesh) for b in eval_batches(data.valid, config.train.eval_batch_size, data.loss_kind)]
-    stream = TrainBatches(data, config.train.batch_size, config.train.seed,
-                          config.data.transpose_semitones).from_step(start_step)
-
-    def save(valid_nll: float | None) -> None:
-        ckpt_lib.save_checkpoint(manager, carry[0], config, dict(meta, train_sums=ckpt_lib.sums_to_json(carry[1])),
-                                 valid_nll)
-
-    writer = MetricWriter(run_dir, resume_step=start_step, enabled=is_main)
-    bar = tqdm(total=total, initial=start_step, unit="step", desc="train", disable=not progress, dynamic_ncols=True)
-    last_log_time, last_log_step, saved_step = time.perf_counter(), start_step, start_step
-    step = start_step
-    try:
-        while step < total:
-            carry = step_fn(carry, shard_batch(next(stream), mesh), step_rng)
-            step += 1
-            bar.update(1)
-            is_eval = step % config.train.eval_every_steps == 0 or step == total
-            if step % config.train.log_every_steps == 0 or is_eval:
-                summary = summarize(jax.device_get(carry[1]))
-                _raise_if_not_finite(summary["nll"], "training", step, config)
-                now = time.perf_counter()
-                summary.update(learning_rate=float(lr_fn(step - 1)),
-                               steps_per_second=(step - last_log_step) / max(now - last_log_time, 1e-9))
-                writer.write(step, "train", summary)
-                bar.set_postfix(nll=f"{summary['nll']:.3f}", refresh=False)
-                carry = (carry[0], jax.device_put(zero_train_metrics(), replicated(mesh)))
-                last_log_time, last_log_step = now, step
-            if is_eval:
-                valid_nll = _evaluate(eval_fn, carry[0], valid_batches)
-                _raise_if_not_finite(valid_nll, "validation", step, config)
-                writer.write(step, "valid", {"nll": valid_nll})
-                bar.write(f"step {step}: train nll {summary['nll']:.4f}  valid nll {valid_nll:.4f}")
-                save(valid_nll)
-                saved_step = step
-                last_log_time = time.perf_counter()  # evaluation time is not training speed
-            if stop_at_step is not None and stop_at_step <= step < total:
-                break
-        if step < total:  # stopped early on request: leave a checkpoint to resume from
-            if step != saved_step:
-                save(None)
-            return TrainResult(run_dir, step, None, mesh.devices.size)
-        manager.wait_until_finished()
-        final = _final_evaluation(manager, carry[0], abstract_state, eval_fn, data, config, mesh)
-        writer.write(total, "final", final)
-        return TrainResult(run_dir, total, final, mesh.devices.size)
-    except KeyboardInterrupt:
-        if step != saved_step:
-            save(None)  # Ctrl-C: keep the progress; `musejax train --workdir ...` continues exactly here
-        raise
-    finally:
-        bar.close()
-        writer.close()
-
-
-def _final_evaluation(manager: Any, state: Any, abstract_state: Any, eval_fn: Any, data: LMData, config: Config,
-                      mesh: Any) -> dict[str, Any]:
-    """Valid and test NLL per step of the best checkpoint (lowest valid NLL)."""
-    best_step = manager.best_step()
-    last_step = int(jax.device_get(state.step))
-    if best_step is not None and best_step != last_step:
-        state = ckpt_lib.restore_state(manager, best_step, abstract_state)
-    else:
-        best_step = last_step
-    result = {"best_step": int(best_step)}
-    for split in ("valid", "test"):
-        batches = [shard_batch(b, mesh) for b in eval_batches(getattr(data, split), config.train.eval_batch_size, data.loss_kind)]
-        result[f"{split}_nll"] = _evaluate(eval_fn, state, batches)
-    result["n_train_windows"] = len(data.train)
-    return result
 
 
 def default_run_dir(config_name: str, root: str | Path = "runs") -> Path:

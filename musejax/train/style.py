@@ -1,5 +1,6 @@
-"""Style-classifier training: config dataclasses, the class-weighted loss and jit-compiled step, the loop with
-Orbax checkpoints (best by valid macro-F1, exact resume), calibration and the test report.
+"""Style-classifier training: config dataclasses, the class-weighted loss and jit-compiled step, and `StyleTask`
+for the shared loop (train/fit.py: Orbax checkpoints, best by valid macro-F1, exact resume), then calibration and
+the test report.
 
 A run directory holds config.json, checkpoints/ (items state, config, meta), metrics.jsonl + TensorBoard events,
 and after training calibration.json / .npz (out-of-style rule), report.json, report.md and confusion.png.
@@ -8,22 +9,24 @@ and after training calibration.json / .npz (out-of-style rule), report.json, rep
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
-import math
-import time
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
-import orbax.checkpoint as ocp
 
 from musejax.config import CkptConfig, ConfigError, OptimConfig, apply_overrides, load_config, saved_config_dict
 from musejax.config import to_dataclass
+from musejax.evaluate.classification import classification_scores
 from musejax.style.embeddings import split_outputs
-from musejax.train.style_data import BALANCE_MODES, BalancedWindows, StyleData, StyleSplit, frame_shape
+from musejax.train import checkpoint as ckpt_lib
+from musejax.train.fit import Cadence, fit
+from musejax.train.mesh import make_mesh, replicated, shard_batch
+from musejax.train.state import abstract_train_state, create_train_state, make_optimizer
+from musejax.train.style_data import BALANCE_MODES, BalancedWindows, StyleData, frame_shape
 from musejax.train.style_data import load_style_data
 from musejax.train.style_report import final_report
 
@@ -184,20 +187,14 @@ def _zero_sums() -> dict[str, jax.Array]:
                                                       "batches")}
 
 
-# ---------------------------------------------------------------------------------------------- the loop
+class StyleRunError(ValueError):
+    """No usable classifier run at the given path (message names it and what to do)."""
+
+
+# ---------------------------------------------------------------------------------------------- the task
 
 BEST_METRIC = "valid_macro_f1"
-
-
-def _manager(run_dir: Path, ckpt: CkptConfig, read_only: bool = False) -> ocp.CheckpointManager:
-    policy = ocp.checkpoint_managers.AnyPreservationPolicy([
-        ocp.checkpoint_managers.LatestN(n=ckpt.keep_latest),
-        ocp.checkpoint_managers.BestN(get_metric_fn=lambda m: m[BEST_METRIC], n=ckpt.keep_best,
-                                      keep_checkpoints_without_metrics=False)])
-    options = ocp.CheckpointManagerOptions(preservation_policy=policy, best_fn=lambda m: m[BEST_METRIC],
-                                           best_mode="max", create=not read_only, read_only=read_only)
-    return ocp.CheckpointManager(run_dir.absolute() / "checkpoints", options=options,
-                                 item_names=("state", "config", "meta"))
+RESUME_GROUPS = ("data", "model", "optim", "train")  # classify.coverage and ckpt may change on resume
 
 
 def _meta(config: StyleConfig, data: StyleData) -> dict[str, Any]:
@@ -214,112 +211,102 @@ class StyleTrainResult:
     report: dict[str, Any] | None  # test report (None when stopped early)
 
 
+class StyleTask:
+    """The style-classifier task for `fit`: balanced windows, the weighted cross-entropy step, valid macro-F1
+    as the checkpoints' metric; at the end, the out-of-style calibration and the test report of the best step."""
+
+    name = "train style"
+    resume_groups = RESUME_GROUPS
+    best_metric = BEST_METRIC
+    best_mode = "max"
+    writes_final = True
+    train_step = staticmethod(_accumulate)
+
+    def __init__(self, config: StyleConfig, mesh: Any, data: StyleData | None, progress: bool, run_dir: Path) -> None:
+        t = config.train
+        self.config, self.mesh, self.data, self.progress, self.run_dir = config, mesh, data, progress, run_dir
+        self.cadence = Cadence(t.steps, t.log_every_steps, t.eval_every_steps)
+        self.meta: dict[str, Any] = {}
+        self.report: dict[str, Any] | None = None
+
+    def init(self) -> tuple[Any, Any, dict[str, Any], Any]:
+        config, mesh = self.config, self.mesh
+        if self.data is None:
+            try:
+                self.data = load_style_data(config.data, progress=self.progress)
+            except ValueError as err:
+                raise ConfigError(f"config.data (corpus {config.data.corpus!r}): {err}") from err
+        data = self.data
+        self.meta = _meta(config, data)
+        self.model = build_classifier(config.model, len(data.styles), config.data.onsets)
+        tx, schedule = make_optimizer(config.optim, config.train.steps)
+        self.schedule = schedule
+        init_rng, step_rng = jax.random.split(jax.random.key(config.train.seed))
+        init = InitStyle(self.model, config.data.window_steps, frame_shape(config.data.onsets))
+        state, abstract_state = create_train_state(init, ApplyStyle(self.model), tx, "style", init_rng, mesh)
+        return state, abstract_state, _zero_sums(), jax.device_put(step_rng, replicated(mesh))
+
+    def batches(self, start_step: int) -> Iterator[dict[str, jax.Array]]:
+        t, data = self.config.train, self.data
+        sampler = BalancedWindows(data.train, len(data.styles), self.config.data.window_steps, t.batch_size, t.seed,
+                                  t.balance, self.config.data.transpose_semitones)
+        return (shard_batch(sampler.batch(step), self.mesh) for step in itertools.count(start_step))
+
+    def summarize(self, sums: dict[str, Any], step: int) -> dict[str, float]:
+        return {"loss": float(sums["loss_sum"]) / max(float(sums["weight_sum"]), 1e-9),
+                "accuracy": float(sums["correct"]) / float(sums["count"]),
+                "grad_norm": float(sums["grad_norm_sum"]) / float(sums["batches"]),
+                "learning_rate": float(self.schedule(step - 1))}
+
+    def finite(self, values: dict[str, float]) -> dict[str, str]:
+        return {"loss": "loss"} if "loss" in values else {}
+
+    def evaluate(self, state: Any, step: int) -> dict[str, float]:
+        data, t = self.data, self.config.train
+        _, probs = split_outputs(self.model, state.params, data.valid, self.config.data.window_steps,
+                                 t.eval_batch_size)
+        scores = classification_scores(data.valid.labels, probs.argmax(-1), data.styles)
+        return {"accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"]}
+
+    def best_value(self, metrics: dict[str, float]) -> float:
+        return metrics["macro_f1"]
+
+    def after_step(self, state: Any, step: int, writer: Any) -> bool:
+        return False
+
+    def postfix(self, summary: dict[str, float]) -> dict[str, str]:
+        return {"loss": f"{summary['loss']:.3f}"}
+
+    def describe(self, summary: dict[str, float], metrics: dict[str, float]) -> str:
+        return f"valid accuracy {metrics['accuracy']:.3f}  macro-F1 {metrics['macro_f1']:.3f}"
+
+    def divergence_hint(self) -> str:
+        return f"lower config.optim.learning_rate (now {self.config.optim.learning_rate:g})"
+
+    def finish(self, manager: Any, state: Any, abstract_state: Any, step: int) -> dict[str, Any]:
+        """Calibrate the out-of-style rule and report on test with the best checkpoint (valid macro-F1)."""
+        best = manager.best_step() or step
+        if best != int(jax.device_get(state.step)):
+            state = ckpt_lib.restore_state(manager, best, abstract_state)
+        self.report = final_report(self.model, state.params, self.data, self.config, self.run_dir, best)
+        return {"best_step": best, "test_accuracy": self.report["test"]["accuracy"],
+                "test_macro_f1": self.report["test"]["macro_f1"], "threshold": self.report["calibration"]["threshold"]}
+
+
 def train_classifier(config: StyleConfig, run_dir: str | Path, *, progress: bool = True,
                      data: StyleData | None = None, stop_at_step: int | None = None) -> StyleTrainResult:
     """Train (or exactly resume) a classifier run, then calibrate on valid and report on test."""
-    from tqdm.auto import tqdm
-
-    from musejax.config import save_config_json
-    from musejax.evaluate.classification import classification_scores
-    from musejax.train.mesh import make_mesh, replicated, shard_batch
-    from musejax.train.metrics import MetricWriter
-    from musejax.train.state import create_train_state, make_optimizer
-
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    saved = run_dir / "config.json"
-    if saved.exists() and json.loads(saved.read_text()) != json.loads(json.dumps(config.to_dict())):
-        raise ConfigError(f"{run_dir}: config differs from the run's config.json; use another --workdir")
-    if data is None:
-        try:
-            data = load_style_data(config.data, progress=progress)
-        except ValueError as err:
-            raise ConfigError(f"config.data (corpus {config.data.corpus!r}): {err}") from err
-    save_config_json(config, saved)
-    mesh = make_mesh(jax.devices()[:1])
-    model = build_classifier(config.model, len(data.styles), config.data.onsets)
-    tx, schedule = make_optimizer(config.optim, config.train.steps)
-    init_rng, step_rng = jax.random.split(jax.random.key(config.train.seed))
-    init = InitStyle(model, config.data.window_steps, frame_shape(config.data.onsets))
-    state, abstract = create_train_state(init, ApplyStyle(model), tx, "style",
-                                         init_rng, mesh)
-    manager = _manager(run_dir, config.ckpt)
-    meta = _meta(config, data)
-    t = config.train
-    closing: list[Any] = []
-    try:
-        start = manager.latest_step() or 0
-        if start:
-            state = manager.restore(start, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))["state"]
-        sampler = BalancedWindows(data.train, len(data.styles), config.data.window_steps, t.batch_size, t.seed,
-                                  t.balance, config.data.transpose_semitones)
-        step_fn = jax.jit(_accumulate, donate_argnums=0)
-        carry = jax.device_put((state, _zero_sums()), replicated(mesh))
-        writer = MetricWriter(run_dir, resume_step=start)
-        bar = tqdm(total=t.steps, initial=start, unit="step", desc="train style", disable=not progress)
-        closing.extend([bar.close, writer.close])
-        clock, step = time.perf_counter(), start
-        while step < t.steps:
-            carry = step_fn(carry, shard_batch(sampler.batch(step), mesh), step_rng)
-            step += 1
-            bar.update(1)
-            is_eval = step % t.eval_every_steps == 0 or step == t.steps
-            if step % t.log_every_steps == 0 or is_eval:
-                sums = jax.device_get(carry[1])
-                loss = float(sums["loss_sum"]) / max(float(sums["weight_sum"]), 1e-9)
-                if not math.isfinite(loss):
-                    raise FloatingPointError(f"training loss is {loss} at step {step}; lower config.optim.learning_rate")
-                now = time.perf_counter()
-                writer.write(step, "train", {"loss": loss, "accuracy": float(sums["correct"]) / float(sums["count"]),
-                                             "grad_norm": float(sums["grad_norm_sum"]) / float(sums["batches"]),
-                                             "learning_rate": float(schedule(step - 1)),
-                                             "seconds_per_step": (now - clock) / float(sums["batches"])})
-                carry, clock = (carry[0], jax.device_put(_zero_sums(), replicated(mesh))), now
-                bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
-            if is_eval:
-                _, probs = split_outputs(model, carry[0].params, data.valid, config.data.window_steps, t.eval_batch_size)
-                scores = classification_scores(data.valid.labels, probs.argmax(-1), data.styles)
-                writer.write(step, "valid", {"accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"]})
-                bar.write(f"step {step}: valid accuracy {scores['accuracy']:.3f}  macro-F1 {scores['macro_f1']:.3f}")
-                _save(manager, carry[0], config, meta, scores["macro_f1"])
-                clock = time.perf_counter()
-            if stop_at_step is not None and stop_at_step <= step < t.steps:
-                if step % t.eval_every_steps:
-                    _save(manager, carry[0], config, meta, None)
-                return StyleTrainResult(run_dir, step, None)
-        manager.wait_until_finished()
-        best = manager.best_step() or step
-        state = manager.restore(best, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))["state"]
-    finally:
-        for close in closing:
-            close()
-        manager.wait_until_finished()
-        manager.close()
-    report = final_report(model, state.params, data, config, run_dir, best)
-    MetricWriter(run_dir, tensorboard=False).write(t.steps, "final", {
-        "best_step": best, "test_accuracy": report["test"]["accuracy"], "test_macro_f1": report["test"]["macro_f1"],
-        "threshold": report["calibration"]["threshold"]})
-    return StyleTrainResult(run_dir, t.steps, report)
-
-
-def _save(manager: ocp.CheckpointManager, state: Any, config: StyleConfig, meta: dict[str, Any],
-          macro_f1: float | None) -> None:
-    step = int(jax.device_get(state.step))
-    manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
-                                               config=ocp.args.JsonSave(config.to_dict()),
-                                               meta=ocp.args.JsonSave(meta)),
-                 metrics=None if macro_f1 is None else {BEST_METRIC: float(macro_f1)}, force=True)
-
-
-class StyleRunError(ValueError):
-    """No usable classifier run at the given path (message names it and what to do)."""
+    task = StyleTask(config, make_mesh(jax.devices()[:1]), data, progress, run_dir)
+    result = fit(task, config, run_dir, stop_at_step=stop_at_step, progress=progress)
+    report = task.report
+    if report is None and result.final is not None:  # finished before: the report it wrote
+        report = json.loads((run_dir / "report.json").read_text())
+    return StyleTrainResult(run_dir, result.step, report)
 
 
 def restore_style_run(run_dir: str | Path, which: str = "best") -> tuple[Any, Any, dict[str, Any], int]:
     """(model, params, meta, step) of a classifier run's best (valid macro-F1) or latest checkpoint."""
-    from musejax.train.mesh import make_mesh
-    from musejax.train.state import abstract_train_state, make_optimizer
-
     run_dir = Path(run_dir)
     try:
         config = saved_style_config(run_dir)
@@ -328,20 +315,20 @@ def restore_style_run(run_dir: str | Path, which: str = "best") -> tuple[Any, An
     if not (run_dir / "checkpoints").is_dir():
         raise StyleRunError(f"{run_dir}: classifier run has no checkpoints/ (train it: musejax classify --train "
                             f"--workdir {run_dir})")
-    manager = _manager(run_dir, config.ckpt, read_only=True)
+    manager = ckpt_lib.make_checkpoint_manager(run_dir, config.ckpt, read_only=True, best_metric=BEST_METRIC,
+                                               best_mode="max")
     try:
         step = manager.best_step() if which == "best" else manager.latest_step()
         step = step if step is not None else manager.latest_step()
         if step is None:
             raise StyleRunError(f"{run_dir}: classifier run has no checkpoint yet")
-        meta = manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+        meta = ckpt_lib.restore_meta(manager, step)
         onsets = bool(meta.get("onsets", False))
         model = build_classifier(config.model, len(meta["styles"]), onsets)
         tx, _ = make_optimizer(config.optim, config.train.steps)
         init = InitStyle(model, int(meta["window_steps"]), frame_shape(onsets))
-        abstract = abstract_train_state(init, ApplyStyle(model), tx, "style",
-                                        make_mesh(jax.devices()[:1]))
-        state = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))["state"]
+        abstract = abstract_train_state(init, ApplyStyle(model), tx, "style", make_mesh(jax.devices()[:1]))
+        state = ckpt_lib.restore_state(manager, step, abstract)
     finally:
         manager.close()
     return model, state.params, meta, int(step)
