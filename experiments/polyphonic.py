@@ -30,7 +30,6 @@ import math
 import re
 import sys
 import time
-import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -169,8 +168,6 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Build or load the data, train, score, print and write the table; returns the results dict."""
     from musejax.host import use_every_cpu_core
 
-    # pydub (pulled in by note-seq) warns about a missing ffmpeg on import; nothing here decodes audio.
-    warnings.filterwarnings("ignore", message="Couldn't find ffmpeg")
     args = parse_args(argv)
     try:
         use_every_cpu_core()  # before JAX starts, as the `musejax` command does: one CPU device per core

@@ -11,7 +11,6 @@ import argparse
 import importlib
 import importlib.util
 import sys
-import warnings
 
 from musejax.errors import CommandError
 from musejax.host import use_every_cpu_core
@@ -43,8 +42,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # pydub (pulled in by note-seq) warns about a missing ffmpeg on import; musejax never decodes audio.
-    warnings.filterwarnings("ignore", message="Couldn't find ffmpeg")
     argv = list(sys.argv[1:] if argv is None else argv)
     commands = _available()
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import jax
@@ -13,6 +14,7 @@ import pytest
 from musejax.config import ConfigError, resolve_config
 from musejax.train.checkpoint import make_checkpoint_manager, restore_run, save_checkpoint
 from musejax.train.data import eval_batches, lm_batch, make_encoding, windows_from_arrays
+from musejax.train.fit import RunLockedError
 from musejax.train.loop import NonFiniteLossError, train
 from musejax.train.mesh import make_mesh
 from musejax.train.metrics import read_metrics
@@ -169,6 +171,59 @@ def test_resume_refuses_a_different_config(tmp_path):
         train(tiny_config("--config.model.hidden=24"), tmp_path / "run", data=data, progress=False)
     with pytest.raises(ConfigError, match="already has checkpoints"):
         train(config, tmp_path / "run", data=data, progress=False, resume=False)
+
+
+def test_a_second_run_into_a_live_workdir_is_refused_until_its_holder_dies(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    config = tiny_config()
+    data = tiny_data(config)
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\n"
+                               "from pathlib import Path\nfrom musejax.train.fit import run_lock\n"
+                               f"with run_lock(Path({str(tmp_path)!r})):\n    print('held', flush=True)\n"
+                               "    time.sleep(600)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(RunLockedError, match=rf"another run is training in this directory \(process {holder.pid} "):
+            train(config, tmp_path, data=data, progress=False, stop_at_step=2)
+        assert not (tmp_path / "checkpoints").exists()  # refused before touching the run
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    assert train(config, tmp_path, data=data, progress=False, stop_at_step=2).step == 2  # the kill freed it
+
+
+@pytest.mark.parametrize("damage", ["truncated", "missing item"])
+def test_a_damaged_latest_checkpoint_falls_back_to_the_previous_one(tmp_path, capsys, damage):
+    config = tiny_config("--config.ckpt.keep_latest=2")
+    data = tiny_data(config)
+    full = train(config, tmp_path / "full", data=data, progress=False)
+    run = tmp_path / "run"
+    train(config, run, data=data, progress=False, stop_at_step=10)
+    train(config, run, data=data, progress=False, stop_at_step=13)
+    latest = run / "checkpoints" / "13"
+    if damage == "truncated":
+        files = sorted((p for p in (latest / "state").rglob("*") if p.is_file()), key=lambda p: -p.stat().st_size)
+        files[0].write_bytes(files[0].read_bytes()[: files[0].stat().st_size // 2])
+    else:
+        shutil.rmtree(latest / "state")
+    resumed = train(config, run, data=data, progress=False)
+    out = capsys.readouterr().out
+    assert "checkpoint step 13 is unusable" in out and "resuming from step 10" in out
+    assert [p.name.split("-")[0] for p in (run / "checkpoints-damaged").iterdir()] == ["13"]  # kept, not deleted
+    assert resumed.final == full.final and records(run) == records(tmp_path / "full")
+
+
+def test_no_usable_checkpoint_is_a_clear_error(tmp_path):
+    config = tiny_config()
+    data = tiny_data(config)
+    train(config, tmp_path, data=data, progress=False, stop_at_step=3)
+    shutil.rmtree(tmp_path / "checkpoints" / "3" / "state")
+    with pytest.raises(ConfigError, match=r"no usable checkpoint: step\(s\) 3 are damaged .*start from step 0"):
+        train(config, tmp_path, data=data, progress=False)
+    assert train(config, tmp_path, data=data, progress=False, stop_at_step=2).step == 2  # then a fresh start
 
 
 def test_checkpoints_keep_the_best_by_valid_nll_and_the_latest(tmp_path):

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -149,17 +151,51 @@ def start_run(manager: ocp.CheckpointManager, run_dir: Path, config: Any, resume
     return latest
 
 
+DAMAGED_DIR = "checkpoints-damaged"  # unusable checkpoints are moved here, beside checkpoints/, never deleted
+
+
 def resume_training(manager: ocp.CheckpointManager, latest: int | None, state: Any, abstract_state: Any,
                     sums: dict[str, Any]) -> tuple[Any, dict[str, Any], int]:
     """(state, running metric sums, start step) of a run: as given (step 0) for a fresh run (`latest` None),
-    else restored from checkpoint `latest`, the sums from its meta (so logging continues exactly)."""
+    else restored from checkpoint `latest`, the sums from its meta (so logging continues exactly).
+
+    A checkpoint that cannot be restored (a truncated file, a missing item) is named, moved to
+    `<run>/checkpoints-damaged/`, and the previous one is tried; ConfigError when none is usable.
+    """
     if latest is None:
         return state, sums, 0
-    state = restore_state(manager, latest, abstract_state)
-    saved = restore_meta(manager, latest).get("train_sums")  # absent from runs of older versions: start at 0
-    if saved is not None:
-        sums = {key: np.float32(value) for key, value in saved.items()}
-    return state, sums, latest
+    candidates = sorted((step for step in manager.all_steps() if step <= latest), reverse=True)
+    damaged = []
+    for step in candidates:
+        try:
+            restored = restore_state(manager, step, abstract_state)
+            meta = restore_meta(manager, step)
+        except Exception as err:  # noqa: BLE001 (Orbax and TensorStore raise many kinds for a damaged file)
+            where = set_aside(manager, step)
+            reason = f"{type(err).__name__}: {str(err).splitlines()[0][:200] if str(err) else ''}"
+            print(f"checkpoint step {step} is unusable ({reason}); moved it to {where}", flush=True)
+            damaged.append(step)
+            continue
+        if damaged:
+            print(f"resuming from step {step}, the latest usable checkpoint", flush=True)
+        saved = meta.get("train_sums")  # absent from runs of older versions: the sums start at 0
+        if saved is not None:
+            sums = {key: np.float32(value) for key, value in saved.items()}
+        return restored, sums, step
+    run_dir = Path(manager.directory).parent
+    raise ConfigError(f"{run_dir}: no usable checkpoint: step(s) {', '.join(map(str, damaged))} are damaged (moved to "
+                      f"{run_dir / DAMAGED_DIR}); run the same command again to start from step 0")
+
+
+def set_aside(manager: ocp.CheckpointManager, step: int) -> Path:
+    """Move checkpoint `step` out of the manager's directory into checkpoints-damaged/ (kept for inspection)."""
+    directory = Path(manager.directory)
+    target = directory.parent / DAMAGED_DIR / f"{step}-{time.strftime('%Y%m%d-%H%M%S')}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if jax.process_index() == 0:
+        shutil.move(str(directory / str(step)), str(target))
+    manager.reload()
+    return target
 
 
 def open_checkpoint(run_dir: Path, ckpt: CkptConfig, which: str | int,

@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import os
+import socket
 import time
 from pathlib import Path
 from typing import Any, Iterator, Protocol
@@ -19,6 +21,7 @@ from typing import Any, Iterator, Protocol
 import jax
 from tqdm.auto import tqdm
 
+from musejax.config import ConfigError
 from musejax.train import checkpoint as ckpt_lib
 from musejax.train.mesh import replicated
 from musejax.train.metrics import MetricWriter, read_metrics
@@ -26,6 +29,38 @@ from musejax.train.metrics import MetricWriter, read_metrics
 
 class NonFiniteLossError(FloatingPointError):
     """A training or validation loss became NaN or infinite."""
+
+
+class RunLockedError(ConfigError):
+    """Another live process is training in the run directory."""
+
+
+LOCK_FILE = ".lock"
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path) -> Iterator[None]:
+    """Hold `<run_dir>/.lock` (an exclusive flock) while training: a second run into the same directory stops
+    with RunLockedError. The kernel releases the lock when the holder exits, also after a kill."""
+    try:
+        import fcntl
+    except ImportError:  # not a POSIX system: no lock
+        yield
+        return
+    path = run_dir / LOCK_FILE
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = path.read_text().strip() or "unknown"
+            raise RunLockedError(f"{run_dir}: another run is training in this directory (process {holder}); wait "
+                                 f"for it to finish or use another --workdir") from None
+        os.ftruncate(descriptor, 0)
+        os.write(descriptor, f"{os.getpid()} on {socket.gethostname()}\n".encode())
+        yield
+    finally:
+        os.close(descriptor)  # closing releases the flock
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,6 +153,8 @@ def fit(task: FitTask, config: Any, run_dir: str | Path, *, resume: bool = True,
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
+        if jax.process_index() == 0:  # one lock per run: the other processes of a multi-host job share it
+            stack.enter_context(run_lock(run_dir))
         manager = ckpt_lib.make_checkpoint_manager(run_dir, config.ckpt, best_metric=task.best_metric,
                                                    best_mode=task.best_mode)
         stack.callback(manager.close)
