@@ -26,6 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--resume", action=argparse.BooleanOptionalAction, default=None,
                        help="continue from the workdir's latest checkpoint (default: if it has one)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.add_argument("--distributed", action="store_true",
+                       help="multi-host run: call jax.distributed.initialize() (also done whenever "
+                            "JAX_COORDINATOR_ADDRESS is set)")
     train.epilog = ("Override any config value with --config.GROUP.KEY=VALUE, e.g. --config.loss.kind=minimax "
                     "--config.train.steps=2000 (groups: data, model, loss, g_optim, d_optim, train, sample, ckpt).")
     sample = sub.add_parser("sample", help="write N binarised samples of a trained GAN as MIDI + PNG")
@@ -72,13 +75,20 @@ def _resolve(args: argparse.Namespace):
 
 
 def _train(args: argparse.Namespace) -> int:
+    import jax
+
     from musejax.config import ConfigError
     from musejax.train.fit import NonFiniteLossError
     from musejax.train.gan import final_samples, train_gan
     from musejax.train.loop import default_run_dir
-    from musejax.train.mesh import describe_devices
+    from musejax.train.mesh import describe_devices, initialize_distributed
 
     started = time.perf_counter()
+    try:
+        if initialize_distributed(force=args.distributed):
+            print("joined a multi-host run")
+    except ValueError as err:
+        raise CommandError(str(err)) from None
     try:
         config = _resolve(args)
         # The data first: a cold build parses in worker processes, forked before JAX starts its threads.
@@ -93,7 +103,12 @@ def _train(args: argparse.Namespace) -> int:
         print(f"run directory: {workdir}")
         print(data.description)
         result = train_gan(config, workdir, resume=args.resume is not False, progress=not args.no_progress, data=data)
-        paths = final_samples(workdir, config) if result.finished else []
+        if result.finished and jax.process_count() > 1:  # sampling restores on one process: after the job
+            paths = []
+            if jax.process_index() == 0:
+                print(f"sample it (one process): musejax gan sample --run {workdir}")
+        else:
+            paths = final_samples(workdir, config) if result.finished else []
     except (ConfigError, NonFiniteLossError) as err:
         raise CommandError(str(err)) from None
     if paths:

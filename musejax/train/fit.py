@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from musejax.config import ConfigError
 from musejax.train import checkpoint as ckpt_lib
-from musejax.train.mesh import replicated
+from musejax.train.mesh import replicate_tree, replicated
 from musejax.train.metrics import MetricWriter, read_metrics
 
 
@@ -175,7 +175,7 @@ def _loop(task: Any, config: Any, run_dir: Path, manager: Any, latest: int | Non
     state, abstract_state, zero_sums, step_rng = task.init()
     zero_sums = jax.device_get(zero_sums)  # host copies: each log interval puts fresh ones (the carry is donated)
     state, sums, start_step = ckpt_lib.resume_training(manager, latest, state, abstract_state, zero_sums)
-    carry = jax.device_put((state, sums), replicated(mesh))
+    carry = replicate_tree((state, sums), mesh)
     step_fn = jax.jit(task.train_step, donate_argnums=0, out_shardings=jax.tree.map(lambda _: replicated(mesh), carry))
     stream = task.batches(start_step)
     is_main = jax.process_index() == 0
@@ -201,7 +201,7 @@ def _loop(task: Any, config: Any, run_dir: Path, manager: Any, latest: int | Non
                 summary["steps_per_second"] = (step - last_log_step) / max(now - last_log_time, 1e-9)
                 writer.write(step, "train", summary)
                 bar.set_postfix(task.postfix(summary), refresh=False)
-                carry = (carry[0], jax.device_put(zero_sums, replicated(mesh)))
+                carry = (carry[0], replicate_tree(zero_sums, mesh))
                 last_log_time, last_log_step = now, step
             metric = None
             if cadence.is_eval(step):

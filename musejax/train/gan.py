@@ -16,7 +16,6 @@ from typing import Any, Iterator, Sequence
 
 import jax
 import numpy as np
-from jax.sharding import NamedSharding, PartitionSpec as P
 
 from musejax.config import ConfigError
 from musejax.train.fit import Cadence, fit
@@ -25,7 +24,7 @@ from musejax.train.gan_data import GanBatches, GanData, load_gan_data
 from musejax.train.gan_run import build_networks, conditioning_styles, gan_loss, gan_meta, make_optimizers
 from musejax.train.gan_samples import generate_segments, mean_pairwise_jaccard, write_grid
 from musejax.train.gan_steps import create_gan_state, run_keys, summarize, train_step_accumulate, zero_metrics
-from musejax.train.mesh import DATA_AXIS, make_mesh, replicated
+from musejax.train.mesh import make_mesh, replicate_tree, shard_batch
 
 
 @dataclasses.dataclass
@@ -71,14 +70,13 @@ class GanTask:
         init_rng, step_rng = run_keys(config.train.seed)
         state, abstract_state = create_gan_state(generator, discriminator, g_tx, d_tx, gan_loss(config), self.n_styles,
                                                  init_rng, mesh)
-        return state, abstract_state, zero_metrics(), jax.device_put(step_rng, replicated(mesh))
+        return state, abstract_state, zero_metrics(), replicate_tree(step_rng, mesh)
 
     def batches(self, start_step: int) -> Iterator[dict[str, jax.Array]]:
         config = self.config
-        sharding = NamedSharding(self.mesh, P(None, DATA_AXIS))  # (n_critic, B, ...): split the batch axis
         stream = GanBatches(self.data, config.train.batch_size, config.train.seed, config.data.transpose_semitones,
                             config.loss.n_critic, with_style=self.n_styles > 0).from_step(start_step)
-        return ({key: jax.device_put(value, sharding) for key, value in batch.items()} for batch in stream)
+        return (shard_batch(batch, self.mesh, axis=1) for batch in stream)  # (n_critic, B, ...): split B
 
     def summarize(self, sums: dict[str, Any], step: int) -> dict[str, float]:
         return summarize(sums)
@@ -118,12 +116,12 @@ def train_gan(config: GanConfig, run_dir: str | Path, *, resume: bool = True, st
     """Train `config` in `run_dir` (continuing its latest checkpoint if `resume`) up to config.train.steps.
 
     `stop_at_step` stops after that step with a checkpoint (as a preemption would); `data` replaces the
-    corpus of config.data (tests); `devices` defaults to all devices (data parallelism over the batch), except on
-    the CPU: one device there. Split over 2 CPU devices (musejax/host.py) the default step ran 20% slower (2.28
+    corpus of config.data (tests); `devices` defaults to all devices (data parallelism over the batch), except in
+    a one-process job on the CPU: one device there. Split over 2 CPU devices (musejax/host.py) the default step ran 20% slower (2.28
     against 2.80 steps/s): its large matmuls already use every core, and the split adds some 80 all-reduces.
     """
     run_dir = Path(run_dir)
-    if devices is None and jax.default_backend() == "cpu":
+    if devices is None and jax.default_backend() == "cpu" and jax.process_count() == 1:
         devices = jax.devices()[:1]
     mesh = make_mesh(devices)
     if progress and mesh.devices.size < jax.device_count():

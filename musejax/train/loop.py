@@ -20,7 +20,7 @@ from musejax.config import Config, ConfigError
 from musejax.train import checkpoint as ckpt_lib
 from musejax.train.data import LMData, TrainBatches, eval_batches, load_lm_data
 from musejax.train.fit import Cadence, NonFiniteLossError, fit
-from musejax.train.mesh import data_parallel_devices, make_mesh, replicated, shard_batch
+from musejax.train.mesh import data_parallel_devices, make_mesh, replicate_tree, shard_batch
 from musejax.train.model import build_lm, data_meta
 from musejax.train.state import create_train_state, make_optimizer
 from musejax.train.steps import eval_step, summarize, train_step_accumulate, zero_train_metrics
@@ -96,7 +96,7 @@ class LMTask:
         state, abstract_state = create_train_state(lm.init_params, lm.apply_fn, tx, data.loss_kind, init_rng, mesh)
         self.eval_fn, self.lr_fn = jax.jit(eval_step), jax.jit(schedule)
         self.valid_batches = self._eval_batches("valid")
-        return state, abstract_state, zero_train_metrics(), jax.device_put(step_rng, replicated(mesh))
+        return state, abstract_state, zero_train_metrics(), replicate_tree(step_rng, mesh)
 
     def _eval_batches(self, split: str) -> list[dict[str, jax.Array]]:
         data = self.data

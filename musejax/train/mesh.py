@@ -14,6 +14,8 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 DATA_AXIS = "data"
+
+
 def data_parallel_devices(batch_sizes: Sequence[int],
                           devices: Sequence[jax.Device] | None = None) -> list[jax.Device]:
     """The devices a data-parallel job uses: `devices` if given, else all of them, except in a one-process job
@@ -34,35 +36,49 @@ def make_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
     return Mesh(np.asarray(devices), (DATA_AXIS,))
 
 
-def batch_sharding(mesh: Mesh) -> NamedSharding:
-    """Leading (batch) axis split over "data"."""
-    return NamedSharding(mesh, P(DATA_AXIS))
+def batch_sharding(mesh: Mesh, axis: int = 0) -> NamedSharding:
+    """The batch axis (`axis`, default the leading one) split over "data"."""
+    return NamedSharding(mesh, P(*([None] * axis), DATA_AXIS))
 
 
 def replicated(mesh: Mesh) -> NamedSharding:
     return NamedSharding(mesh, P())
 
 
-def shard_batch(batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array]:
-    """Global numpy batch -> arrays sharded along "data".
+def shard_batch(batch: dict[str, np.ndarray], mesh: Mesh, axis: int = 0) -> dict[str, jax.Array]:
+    """Global numpy batch -> arrays split along "data" on their batch axis (`axis`).
 
-    Every process builds the same global batch (same seed); each contributes the rows its local devices hold.
+    Every process builds the same global batch (same seed); each contributes the rows its local devices hold
+    (`jax.make_array_from_process_local_data`: `device_put` cannot place onto another host's devices).
     """
-    sharding = batch_sharding(mesh)
+    sharding = batch_sharding(mesh, axis)
     n_processes, index = jax.process_count(), jax.process_index()
 
     def put(array: np.ndarray) -> jax.Array:
         if n_processes == 1:
             return jax.device_put(array, sharding)
-        rows = array.shape[0] // n_processes
-        local = array[index * rows : (index + 1) * rows]
+        rows = array.shape[axis] // n_processes
+        local = np.take(array, np.arange(index * rows, (index + 1) * rows), axis=axis)
         return jax.make_array_from_process_local_data(sharding, local, array.shape)
 
     return {key: put(value) for key, value in batch.items()}
 
 
 def replicate_tree(tree: Any, mesh: Mesh) -> Any:
-    return jax.device_put(tree, replicated(mesh))
+    """Every leaf (host values, arrays, PRNG keys) as an array replicated over the mesh, on one host or many:
+    each process passes the same values (same seed, same checkpoint), so its copy is the global value."""
+    sharding = replicated(mesh)
+    if jax.process_count() == 1:
+        return jax.device_put(tree, sharding)
+
+    def put(leaf: Any) -> jax.Array:
+        if isinstance(leaf, jax.Array) and leaf.sharding == sharding:
+            return leaf
+        if isinstance(leaf, jax.Array) and jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+            return jax.random.wrap_key_data(put(jax.random.key_data(leaf)), impl=jax.random.key_impl(leaf))
+        return jax.make_array_from_process_local_data(sharding, np.asarray(leaf))
+
+    return jax.tree.map(put, tree)
 
 
 def initialize_distributed(force: bool = False) -> bool:
@@ -83,6 +99,9 @@ def initialize_distributed(force: bool = False) -> bool:
             raise ValueError(f"JAX_COORDINATOR_ADDRESS is set but {', '.join(missing)} not: set all three")
         kwargs = dict(coordinator_address=address, num_processes=int(os.environ["JAX_NUM_PROCESSES"]),
                       process_id=int(os.environ["JAX_PROCESS_ID"]))
+    if not os.environ.get("JAX_CPU_COLLECTIVES_IMPLEMENTATION"):
+        # the CPU client's cross-process collectives (only the CPU backend uses them): gloo, built into jaxlib
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
     jax.distributed.initialize(**kwargs)
     return True
 

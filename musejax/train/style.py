@@ -24,7 +24,7 @@ from musejax.evaluate.classification import classification_scores
 from musejax.style.embeddings import split_outputs
 from musejax.train import checkpoint as ckpt_lib
 from musejax.train.fit import Cadence, fit
-from musejax.train.mesh import make_mesh, replicated, shard_batch
+from musejax.train.mesh import make_mesh, replicate_tree, shard_batch
 from musejax.train.state import abstract_train_state, create_train_state, make_optimizer
 from musejax.train.style_data import BALANCE_MODES, BalancedWindows, StyleData, frame_shape
 from musejax.train.style_data import load_style_data
@@ -244,7 +244,7 @@ class StyleTask:
         init_rng, step_rng = jax.random.split(jax.random.key(config.train.seed))
         init = InitStyle(self.model, config.data.window_steps, frame_shape(config.data.onsets))
         state, abstract_state = create_train_state(init, ApplyStyle(self.model), tx, "style", init_rng, mesh)
-        return state, abstract_state, _zero_sums(), jax.device_put(step_rng, replicated(mesh))
+        return state, abstract_state, _zero_sums(), replicate_tree(step_rng, mesh)
 
     def batches(self, start_step: int) -> Iterator[dict[str, jax.Array]]:
         t, data = self.config.train, self.data
