@@ -53,13 +53,13 @@ def kill_and_resume(args: list[str], run_dir: Path, env: dict[str, str], kills: 
     for attempt in range(kills):
         proc = subprocess.Popen([MUSEJAX, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                 text=True)
-        deadline = time.monotonic() + float(rng.uniform(3.0, 14.0))
-        on_write = attempt % 2 == 0
+        on_write = attempt % 2 == 0  # wait for a checkpoint write (a short window: poll fast), else a random time
+        deadline = time.monotonic() + (120.0 if on_write else float(rng.uniform(3.0, 14.0)))
         while proc.poll() is None and time.monotonic() < deadline:
             if on_write and writing_checkpoint(run_dir):
                 during_write += 1
                 break
-            time.sleep(0.005)
+            time.sleep(0.0005 if on_write else 0.01)
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             landed += 1
