@@ -195,6 +195,7 @@ def test_the_parse_pool_does_not_fork_once_jax_has_started():
     assert corpora._pool_context().get_start_method() == "forkserver"
 
 
+@pytest.mark.slow  # 37 s; the in-process check of the start method above stays in the default suite
 def test_the_first_command_builds_a_cold_corpus_without_a_fork_warning(tmp_path):
     """The start of the README's first command (JAX starts, then the corpus is parsed by a process pool) on a
     small folder corpus with an empty cache: no `os.fork() ... JAX is multithreaded` warning, and no warning

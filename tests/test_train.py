@@ -196,7 +196,7 @@ def test_a_second_run_into_a_live_workdir_is_refused_until_its_holder_dies(tmp_p
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # Orbax's aborted read coroutines
-@pytest.mark.parametrize("damage", ["truncated", "missing item"])
+@pytest.mark.parametrize("damage", [pytest.param("truncated", marks=pytest.mark.slow), "missing item"])
 def test_a_damaged_latest_checkpoint_falls_back_to_the_previous_one(tmp_path, capsys, damage):
     config = tiny_config("--config.ckpt.keep_latest=2")
     data = tiny_data(config)
