@@ -133,6 +133,24 @@ class FitTask(Protocol):
         """The line printed at an evaluation step (after "step N: ")."""
 
 
+class TaskBase:
+    """What every task shares: its config, mesh, data (None: loaded in `init`), progress flag and run directory,
+    the checkpoint meta (set in `init`), and the hooks most tasks leave as they are."""
+
+    def __init__(self, config: Any, mesh: Any, data: Any, progress: bool, run_dir: Path | None = None) -> None:
+        self.config, self.mesh, self.data, self.progress, self.run_dir = config, mesh, data, progress, run_dir
+        self.meta: dict[str, Any] = {}
+
+    def evaluate(self, state: Any, step: int) -> dict[str, float]:
+        return {}
+
+    def after_step(self, state: Any, step: int, writer: MetricWriter) -> bool:
+        return False
+
+    def finish(self, manager: Any, state: Any, abstract_state: Any, step: int) -> dict[str, Any] | None:
+        return None
+
+
 @dataclasses.dataclass
 class FitResult:
     run_dir: Path

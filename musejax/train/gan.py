@@ -18,7 +18,7 @@ import jax
 import numpy as np
 
 from musejax.config import ConfigError
-from musejax.train.fit import Cadence, fit
+from musejax.train.fit import Cadence, TaskBase, fit
 from musejax.train.gan_config import RESUME_GROUPS, GanConfig
 from musejax.train.gan_data import GanBatches, GanData, load_gan_data
 from musejax.train.gan_run import build_networks, conditioning_styles, gan_loss, gan_meta, make_optimizers
@@ -35,7 +35,7 @@ class GanTrainResult:
     seconds: float
 
 
-class GanTask:
+class GanTask(TaskBase):
     """The GAN task for `fit`: real segments (n_critic batches per generator step), the joint D/G step, and a
     grid of samples from fixed noise every `train.sample_every_steps`; no validation, latest checkpoints only."""
 
@@ -47,10 +47,9 @@ class GanTask:
     train_step = staticmethod(train_step_accumulate)
 
     def __init__(self, config: GanConfig, mesh: Any, data: GanData | None, progress: bool, run_dir: Path) -> None:
+        super().__init__(config, mesh, data, progress, run_dir)
         t = config.train
-        self.config, self.mesh, self.data, self.progress, self.run_dir = config, mesh, data, progress, run_dir
         self.cadence = Cadence(t.steps, t.log_every_steps, checkpoint_every=t.checkpoint_every_steps)
-        self.meta: dict[str, Any] = {}
 
     def init(self) -> tuple[Any, Any, dict[str, Any], Any]:
         config, mesh = self.config, self.mesh
@@ -84,9 +83,6 @@ class GanTask:
     def finite(self, values: dict[str, float]) -> dict[str, str]:
         return {key: key for key in ("d_loss", "g_loss") if key in values}
 
-    def evaluate(self, state: Any, step: int) -> dict[str, float]:
-        return {}
-
     def best_value(self, metrics: dict[str, float]) -> float:
         raise NotImplementedError("the GAN ranks no checkpoint")
 
@@ -105,9 +101,6 @@ class GanTask:
 
     def divergence_hint(self) -> str:
         return "lower config.g_optim/d_optim.learning_rate or use loss.kind=wgan-gp"
-
-    def finish(self, manager: Any, state: Any, abstract_state: Any, step: int) -> None:
-        return None
 
 
 def train_gan(config: GanConfig, run_dir: str | Path, *, resume: bool = True, stop_at_step: int | None = None,

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 from musejax.config import Config, ConfigError
 from musejax.train import checkpoint as ckpt_lib
 from musejax.train.data import LMData, TrainBatches, eval_batches, load_lm_data
-from musejax.train.fit import Cadence, NonFiniteLossError, fit
+from musejax.train.fit import Cadence, NonFiniteLossError, TaskBase, fit
 from musejax.train.mesh import data_parallel_devices, make_mesh, replicate_tree, shard_batch
 from musejax.train.model import build_lm, data_meta
 from musejax.train.state import create_train_state, make_optimizer
@@ -64,7 +64,7 @@ def _evaluate(eval_fn: Any, state: Any, batches: Sequence[dict[str, jax.Array]])
     return summarize(jax.device_get(total))["nll"]
 
 
-class LMTask:
+class LMTask(TaskBase):
     """The language-model task for `fit`: piano-roll or event LM batches, the NLL step, valid NLL as the
     checkpoints' metric, and valid + test NLL of the best checkpoint as the final record."""
 
@@ -76,10 +76,9 @@ class LMTask:
     train_step = staticmethod(train_step_accumulate)
 
     def __init__(self, config: Config, mesh: Any, data: LMData | None = None, progress: bool = True) -> None:
+        super().__init__(config, mesh, data, progress)
         t = config.train
-        self.config, self.mesh, self.data, self.progress = config, mesh, data, progress
         self.cadence = Cadence(t.steps, t.log_every_steps, t.eval_every_steps)
-        self.meta: dict[str, Any] = {}
 
     def init(self) -> tuple[Any, Any, dict[str, Any], Any]:
         config, mesh = self.config, self.mesh
@@ -120,9 +119,6 @@ class LMTask:
 
     def best_value(self, metrics: dict[str, float]) -> float:
         return metrics["nll"]
-
-    def after_step(self, state: Any, step: int, writer: Any) -> bool:
-        return False
 
     def postfix(self, summary: dict[str, float]) -> dict[str, str]:
         return {"nll": f"{summary['nll']:.3f}"}

@@ -23,7 +23,7 @@ from musejax.config import to_dataclass
 from musejax.evaluate.classification import classification_scores
 from musejax.style.embeddings import split_outputs
 from musejax.train import checkpoint as ckpt_lib
-from musejax.train.fit import Cadence, fit
+from musejax.train.fit import Cadence, TaskBase, fit
 from musejax.train.mesh import make_mesh, replicate_tree, shard_batch
 from musejax.train.state import abstract_train_state, create_train_state, make_optimizer
 from musejax.train.style_data import BALANCE_MODES, BalancedWindows, StyleData, frame_shape
@@ -211,7 +211,7 @@ class StyleTrainResult:
     report: dict[str, Any] | None  # test report (None when stopped early)
 
 
-class StyleTask:
+class StyleTask(TaskBase):
     """The style-classifier task for `fit`: balanced windows, the weighted cross-entropy step, valid macro-F1
     as the checkpoints' metric; at the end, the out-of-style calibration and the test report of the best step."""
 
@@ -223,10 +223,9 @@ class StyleTask:
     train_step = staticmethod(_accumulate)
 
     def __init__(self, config: StyleConfig, mesh: Any, data: StyleData | None, progress: bool, run_dir: Path) -> None:
+        super().__init__(config, mesh, data, progress, run_dir)
         t = config.train
-        self.config, self.mesh, self.data, self.progress, self.run_dir = config, mesh, data, progress, run_dir
         self.cadence = Cadence(t.steps, t.log_every_steps, t.eval_every_steps)
-        self.meta: dict[str, Any] = {}
         self.report: dict[str, Any] | None = None
 
     def init(self) -> tuple[Any, Any, dict[str, Any], Any]:
@@ -270,9 +269,6 @@ class StyleTask:
 
     def best_value(self, metrics: dict[str, float]) -> float:
         return metrics["macro_f1"]
-
-    def after_step(self, state: Any, step: int, writer: Any) -> bool:
-        return False
 
     def postfix(self, summary: dict[str, float]) -> dict[str, str]:
         return {"loss": f"{summary['loss']:.3f}"}
