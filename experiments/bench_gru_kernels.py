@@ -43,16 +43,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--variant", choices=gru_ops.GRU_VARIANTS, default="cudnn")
     parser.add_argument("--reps", type=int, default=7, help="timing windows; medians are reported")
     parser.add_argument("--calls", type=int, default=5, help="calls per timing window")
-    parser.add_argument("--quick", action="store_true", help="B in {1, 64}, H in {256, 1024}, T = 64, 3 reps")
+    parser.add_argument("--quick", action="store_true",
+                        help="the goals' sizes only: B in {1, 16, 64}, H in {256, 512}, T = 512, bfloat16, 3 reps "
+                             "(experiments/gpu_check.py runs this)")
     parser.add_argument("--dry-run", action="store_true",
                         help="runs anywhere: tiny sizes, XLA and Triton (interpreted off the GPU), no torch; "
                              "checks the script, not speed")
+    parser.add_argument("--no-torch", action="store_true",
+                        help="leave out the torch.nn.GRU (cuDNN) rows, for a machine without PyTorch")
     parser.add_argument("--out", type=Path, default=Path("experiments/results/bench_gru_kernels"))
     args = parser.parse_args(argv)
     args.batches, args.hiddens, args.steps, args.dtypes = BATCHES, HIDDENS, STEPS, DTYPES
-    args.impls = ("xla", "triton", "torch")
+    args.impls = ("xla", "triton") if args.no_torch else ("xla", "triton", "torch")
     if args.quick:
-        args.batches, args.hiddens, args.steps, args.reps = (1, 64), (256, 1024), (64,), 3
+        args.batches, args.hiddens, args.steps, args.dtypes, args.reps = (1, 16, 64), (256, 512), (512,), ("bfloat16",), 3
     if args.dry_run:
         args.batches, args.hiddens, args.steps, args.dtypes = (1, 3), (16,), (8,), ("float32",)
         args.reps, args.calls, args.impls = 2, 2, ("xla", "triton")
