@@ -18,12 +18,13 @@ from typing import Any, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.experimental.multihost_utils import process_allgather
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from note_seq import NoteSequence
 
 from musejax.midi.meta import PRIMER_END_ANNOTATION, primer_end_seconds, write_midi
 from musejax.midi.plots import plot_pianoroll
-from musejax.train.mesh import DATA_AXIS, data_parallel_devices, make_mesh, replicated
+from musejax.train.mesh import DATA_AXIS, data_parallel_devices, make_mesh, replicate_tree
 
 __all__ = ["Run", "SampleError", "load_run", "sample", "sample_arrays", "write_samples", "filter_logits", "parse_mix",
            "plot_pianoroll", "primer_end_seconds"]
@@ -368,7 +369,10 @@ def sample_arrays(run: Run, n: int, steps: int | Sequence[int] | None = None, *,
 
 
 def _sampling_mesh(n: int) -> Mesh | None:
-    """On the CPU, the devices that split the n samples (one per core: `musejax.host`); None for one device."""
+    """The devices that split the n samples: every device of a multi-host job (n a multiple of their number:
+    `_sample` rounds it up); on one CPU host, its devices (one per core: `musejax.host`); None for one device."""
+    if jax.process_count() > 1:
+        return make_mesh()
     if jax.default_backend() != "cpu":
         return None
     devices = data_parallel_devices((n,))
@@ -412,12 +416,18 @@ def _sample(run: Run, n: int, steps: int | Sequence[int] | None, seed: int, temp
         vocab_size = int(getattr(run.encoding, "vocab_size", 0) or 0)
         top_k = None if top_k is None or (vocab_size and top_k >= vocab_size) else int(top_k)
     mesh = _sampling_mesh(int(n))
-    params = run.params if mesh is None else jax.device_put(run.params, replicated(mesh))
-    samples = _generate(
-        run.model, params, prefix, style_array, jax.random.key(seed), np.float32(temperature or 1.0),
-        np.float32(1.0 if top_p is None else top_p), np.float32(0.5 if threshold is None else threshold),
-        n=int(n), steps=int(steps), mode=mode, top_k=top_k, use_top_p=top_p is not None and top_p < 1, mesh=mesh)
-    samples = np.swapaxes(np.asarray(samples), 0, 1)  # (n, steps, ...) bool frames / int32 events
+    drawn = n if mesh is None else -(-n // mesh.size) * mesh.size  # a multi-host job: a multiple of its devices
+    if style_array is not None and drawn > n:  # the extra samples are dropped after the draw
+        style_array = np.concatenate([style_array, np.repeat(style_array[-1:], drawn - n, 0)])
+    inputs = (run.params, prefix, style_array, jax.random.key(seed), np.float32(temperature or 1.0),
+              np.float32(1.0 if top_p is None else top_p), np.float32(0.5 if threshold is None else threshold))
+    if mesh is not None:  # every input replicated over the mesh (on many hosts: each passes the same values)
+        inputs = replicate_tree(inputs, mesh)
+    samples = _generate(run.model, *inputs, n=int(drawn), steps=int(steps), mode=mode, top_k=top_k,
+                        use_top_p=top_p is not None and top_p < 1, mesh=mesh)
+    # (n, steps, ...) bool frames / int32 events; a multi-host job gathers every host's samples on each
+    samples = np.swapaxes(process_allgather(samples, tiled=True) if jax.process_count() > 1
+                          else np.asarray(samples), 0, 1)[:n]
     if run.loss_kind == "bernoulli":
         head = primer_array if primer_array is not None else np.zeros((0, *start.shape[1:]), bool)
         arrays = np.concatenate([np.broadcast_to(head.astype(bool), (n, *head.shape)), samples], 1)
@@ -457,8 +467,9 @@ def write_samples(run: Run | str | Path, out_dir: str | Path, *, n: int = 4, ste
     run = run if isinstance(run, Run) else load_run(run)
     sequences = sample(run, n, steps, seed=seed, **options)
     out_dir = Path(out_dir)
-    paths = []
-    for index, ns in enumerate(sequences):
-        paths.append(write_midi(ns, out_dir / f"sample_{index:03d}.mid"))
-        plot_pianoroll(ns, out_dir / f"sample_{index:03d}.png")
+    paths = [out_dir / f"sample_{index:03d}.mid" for index in range(len(sequences))]
+    if jax.process_index() == 0:  # a multi-host job: every process samples its share, the first one writes
+        for path, ns in zip(paths, sequences):
+            write_midi(ns, path)
+            plot_pianoroll(ns, path.with_suffix(".png"))
     return paths

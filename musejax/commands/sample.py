@@ -36,14 +36,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mix", default=None, metavar="A:W,B:W", help="style mixture, e.g. bach:0.5,irish:0.5")
     parser.add_argument("--out", type=Path, default=None, metavar="DIR", help="output folder (default RUN/samples)")
     parser.add_argument("--checkpoint", default="best", help="best (lowest valid NLL), latest, or a step number")
+    parser.add_argument("--distributed", action="store_true",
+                        help="multi-host job: call jax.distributed.initialize() (also done whenever "
+                             "JAX_COORDINATOR_ADDRESS is set); the samples are split over every device, the "
+                             "first process writes them")
 
 
 def run(args: argparse.Namespace) -> int:
     from absl import logging as absl_logging
 
     from musejax import sample as sampling
+    from musejax.train.mesh import describe_devices, initialize_distributed
 
     absl_logging.set_verbosity(absl_logging.ERROR)  # Orbax's informational warnings are not for users
+    try:
+        if initialize_distributed(force=args.distributed):
+            print(f"joined a multi-host run: {describe_devices()}")
+    except ValueError as err:
+        raise CommandError(str(err)) from None
     checkpoint = args.checkpoint
     if checkpoint not in ("best", "latest") and not checkpoint.isdigit():
         raise CommandError(f"--checkpoint must be best, latest or a step number, got {checkpoint!r}")
@@ -58,6 +68,10 @@ def run(args: argparse.Namespace) -> int:
                                        threshold=args.threshold, primer=primer, style=args.style, mix=mix)
     except sampling.SampleError as err:
         raise CommandError(str(err)) from None
+    import jax
+
+    if jax.process_index() != 0:
+        return 0
     print(f"wrote {len(paths)} samples (MIDI + PNG) to {out_dir}: {paths[0].name} .. {paths[-1].name}")
     if primer is not None:
         length = (f"{args.steps} steps" if args.steps else f"{args.bars} bars" if args.bars

@@ -84,12 +84,10 @@ def run(args: argparse.Namespace) -> int:
     final = result.final or {}
     print(f"best step {final.get('best_step')}: valid NLL {final.get('valid_nll', float('nan')):.4f}, "
           f"test NLL {final.get('test_nll', float('nan')):.4f} (nats per time step)")
-    if config.sample.n > 0 and result.final is not None and jax.process_count() > 1:
-        if jax.process_index() == 0:  # sampling restores on one process: after the job, not inside it
-            print(f"sample it (one process): musejax sample --run {workdir}")
-    elif config.sample.n > 0 and result.final is not None:
-        paths = write_samples(workdir, config)
-        print(f"wrote {len(paths)} samples to {workdir / 'samples'}")
+    if config.sample.n > 0 and result.final is not None:
+        paths = write_samples(workdir, config)  # a multi-host job: every process samples, the first one writes
+        if jax.process_index() == 0:
+            print(f"wrote {len(paths)} samples to {workdir / 'samples'}")
     print(f"done in {time.perf_counter() - started:.0f} s: {workdir}")
     return 0
 

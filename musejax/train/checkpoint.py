@@ -115,7 +115,8 @@ def restore_run(run_dir: str | Path, which: str | int = "best") -> RestoredRun:
         encoding = encoding_from_meta(meta)
         lm = build_lm(config, meta)
         tx, _ = make_optimizer(config.optim, config.train.steps)
-        mesh = make_mesh(jax.devices()[:1])
+        # one device; in a multi-host job (`musejax sample` on N processes) replicated over all of them
+        mesh = make_mesh(jax.devices()[:1] if jax.process_count() == 1 else None)
         abstract = abstract_train_state(lm.init_params, lm.apply_fn, tx, meta["loss_kind"], mesh)
         state = restore_state(manager, step, abstract)
     finally:
