@@ -32,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workdir", type=Path, default=None,
                         help="--train: run directory (default: --model or runs/style); an unfinished run is continued")
     parser.add_argument("--no-progress", action="store_true", help="--train: no progress bar")
+    parser.add_argument("--distributed", action="store_true",
+                        help="--train as a multi-host job: call jax.distributed.initialize() (also done whenever "
+                             "JAX_COORDINATOR_ADDRESS is set)")
     parser.epilog = "With --train, override config values with --config.GROUP.KEY=VALUE (e.g. --config.train.steps=500)."
     from musejax.config import accept_config_overrides
 
@@ -60,6 +63,13 @@ def _train(args: argparse.Namespace) -> int:
     from musejax.config import ConfigError
     from musejax.train.style import resolve_style_config, saved_style_config, train_classifier
 
+    from musejax.train.mesh import describe_devices, initialize_distributed
+
+    try:
+        if initialize_distributed(force=args.distributed):
+            print(f"joined a multi-host run: {describe_devices()}")
+    except ValueError as err:
+        raise CommandError(str(err)) from None
     workdir = args.workdir or args.model or default_style_run()
     try:
         if args.config is None and (workdir / "config.json").exists():
@@ -70,7 +80,11 @@ def _train(args: argparse.Namespace) -> int:
         result = train_classifier(config, workdir, progress=not args.no_progress)
     except (ConfigError, FloatingPointError) as err:
         raise CommandError(str(err)) from None
+    import jax
+
     report = result.report
+    if jax.process_index() != 0:  # a multi-host job: the first process reports
+        return 0
     test, base = report["test"], report["majority_baseline"]
     print(f"test: accuracy {test['accuracy']:.3f}, macro-F1 {test['macro_f1']:.3f} ({test['n']} pieces); "
           f"majority class ({base['predicts']}): accuracy {base['accuracy']:.3f}, macro-F1 {base['macro_f1']:.3f}")

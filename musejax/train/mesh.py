@@ -81,6 +81,19 @@ def replicate_tree(tree: Any, mesh: Mesh) -> Any:
     return jax.tree.map(put, tree)
 
 
+def local_copy(tree: Any) -> Any:
+    """A replicated tree (on one host or many) as host numpy values: each process reads its own replica, so
+    host-side work (reports, embeddings) needs no collective."""
+    def get(leaf: Any) -> Any:
+        if isinstance(leaf, jax.Array) and not leaf.is_fully_addressable:
+            if not leaf.sharding.is_fully_replicated:
+                raise ValueError("local_copy needs replicated arrays; this one is split over hosts")
+            return np.asarray(leaf.addressable_data(0))
+        return np.asarray(leaf)
+
+    return jax.tree.map(get, tree)
+
+
 def initialize_distributed(force: bool = False) -> bool:
     """Join a multi-host run before JAX starts: `jax.distributed.initialize()`.
 
@@ -99,6 +112,9 @@ def initialize_distributed(force: bool = False) -> bool:
             raise ValueError(f"JAX_COORDINATOR_ADDRESS is set but {', '.join(missing)} not: set all three")
         kwargs = dict(coordinator_address=address, num_processes=int(os.environ["JAX_NUM_PROCESSES"]),
                       process_id=int(os.environ["JAX_PROCESS_ID"]))
+    if os.environ.get("MUSEJAX_HEARTBEAT_TIMEOUT_S"):
+        # how long the job waits for a silent process before every other one stops (JAX's default: 100 s)
+        kwargs["heartbeat_timeout_seconds"] = int(os.environ["MUSEJAX_HEARTBEAT_TIMEOUT_S"])
     if not os.environ.get("JAX_CPU_COLLECTIVES_IMPLEMENTATION"):
         # the CPU client's cross-process collectives (only the CPU backend uses them): gloo, built into jaxlib
         jax.config.update("jax_cpu_collectives_implementation", "gloo")

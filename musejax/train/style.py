@@ -12,7 +12,7 @@ import dataclasses
 import itertools
 import json
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -24,7 +24,7 @@ from musejax.evaluate.classification import classification_scores
 from musejax.style.embeddings import split_outputs
 from musejax.train import checkpoint as ckpt_lib
 from musejax.train.fit import Cadence, TaskBase, fit
-from musejax.train.mesh import make_mesh, replicate_tree, shard_batch
+from musejax.train.mesh import local_copy, make_mesh, replicate_tree, shard_batch
 from musejax.train.state import abstract_train_state, create_train_state, make_optimizer
 from musejax.train.style_data import BALANCE_MODES, BalancedWindows, StyleData, frame_shape
 from musejax.train.style_data import load_style_data
@@ -262,7 +262,7 @@ class StyleTask(TaskBase):
 
     def evaluate(self, state: Any, step: int) -> dict[str, float]:
         data, t = self.data, self.config.train
-        _, probs = split_outputs(self.model, state.params, data.valid, self.config.data.window_steps,
+        _, probs = split_outputs(self.model, local_copy(state.params), data.valid, self.config.data.window_steps,
                                  t.eval_batch_size)
         scores = classification_scores(data.valid.labels, probs.argmax(-1), data.styles)
         return {"accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"]}
@@ -284,16 +284,26 @@ class StyleTask(TaskBase):
         best = manager.best_step() or step
         if best != int(jax.device_get(state.step)):
             state = ckpt_lib.restore_state(manager, best, abstract_state)
-        self.report = final_report(self.model, state.params, self.data, self.config, self.run_dir, best)
+        self.report = final_report(self.model, local_copy(state.params), self.data, self.config, self.run_dir, best)
         return {"best_step": best, "test_accuracy": self.report["test"]["accuracy"],
                 "test_macro_f1": self.report["test"]["macro_f1"], "threshold": self.report["calibration"]["threshold"]}
 
 
 def train_classifier(config: StyleConfig, run_dir: str | Path, *, progress: bool = True,
-                     data: StyleData | None = None, stop_at_step: int | None = None) -> StyleTrainResult:
-    """Train (or exactly resume) a classifier run, then calibrate on valid and report on test."""
+                     data: StyleData | None = None, stop_at_step: int | None = None,
+                     devices: Sequence[jax.Device] | None = None) -> StyleTrainResult:
+    """Train (or exactly resume) a classifier run, then calibrate on valid and report on test.
+
+    `devices` defaults to all devices (data parallelism over the batch), except in a one-process job on the
+    CPU: one device there, as for the GAN (a small model; its CPU devices are slices of one machine)."""
     run_dir = Path(run_dir)
-    task = StyleTask(config, make_mesh(jax.devices()[:1]), data, progress, run_dir)
+    if devices is None and jax.default_backend() == "cpu" and jax.process_count() == 1:
+        devices = jax.devices()[:1]
+    mesh = make_mesh(devices)
+    if config.train.batch_size % mesh.devices.size:
+        raise ConfigError(f"config.train.batch_size ({config.train.batch_size}) must be a multiple of the number "
+                          f"of devices ({mesh.devices.size})")
+    task = StyleTask(config, mesh, data, progress, run_dir)
     result = fit(task, config, run_dir, stop_at_step=stop_at_step, progress=progress)
     report = task.report
     if report is None and result.final is not None:  # finished before: the report it wrote

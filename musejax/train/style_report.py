@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import jax
 import numpy as np
 
 from musejax.style.embeddings import (CALIBRATION_FILE, GAUSSIANS_FILE, calibrate_threshold, fit_style_gaussians,
@@ -24,14 +25,12 @@ def final_report(model: Any, params: Any, data: Any, config: Any, run_dir: str |
     window, batch = config.data.window_steps, config.train.eval_batch_size
     train_embeddings, _ = split_outputs(model, params, data.train, window, batch)
     means, precision, scales = fit_style_gaussians(train_embeddings, data.train.labels, len(data.styles))
-    np.savez(run_dir / GAUSSIANS_FILE, means=means, precision=precision, scales=scales)
     valid_embeddings, valid_probs = split_outputs(model, params, data.valid, window, batch)
     valid_distances = style_distance(valid_embeddings, means, precision, scales)
     threshold = calibrate_threshold(valid_distances, config.classify.coverage, data.valid.labels)
     calibration = {"rule": "mahalanobis", "threshold": threshold, "coverage": config.classify.coverage,
                    "n_valid": len(data.valid), "valid_accepted": float((valid_distances <= threshold).mean()),
                    "step": int(best_step)}
-    (run_dir / CALIBRATION_FILE).write_text(json.dumps(calibration, indent=1) + "\n")
     test_embeddings, probs = split_outputs(model, params, data.test, window, batch)
     predicted = probs.argmax(-1)
     test = classification_scores(data.test.labels, predicted, data.styles)
@@ -49,6 +48,10 @@ def final_report(model: Any, params: Any, data: Any, config: Any, run_dir: str |
         "test_predictions": [{"id": i, "true": data.styles[t], "predicted": data.styles[p], "max_prob": float(m)}
                              for i, t, p, m in zip(data.test.ids, data.test.labels, predicted, probs.max(-1))],
     }
+    if jax.process_index() != 0:  # a multi-host job: every process computes the report, the first one writes it
+        return report
+    np.savez(run_dir / GAUSSIANS_FILE, means=means, precision=precision, scales=scales)
+    (run_dir / CALIBRATION_FILE).write_text(json.dumps(calibration, indent=1) + "\n")
     (run_dir / "report.json").write_text(json.dumps(report, indent=1) + "\n")
     (run_dir / "report.md").write_text(report_markdown(report))
     plot_confusion(np.asarray(test["confusion"]), data.styles, data.styles, run_dir / "confusion.png",
