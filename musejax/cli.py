@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import os
 import sys
+import traceback
 
 from musejax.errors import CommandError
 from musejax.host import use_every_cpu_core
@@ -61,10 +63,49 @@ def main(argv: list[str] | None = None) -> int:
         return int(module.run(args) or 0)
     except CommandError as err:
         print(f"musejax {name}: error: {err}", file=sys.stderr)
-        return 2
+        return _leave_job(2)
     except KeyboardInterrupt:
         print(f"musejax {name}: interrupted", file=sys.stderr)
-        return 130
+        return _leave_job(130)
+    except Exception as err:  # noqa: BLE001 - one process of a multi-host job failing must not hang the others
+        if not _in_multihost_job():
+            raise
+        traceback.print_exc()
+        print(f"musejax {name}: error: process {_process_index()} of this multi-host job stops: "
+              f"{_peer_failure_hint(err)}", file=sys.stderr)
+        return _leave_job(1)
+
+
+def _in_multihost_job() -> bool:
+    jax = sys.modules.get("jax")
+    try:
+        return jax is not None and jax.process_count() > 1
+    except Exception:  # noqa: BLE001 - no backend: no job
+        return False
+
+
+def _process_index() -> str:
+    jax = sys.modules["jax"]
+    return f"{jax.process_index() + 1}"
+
+
+def _peer_failure_hint(err: BaseException) -> str:
+    text = str(err).splitlines()[0] if str(err) else type(err).__name__
+    marks = ("Connection closed by peer", "Connection reset", "heartbeat", "UNAVAILABLE", "barrier")
+    if any(mark.lower() in str(err).lower() for mark in marks):
+        return (f"another process of the job died or was killed ({text}). Relaunch every process with the same "
+                f"command: the run resumes from its latest checkpoint")
+    return text
+
+
+def _leave_job(code: int) -> int:
+    """In a multi-host job, exit now: a normal exit waits in JAX's shutdown barrier for every other process,
+    which hangs (until the heartbeat timeout) when one of them is dead or stuck in a collective."""
+    if not _in_multihost_job():
+        return code
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":
