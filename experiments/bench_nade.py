@@ -189,7 +189,7 @@ def torch_gru_nade(keys: int, hidden: int, nade_hidden: int) -> "torch.nn.Module
 
 def torch_weights_from_musejax(model: "torch.nn.Module", params: Any) -> None:
     """Copy a musejax NADE PianoRollLM's parameters (one GRU layer) into the torch peer."""
-    from musejax.models.torch_interop import dense_params_to_torch, rnn_params_to_torch
+    from musejax.nn.torch_interop import dense_params_to_torch, rnn_params_to_torch
 
     state = {**rnn_params_to_torch(params["rnn"], prefix="gru."),
              **dense_params_to_torch(params["readout"], prefix="readout."),

@@ -129,3 +129,14 @@ def test_every_name_imported_from_musejax_exists():
                         except ImportError:
                             missing.append(f"{path.relative_to(root)}:{node.lineno}: {node.module}.{alias.name}")
     assert not missing, "imports of names that do not exist:\n" + "\n".join(missing)
+
+
+def test_every_package_is_listed_in_pyproject():
+    """pyproject.toml lists the packages by hand (kernels/ installs under another name): a new folder of musejax/
+    missing there would be left out of a wheel."""
+    import tomllib
+
+    listed = set(tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(PACKAGE.parent).parts) for p in PACKAGE.rglob("__init__.py")}
+    assert found - listed == set(), "add to [tool.setuptools] packages in pyproject.toml"
+    assert {name for name in listed if name.startswith("musejax.")} - found == set(), "listed but gone"

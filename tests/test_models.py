@@ -9,7 +9,7 @@ import numpy as np
 import optax
 import pytest
 
-from musejax.models.cells import RecurrentStack
+from musejax.nn.cells import RecurrentStack
 from musejax.models.lm import EventLM, PianoRollLM
 
 CELLS = ["gru", "gru-cho", "lstm", "rnn"]

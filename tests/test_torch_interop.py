@@ -6,9 +6,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from musejax.models.cells import RecurrentStack
+from musejax.nn.cells import RecurrentStack
 from musejax.models.lm import PianoRollLM
-from musejax.models.torch_interop import (dense_params_from_torch, dense_params_to_torch, rnn_params_from_torch,
+from musejax.nn.torch_interop import (dense_params_from_torch, dense_params_to_torch, rnn_params_from_torch,
                                           rnn_params_to_torch)
 
 torch = pytest.importorskip("torch")

@@ -33,7 +33,7 @@ import jax.numpy as jnp
 
 from musejax.data.piano import PIANO_KEYS
 from musejax.models import nade
-from musejax.models.cells import Carry, RecurrentStack, check_cell
+from musejax.nn.cells import Carry, RecurrentStack, check_cell
 
 Array = jax.Array
 

@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 
 from musejax.data.piano import PIANO_KEYS
-from musejax.models.cells import RecurrentStack
+from musejax.nn.cells import RecurrentStack
 
 Array = jax.Array
 ENCODER_KINDS = ("conv", "gru")

@@ -32,7 +32,7 @@ CELLS: dict[str, tuple[int, str | None]] = {"gru": (3, "cudnn"), "gru-cho": (3, 
 def check_cell(cell: str) -> None:
     """Raise a ValueError naming the known cells if `cell` is not one of them."""
     if cell not in CELLS:
-        raise ValueError(f"musejax/models/cells.py: unknown cell {cell!r}; choose one of {sorted(CELLS)}")
+        raise ValueError(f"musejax/nn/cells.py: unknown cell {cell!r}; choose one of {sorted(CELLS)}")
 
 
 def _blockwise_orthogonal(n_gates: int) -> nn.initializers.Initializer:
@@ -77,7 +77,7 @@ class RecurrentLayer(nn.Module):
         n_x = xs.shape[-1]
         n_cond = 0 if cond is None else cond.shape[-1]
         if n_x + n_cond != self.input_size:
-            raise ValueError(f"musejax/models/cells.py: layer expects {self.input_size} input features; got "
+            raise ValueError(f"musejax/nn/cells.py: layer expects {self.input_size} input features; got "
                              f"{n_x} from the inputs + {n_cond} from the conditioning")
         xs = xs.astype(self.w_x.dtype)
         n_parts = CELLS[self.cell][0] if per_gate else 1
@@ -134,10 +134,10 @@ class RecurrentStack(nn.Module):
     def setup(self) -> None:
         check_cell(self.cell)
         if self.layers < 1 or self.hidden < 1:
-            raise ValueError(f"musejax/models/cells.py: need layers >= 1 and hidden >= 1; got "
+            raise ValueError(f"musejax/nn/cells.py: need layers >= 1 and hidden >= 1; got "
                              f"layers={self.layers}, hidden={self.hidden}")
         if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"musejax/models/cells.py: dropout must be in [0, 1); got {self.dropout}")
+            raise ValueError(f"musejax/nn/cells.py: dropout must be in [0, 1); got {self.dropout}")
         self.layer = [RecurrentLayer(self.cell, self.hidden, self.input_size if k == 0 else self.hidden, self.impl)
                       for k in range(self.layers)]
         self.drop = nn.Dropout(rate=self.dropout)

@@ -33,23 +33,23 @@ def rnn_params_from_torch(state_dict: Mapping[str, Any], *, prefix: str = "") ->
         match = _KEY.match(key[len(prefix):])
         if match is None:
             if key[len(prefix):].startswith(("weight_", "bias_")):
-                raise ValueError(f"musejax/models/torch_interop.py: unsupported recurrent weight {key!r} "
+                raise ValueError(f"musejax/nn/torch_interop.py: unsupported recurrent weight {key!r} "
                                  "(bidirectional, proj_size or missing bias are not supported)")
             continue
         layers.setdefault(int(match.group(2)), {})[match.group(1)] = _to_numpy(value)
     if not layers:
-        raise ValueError(f"musejax/models/torch_interop.py: no weight_ih_l0 ... keys under prefix {prefix!r}")
+        raise ValueError(f"musejax/nn/torch_interop.py: no weight_ih_l0 ... keys under prefix {prefix!r}")
     if sorted(layers) != list(range(len(layers))):
-        raise ValueError(f"musejax/models/torch_interop.py: layers {sorted(layers)} are not 0..{len(layers) - 1}")
+        raise ValueError(f"musejax/nn/torch_interop.py: layers {sorted(layers)} are not 0..{len(layers) - 1}")
     params = {}
     for k in range(len(layers)):
         missing = {"weight_ih", "weight_hh", "bias_ih", "bias_hh"} - set(layers[k])
         if missing:
-            raise ValueError(f"musejax/models/torch_interop.py: layer {k} lacks {sorted(missing)} (bias=False "
+            raise ValueError(f"musejax/nn/torch_interop.py: layer {k} lacks {sorted(missing)} (bias=False "
                              "modules are not supported)")
         w_ih, w_hh = layers[k]["weight_ih"], layers[k]["weight_hh"]
         if w_hh.ndim != 2 or w_ih.ndim != 2 or w_hh.shape[0] % w_hh.shape[1] or w_ih.shape[0] != w_hh.shape[0]:
-            raise ValueError(f"musejax/models/torch_interop.py: layer {k}: inconsistent shapes "
+            raise ValueError(f"musejax/nn/torch_interop.py: layer {k}: inconsistent shapes "
                              f"weight_ih {w_ih.shape}, weight_hh {w_hh.shape}")
         params[f"layer_{k}"] = {"w_x": np.ascontiguousarray(w_ih.T), "b_x": layers[k]["bias_ih"],
                                 "w_h": np.ascontiguousarray(w_hh.T), "b_h": layers[k]["bias_hh"]}
@@ -61,7 +61,7 @@ def rnn_params_to_torch(stack_params: Mapping[str, Mapping[str, Any]], *, prefix
     (wrap values with torch.from_numpy before load_state_dict)."""
     n_layers = len(stack_params)
     if sorted(stack_params) != [f"layer_{k}" for k in range(n_layers)]:
-        raise ValueError(f"musejax/models/torch_interop.py: expected keys layer_0..layer_{n_layers - 1}; got "
+        raise ValueError(f"musejax/nn/torch_interop.py: expected keys layer_0..layer_{n_layers - 1}; got "
                          f"{sorted(stack_params)}")
     state = {}
     for k in range(n_layers):
