@@ -8,7 +8,7 @@ Train step: B x T frames of F pitches -> GRU(H) -> Linear(F) -> sigmoid BCE -> A
   flax-linen-rnn         flax.linen.RNN(GRUCell) + Dense, same train step, one device (the issue's calibration)
   flax-linen-rnn-split   the same, split as musejax
   torch                  torch.nn.GRU + Linear + BCEWithLogitsLoss + torch.optim.Adam (eager, --torch-threads)
-Sampling: B sequences x S steps of Bernoulli sampling, the library's sampler (musejax.sample: `step` inside one
+Sampling: B sequences x S steps of Bernoulli sampling, the library's sampler (musejax.lm.sample: `step` inside one
 jit-compiled lax.scan, the sequences split over the CPU devices as `musejax sample` does; and on one device) vs
 a PyTorch step loop (torch.nn.GRUCell + Linear, inference mode); both draw the uniform noise of all steps in one
 call first. Rows are interleaved within each repetition and the medians over repetitions are reported, so
@@ -48,7 +48,7 @@ import optax  # noqa: E402
 from flax import linen as nn  # noqa: E402
 from jax.sharding import Mesh  # noqa: E402
 
-from musejax.models.lm import PianoRollLM  # noqa: E402
+from musejax.lm.model import PianoRollLM  # noqa: E402
 from musejax.ops import gru as gru_ops  # noqa: E402
 from musejax.timing import time_interleaved  # noqa: E402
 from musejax.train.mesh import batch_sharding, data_parallel_devices, make_mesh, replicated  # noqa: E402
@@ -151,10 +151,10 @@ def flax_rnn_train(args: argparse.Namespace, rolls: np.ndarray, mesh: Mesh) -> C
 
 
 def musejax_sample(args: argparse.Namespace, mesh: Mesh | None) -> Callable[[], jax.Array]:
-    """The library's sampler (`musejax.sample`, what `musejax sample` runs): one jit-compiled lax.scan over
+    """The library's sampler (`musejax.lm.sample`, what `musejax sample` runs): one jit-compiled lax.scan over
     `step`, Bernoulli draws against uniform noise drawn for all steps in one call before the scan; the sequences
     split over `mesh` (None: one device)."""
-    from musejax.sample import _generate
+    from musejax.lm.sample import _generate
 
     model = PianoRollLM(features=args.features, hidden=args.hidden, cell="gru", impl="xla")
     params = model.init(jax.random.key(0), jnp.zeros((1, 2, args.features)))["params"]

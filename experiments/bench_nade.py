@@ -7,12 +7,12 @@ bundled chorales' fullest frame). Targets are random frames of 3-5 sounding keys
 Rows, timed side by side in one run (interleaved within each repetition; medians over repetitions):
   train   musejax-nade / musejax-bernoulli: the real train step of `musejax train` -- the lm config with
           model.output = nade | bernoulli (dropout, weight noise and input flips off, as in the peer), built by
-          musejax.train.model.build_lm + create_train_state, the loop's jit-compiled `train_step_accumulate`
+          musejax.lm.build.build_lm + create_train_state, the loop's jit-compiled `train_step_accumulate`
           (train_step + metric sums) with the carry donated, the batch split over one CPU device per core
           (musejax/host.py, musejax/train/mesh.py), the config's optimizer (AdamW + global-norm clipping).
           torch-nade: torch.nn.GRU + Linear heads + a NADE written plainly -- the dense cumulative-sum form over
           all keys ((T, B, keys, nade_hidden) tensors) -- BCE-with-logits, torch.optim.Adam; float32, eager.
-  sample  musejax-nade / musejax-bernoulli: musejax.sample.sample_arrays (what `musejax sample` runs) of
+  sample  musejax-nade / musejax-bernoulli: musejax.lm.sample.sample_arrays (what `musejax sample` runs) of
           `sample_n` pieces x `sample_steps` sixteenths (32 whole chorales of 220 steps), Bernoulli draws.
           torch-nade: a GRUCell step loop with the NADE drawn key by key, uniform noise drawn once up front.
 torch runs at the machine's core count of threads (--torch-threads). Before timing, the torch model gets
@@ -50,13 +50,13 @@ import numpy as np  # noqa: E402
 from musejax.config import Config, to_dataclass  # noqa: E402
 from musejax.configs.lm import get_config  # noqa: E402
 from musejax.data.encodings import get_encoding  # noqa: E402
-from musejax.sample import Run, sample_arrays  # noqa: E402
+from musejax.lm.sample import Run, sample_arrays  # noqa: E402
 from musejax.timing import time_interleaved  # noqa: E402
-from musejax.train.data import lm_batch  # noqa: E402
+from musejax.lm.data import lm_batch  # noqa: E402
 from musejax.train.mesh import data_parallel_devices, make_mesh, replicated, shard_batch  # noqa: E402
-from musejax.train.model import LMFunctions, build_lm  # noqa: E402
+from musejax.lm.build import LMFunctions, build_lm  # noqa: E402
 from musejax.train.state import create_train_state, make_optimizer  # noqa: E402
-from musejax.train.steps import train_step_accumulate, zero_train_metrics  # noqa: E402
+from musejax.lm.steps import train_step_accumulate, zero_train_metrics  # noqa: E402
 
 try:
     import torch
@@ -137,7 +137,7 @@ def musejax_train(config: Config, lm: LMFunctions, batch: dict[str, np.ndarray],
 
 
 def musejax_sample(lm: LMFunctions, params: Any, args: argparse.Namespace) -> Callable:
-    """`musejax.sample.sample_arrays` of sample_n pieces x sample_steps frames (new seed per call)."""
+    """`musejax.lm.sample.sample_arrays` of sample_n pieces x sample_steps frames (new seed per call)."""
     run = Run(model=lm.model, params=params, encoding=get_encoding("pianoroll", steps_per_quarter=4))
     seeds = iter(range(1 << 30))
     return lambda: sample_arrays(run, args.sample_n, args.sample_steps, seed=next(seeds))

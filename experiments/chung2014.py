@@ -56,8 +56,8 @@ def whole_piece_nll(state: Any, rolls: Sequence[np.ndarray], batch_size: int, le
     import jax
 
     from musejax.data.windows import make_windows
-    from musejax.train.data import WindowSplit, eval_batches
-    from musejax.train.steps import eval_step, summarize
+    from musejax.lm.data import WindowSplit, eval_batches
+    from musejax.lm.steps import eval_step, summarize
 
     length = length or max(len(r) for r in rolls)
     windows, mask, _ = make_windows([np.asarray(r, bool) for r in rolls], length, length)
@@ -77,7 +77,7 @@ def run_cell(cell: str, data_path: Path, run_dir: Path, seed: int, overrides: Se
     """Train one cell on the BL2012 file, then score its best-valid checkpoint on whole train/valid/test pieces."""
     from musejax.config import resolve_config
     from musejax.train.checkpoint import restore_run
-    from musejax.train.loop import train
+    from musejax.lm.task import train
     from musejax.train.metrics import read_metrics
 
     config = resolve_config(f"chung2014:{cell}", [f"--config.data.corpus={data_path}", f"--config.train.seed={seed}",
@@ -165,7 +165,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     from absl import logging as absl_logging
 
     from musejax.data.bl2012 import load_bl2012
-    from musejax.train.loop import default_run_dir
+    from musejax.lm.task import default_run_dir
 
     args = parse_args(argv)
     absl_logging.set_verbosity(absl_logging.ERROR)

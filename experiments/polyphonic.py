@@ -61,7 +61,7 @@ def dataset_of(path: str | Path) -> str:
 
 
 def _scored_rolls(rolls: list[np.ndarray], max_pieces: int) -> list[np.ndarray]:
-    """The pieces the training loop uses for a split (musejax/train/data.py): non-empty, at most max_pieces."""
+    """The pieces the training loop uses for a split (musejax/lm/data.py): non-empty, at most max_pieces."""
     rolls = [np.asarray(r, bool) for r in rolls if len(r)]
     return rolls[:max_pieces] if max_pieces else rolls
 
@@ -74,7 +74,7 @@ def train_and_score(spec: str, data_path: Path, run_dir: Path, overrides: Sequen
     from musejax.config import resolve_config
     from musejax.evaluate.likelihood import arrays_nll
     from musejax.train.checkpoint import restore_run
-    from musejax.train.loop import train
+    from musejax.lm.task import train
     from musejax.train.metrics import read_metrics
 
     config = resolve_config(spec, [f"--config.data.corpus={data_path}", *overrides])

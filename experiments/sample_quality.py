@@ -62,7 +62,7 @@ CONTINUATION_ROWS = (("pitch_class_distance", "pitch-class histogram distance (T
 
 
 def run_split_arrays(data: Any, encoding: Any, *, progress: bool = False) -> dict[str, list[tuple[str, np.ndarray]]]:
-    """(piece id, encoded array) per split, exactly the pieces training used (musejax/train/data.py:
+    """(piece id, encoded array) per split, exactly the pieces training used (musejax/lm/data.py:
     build_dataset with config.data's corpus, cache and fractions, then the first data.max_pieces per split)."""
     if data.corpus.endswith((".pickle", ".pkl", ".json")):
         from musejax.data.bl2012 import load_bl2012
@@ -239,7 +239,7 @@ def continuations(run: Any, primers: Sequence[Any], bars: int, per_primer: int, 
     from musejax.evaluate.pieces import grid_piece, slice_piece
     from musejax.midi.meta import primer_end_seconds
     from musejax.midi.plots import seconds_to_quarters
-    from musejax.sample import SampleError, sample
+    from musejax.lm.sample import SampleError, sample
 
     rows, failures = [], []
     for index, primer in enumerate(tqdm(primers, desc=f"continue ({run.name})", disable=not progress, leave=False)):
@@ -277,10 +277,10 @@ def first_half_primers(encoding: Any, test_items: Sequence[tuple[str, np.ndarray
 
 
 def evaluate_run(run: Any, args: argparse.Namespace, out: Path, label: str) -> dict[str, Any]:
-    """Sample the run (a musejax.sample.Run), evaluate against its test pieces, continue the primers."""
+    """Sample the run (a musejax.lm.sample.Run), evaluate against its test pieces, continue the primers."""
     from musejax.evaluate.continuation import summarize_passages
     from musejax.midi.meta import write_midi
-    from musejax.sample import sample
+    from musejax.lm.sample import sample
 
     progress, run_dir, spq = args.progress, run.run_dir, args.steps_per_quarter
     items = run_split_arrays(run.config.data, run.encoding, progress=progress)
@@ -475,7 +475,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def train_runs(args: argparse.Namespace, out: Path) -> list[Path]:
     """Train (or reuse, when finished) one run per requested output into out/<output>."""
     from musejax.config import resolve_config
-    from musejax.train.loop import train
+    from musejax.lm.task import train
 
     runs = []
     for output in MODELS if args.model in (None, "both") else (args.model,):
@@ -511,7 +511,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
     from musejax.evaluate.report import json_ready
     from musejax.host import use_every_cpu_core
-    from musejax.sample import load_run
+    from musejax.lm.sample import load_run
 
     use_every_cpu_core()  # as the `musejax` command: one CPU device per core (no-op once JAX has started)
     args = parse_args(argv)

@@ -8,7 +8,7 @@ the classifier's probabilities along a style mix, and Fréchet distances of gene
    --pieces-per-style training pieces per style (a fifth of that for valid/test), each cropped to its first
    --crop-steps steps (events). Same model, loop and checkpoints as `musejax train`. --encoding pianoroll
    (independent Bernoulli keys per step) or performance (softmax over note-on/off/time-shift events).
-2. Samples --n pieces of --sample-steps steps (events) per style (`musejax.sample`, temperature 1), decodes
+2. Samples --n pieces of --sample-steps steps (events) per style (`musejax.lm.sample`, temperature 1), decodes
    them and classifies them (piece = average of its windows): confusion table conditioned x predicted style.
    For scale: the classifier on real test excerpts of the same length (piano-roll steps).
 3. Mix curve: for each pair (a, b) and weight w in 0, .25, .5, .75, 1 the style input is w*a + (1-w)*b
@@ -33,7 +33,7 @@ MIX_PAIRS = (("bach", "irish"), ("chinese-folk", "german-folk"))
 def lm_data(config, pieces_per_style: int, crop_steps: int):
     """Balanced, cropped LMData from the bundled corpora (parsed/encoded through the cache)."""
     from musejax.data.datasets import build_dataset
-    from musejax.train.data import make_encoding, windows_from_arrays
+    from musejax.lm.data import make_encoding, windows_from_arrays
 
     encoding = make_encoding(config.data)
     dataset = build_dataset("all", encoding, progress=False)
@@ -57,7 +57,7 @@ def lm_data(config, pieces_per_style: int, crop_steps: int):
 def classify_samples(lm, classifier, n: int, steps: int, seed: int, temperature: float, **style):
     """Sample n pieces (style=NAME or mix={...}), decode and classify them -> (embeddings, probs, n without notes,
     the sequences)."""
-    from musejax import sample as sampling
+    from musejax.lm import sample as sampling
     from musejax.classify import embed_sequences
 
     sequences = sampling.sample(lm, n, steps, seed=seed, temperature=temperature, **style)
@@ -97,13 +97,13 @@ def plot_mix(curves: dict, path: Path) -> None:
 
 
 def main() -> None:
-    from musejax import sample as sampling
+    from musejax.lm import sample as sampling
     from musejax.classify import load_style_run
     from musejax.config import resolve_config
     from musejax.evaluate.classification import confusion_markdown, plot_confusion
     from musejax.evaluate.frechet import embedding_frechet
     from musejax.midi.meta import write_midi
-    from musejax.train.loop import train
+    from musejax.lm.task import train
     from musejax.style.embeddings import split_outputs
     from musejax.train.metrics import read_metrics
     from musejax.train.style import saved_style_config

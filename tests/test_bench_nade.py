@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from experiment_scripts import load_experiment
-from musejax.train.steps import masked_nll_sums
+from musejax.lm.steps import masked_nll_sums
 
 
 @pytest.fixture(scope="module")

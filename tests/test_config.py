@@ -104,7 +104,7 @@ def test_train_command_collects_overrides():
 
 @pytest.mark.parametrize("variant", ["tanh", "gru", "lstm"])
 def test_chung2014_models_have_about_20k_parameters(variant):
-    from musejax.train.model import build_lm
+    from musejax.lm.build import build_lm
 
     config = resolve_config(f"chung2014:{variant}")
     lm = build_lm(config, {"loss_kind": "bernoulli", "feature_shape": [88], "styles": [], "vocab_size": 0})

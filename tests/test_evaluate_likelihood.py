@@ -12,11 +12,11 @@ from note_seq.protobuf.music_pb2 import NoteSequence
 from musejax.config import resolve_config, save_config_json
 from musejax.evaluate.likelihood import arrays_nll, run_nll, sequences_nll
 from musejax.train.checkpoint import make_checkpoint_manager, restore_run, save_checkpoint
-from musejax.train.data import eval_batches, make_encoding, windows_from_arrays
+from musejax.lm.data import eval_batches, make_encoding, windows_from_arrays
 from musejax.train.mesh import make_mesh
-from musejax.train.model import build_lm, data_meta
+from musejax.lm.build import build_lm, data_meta
 from musejax.train.state import create_train_state, make_optimizer
-from musejax.train.steps import eval_step, summarize
+from musejax.lm.steps import eval_step, summarize
 
 
 def rolls(n: int, seed: int) -> list[np.ndarray]:

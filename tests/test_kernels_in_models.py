@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 import torch  # noqa: F401 - Triton's interpreter needs torch CPU tensors
 
-from musejax.models.lm import PianoRollLM
+from musejax.lm.model import PianoRollLM
 from musejax.ops import gru as gru_ops
-from musejax.sample import Run, sample_arrays
-from musejax.train.loop import train
+from musejax.lm.sample import Run, sample_arrays
+from musejax.lm.task import train
 from musejax_kernels.gru import ops as kernel_ops
 from test_sample import event_run, pianoroll_run
 from test_train import records, tiny_config, tiny_data

@@ -10,7 +10,7 @@ import optax
 import pytest
 
 from musejax.nn.cells import RecurrentStack
-from musejax.models.lm import EventLM, PianoRollLM
+from musejax.lm.model import EventLM, PianoRollLM
 
 CELLS = ["gru", "gru-cho", "lstm", "rnn"]
 SMALL = dict(hidden=12, layers=2, n_styles=3, style_dim=4)  # one config per cell shared by tests: compiles once

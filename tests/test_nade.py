@@ -1,4 +1,4 @@
-"""The NADE frame distribution (musejax/models/nade.py) and its use as the piano-roll LM's output."""
+"""The NADE frame distribution (musejax/lm/nade.py) and its use as the piano-roll LM's output."""
 from __future__ import annotations
 
 import itertools
@@ -10,8 +10,8 @@ import optax
 import pytest
 from scipy import stats
 
-from musejax.models import nade
-from musejax.models.lm import PianoRollLM
+from musejax.lm import nade
+from musejax.lm.model import PianoRollLM
 
 N_KEYS, N_HIDDEN = 6, 5
 

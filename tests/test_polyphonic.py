@@ -79,7 +79,7 @@ def test_every_layout_loads_the_same_rolls(tmp_path, suffix):
 def test_mat_column_cells_and_training_data(tmp_path):
     """A column cell array (n x 1) reads as a row one does; `load_lm_data` takes a .mat corpus."""
     from musejax.config import resolve_config
-    from musejax.train.data import load_lm_data
+    from musejax.lm.data import load_lm_data
 
     splits = _splits(1)
     path = tmp_path / "column.mat"

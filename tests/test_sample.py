@@ -12,12 +12,12 @@ import note_seq
 import numpy as np
 import pytest
 
-from musejax import sample as sampling
+from musejax.lm import sample as sampling
 from musejax.cli import main as cli_main
 from musejax.data.encodings import MelodyEncoding, PianoRollEncoding
 from musejax.data.performance import PerformanceEncoding
-from musejax.models.lm import EventLM, PianoRollLM
-from musejax.sample import Run, SampleError, filter_logits, parse_mix, sample, sample_arrays
+from musejax.lm.model import EventLM, PianoRollLM
+from musejax.lm.sample import Run, SampleError, filter_logits, parse_mix, sample, sample_arrays
 
 MELODY = MelodyEncoding()
 
@@ -340,8 +340,8 @@ def test_written_midi_parses_back_and_png_exists(tmp_path):
 def styled_melody_run(tmp_path_factory) -> Path:
     """A tiny style-conditioned melody LM trained for a few steps into a real run directory."""
     from musejax.config import resolve_config
-    from musejax.train.data import make_encoding, windows_from_arrays
-    from musejax.train.loop import train
+    from musejax.lm.data import make_encoding, windows_from_arrays
+    from musejax.lm.task import train
 
     config = resolve_config("lm:tiny", ["--config.data.encoding=melody", "--config.model.style_dim=4",
                                         "--config.train.steps=4", "--config.train.log_every_steps=2",

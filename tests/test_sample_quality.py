@@ -65,9 +65,9 @@ def untrained_run(config, run_dir: Path) -> Path:
 
     from musejax.config import save_config_json
     from musejax.train.checkpoint import make_checkpoint_manager, save_checkpoint
-    from musejax.train.data import load_lm_data
+    from musejax.lm.data import load_lm_data
     from musejax.train.mesh import make_mesh
-    from musejax.train.model import build_lm, data_meta
+    from musejax.lm.build import build_lm, data_meta
     from musejax.train.state import create_train_state, make_optimizer
 
     data = load_lm_data(config.data, progress=False)
@@ -171,7 +171,7 @@ def test_test_primers_are_the_first_halves_the_baseline_compares(sample_quality)
 
 def test_against_valid_judges_by_the_valid_split(sample_quality, runs, tmp_path):
     """`--against valid` (for tuning sampling options) compares with the valid pieces, never the test split."""
-    from musejax.sample import load_run
+    from musejax.lm.sample import load_run
 
     run = load_run(runs["nade"])
     splits = sample_quality.run_split_arrays(run.config.data, run.encoding)

@@ -23,10 +23,10 @@ SCRIPT = textwrap.dedent("""
     from test_train import tiny_config, tiny_data, records
     from musejax.config import ConfigError
     from musejax.train.checkpoint import restore_run
-    from musejax.train.data import eval_batches
-    from musejax.train.loop import train
+    from musejax.lm.data import eval_batches
+    from musejax.lm.task import train
     from musejax.train.mesh import data_parallel_devices, make_mesh, shard_batch
-    from musejax.train.model import build_lm, data_meta
+    from musejax.lm.build import build_lm, data_meta
     from musejax.train.state import create_train_state, make_optimizer
 
     assert jax.device_count() == 4, jax.devices()
@@ -78,7 +78,7 @@ def test_four_devices_match_one_device(tmp_path):
 
 
 def test_batch_size_must_divide_by_the_device_count():
-    from musejax.train.loop import check_config
+    from musejax.lm.task import check_config
 
     check_config(resolve_config("lm:tiny"), 4)
     with pytest.raises(ConfigError, match=r"config\.train\.batch_size=6 .*\(4\)"):

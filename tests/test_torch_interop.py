@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from musejax.nn.cells import RecurrentStack
-from musejax.models.lm import PianoRollLM
+from musejax.lm.model import PianoRollLM
 from musejax.nn.torch_interop import (dense_params_from_torch, dense_params_to_torch, rnn_params_from_torch,
                                           rnn_params_to_torch)
 

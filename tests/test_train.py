@@ -13,14 +13,14 @@ import pytest
 
 from musejax.config import ConfigError, resolve_config
 from musejax.train.checkpoint import make_checkpoint_manager, restore_run, save_checkpoint
-from musejax.train.data import eval_batches, lm_batch, make_encoding, windows_from_arrays
+from musejax.lm.data import eval_batches, lm_batch, make_encoding, windows_from_arrays
 from musejax.train.fit import RunLockedError
-from musejax.train.loop import NonFiniteLossError, train
+from musejax.lm.task import NonFiniteLossError, train
 from musejax.train.mesh import make_mesh
 from musejax.train.metrics import read_metrics
-from musejax.train.model import build_lm, data_meta
+from musejax.lm.build import build_lm, data_meta
 from musejax.train.state import create_train_state, make_optimizer
-from musejax.train.steps import masked_nll_sums, train_step
+from musejax.lm.steps import masked_nll_sums, train_step
 
 
 def synthetic_rolls(n_pieces: int, seed: int) -> list[np.ndarray]:
@@ -338,7 +338,7 @@ def test_bl2012_file_as_corpus(tmp_path):
                                         "test": synthetic_rolls(2, 2)})
     config = resolve_config("chung2014:gru", [f"--config.data.corpus={tmp_path / 'jsb.json'}",
                                               "--config.data.window_steps=16"])
-    from musejax.train.data import load_lm_data
+    from musejax.lm.data import load_lm_data
 
     data = load_lm_data(config.data, progress=False)
     assert data.loss_kind == "bernoulli" and data.styles == [] and data.train.windows.shape[1:] == (16, 88)
@@ -346,7 +346,7 @@ def test_bl2012_file_as_corpus(tmp_path):
 
 
 def test_weight_noise_perturbs_training_forward_passes_only():
-    from musejax.train.model import add_weight_noise
+    from musejax.lm.build import add_weight_noise
 
     meta = {"encoding": {"name": "pianoroll"}, "loss_kind": "bernoulli", "feature_shape": [88], "vocab_size": 0,
             "styles": [], "unlabelled_train_windows": 0, "data": "test"}
@@ -369,7 +369,7 @@ def test_weight_noise_perturbs_training_forward_passes_only():
 
 
 def test_input_flips_corrupt_training_inputs_only():
-    from musejax.train.model import flip_keys
+    from musejax.lm.build import flip_keys
 
     frames = jnp.asarray(np.random.default_rng(0).random((64, 32, 88)) < 0.05, jnp.float32)
     flipped = flip_keys(frames, jax.random.key(0), 0.01)

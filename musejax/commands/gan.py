@@ -80,7 +80,7 @@ def _train(args: argparse.Namespace) -> int:
     from musejax.config import ConfigError
     from musejax.train.fit import NonFiniteLossError
     from musejax.train.gan import final_samples, train_gan
-    from musejax.train.loop import default_run_dir
+    from musejax.lm.task import default_run_dir
     from musejax.train.mesh import describe_devices, initialize_distributed
 
     started = time.perf_counter()

@@ -45,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from absl import logging as absl_logging
 
-    from musejax import sample as sampling
+    from musejax.lm import sample as sampling
     from musejax.train.mesh import describe_devices, initialize_distributed
 
     absl_logging.set_verbosity(absl_logging.ERROR)  # Orbax's informational warnings are not for users

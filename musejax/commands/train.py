@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     from absl import logging as absl_logging
 
     from musejax.config import ConfigError
-    from musejax.train.loop import NonFiniteLossError, default_run_dir, train
+    from musejax.lm.task import NonFiniteLossError, default_run_dir, train
     from musejax.train.mesh import describe_devices, initialize_distributed
 
     absl_logging.set_verbosity(absl_logging.ERROR)  # Orbax's informational warnings are not for users
@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
 
 def write_samples(run_dir: Path, config) -> list[Path]:
     """Sample `config.sample.n` pieces from the run's best checkpoint into <run_dir>/samples (MIDI + PNG)."""
-    from musejax import sample as sampling
+    from musejax.lm import sample as sampling
 
     s = config.sample
     options = {key: value for key, value in

@@ -52,7 +52,7 @@ class LikelihoodResult:
 def _row_nll_fn(apply_fn: Any, loss_kind: str):
     import jax
 
-    from musejax.train.steps import masked_nll_sums
+    from musejax.lm.steps import masked_nll_sums
 
     def row_nll(params, batch):
         logits = apply_fn(params, batch, train=False, rng=None)
@@ -70,8 +70,8 @@ def is_conditioned(run: Any) -> bool:
 def arrays_nll(run: Any, arrays: Sequence[np.ndarray], style_index: Sequence[int] | None = None,
                batch_size: int = 16) -> tuple[np.ndarray, np.ndarray]:
     """(NLL sum, predicted steps) per encoded piece under `run` (a RestoredRun); whole pieces, length-bucketed."""
-    from musejax.train.data import lm_batch
-    from musejax.train.model import covering
+    from musejax.lm.data import lm_batch
+    from musejax.lm.build import covering
 
     if is_conditioned(run) and style_index is None:
         raise ValueError(f"{run.run_dir}: the model is style-conditioned on {run.styles}; give a style per piece")

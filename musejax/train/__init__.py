@@ -1,7 +1,10 @@
-"""Training of the music language models (see DESIGN.md, "Train step").
+"""The training core every task shares (see DESIGN.md, "One loop").
 
-loop.train(config, run_dir)            train or exactly resume a run directory
-checkpoint.restore_run(run_dir)        a trained run's config, model, params, encoding, styles (for sampling)
-steps.train_step / steps.eval_step     the pure jit-compiled steps; state.TrainState, state.make_optimizer
-data.load_lm_data / data.TrainBatches  LM windows and batches; mesh.make_mesh / shard_batch (data parallelism)
+fit.fit(task, config, run_dir)        the one loop: progress, metrics + TensorBoard, eval cadence, best + latest
+                                      Orbax checkpoints, exact resume, Ctrl-C save, NaN guard, multi-host rules
+fit.TaskBase / fit.Cadence            what a task (musejax.lm, musejax.gan, musejax.style) supplies
+state.TrainState / make_optimizer     the train state and optax optimizer
+checkpoint                            Orbax managers, damaged-checkpoint fallback, restore_run (LM runs)
+mesh.make_mesh / shard_batch          data parallelism on one host or many; initialize_distributed
+metrics                               metrics.jsonl and TensorBoard
 """

@@ -77,7 +77,7 @@ class RestoredRun:
     returns logits for a batch dict {"inputs", "style"} as in training; `model` is the Flax module itself
     (`model.apply({"params": params}, ..., method="step")` for step-by-step decoding); `encoding` decodes
     arrays to NoteSequences; `styles[i]` is style index i (pass `style` only if config.model.style_dim > 0).
-    Training conventions (musejax/train/data.py): a piano-roll LM ("bernoulli") reads an all-zero frame first
+    Training conventions (musejax/lm/data.py): a piano-roll LM ("bernoulli") reads an all-zero frame first
     and predicts frame 0 from it; an event LM ("categorical") is given event 0 and predicts events 1...
     """
 
@@ -99,7 +99,7 @@ def restore_run(run_dir: str | Path, which: str | int = "best") -> RestoredRun:
 
     Raises ConfigError (a ValueError) naming the run dir if it has no config.json or no checkpoint.
     """
-    from musejax.train.model import build_lm, encoding_from_meta
+    from musejax.lm.build import build_lm, encoding_from_meta
     from musejax.train.mesh import make_mesh
     from musejax.train.state import abstract_train_state, make_optimizer
 

@@ -60,7 +60,7 @@ def nade_sample(visible_bias: Array, hidden_bias: Array, w: Array, v: Array, noi
     noise uniform (N, K)), "threshold" (sigmoid(logit_i / temperature) > threshold) or "greedy" (logit_i > 0).
     Each key's choice feeds the next keys' conditionals, as in the model."""
     if mode not in ("bernoulli", "threshold", "greedy"):
-        raise ValueError(f"musejax/models/nade.py: unknown NADE sampling mode {mode!r}")
+        raise ValueError(f"musejax/lm/nade.py: unknown NADE sampling mode {mode!r}")
     n_frames = visible_bias.shape[0]
     if noise is None:
         noise = jnp.zeros_like(visible_bias)

@@ -18,12 +18,12 @@ import jax.numpy as jnp
 
 from musejax.config import Config, ConfigError
 from musejax.train import checkpoint as ckpt_lib
-from musejax.train.data import LMData, TrainBatches, eval_batches, load_lm_data
+from musejax.lm.data import LMData, TrainBatches, eval_batches, load_lm_data
 from musejax.train.fit import Cadence, NonFiniteLossError, TaskBase, fit
 from musejax.train.mesh import data_parallel_devices, make_mesh, replicate_tree, shard_batch
-from musejax.train.model import build_lm, data_meta
+from musejax.lm.build import build_lm, data_meta
 from musejax.train.state import create_train_state, make_optimizer
-from musejax.train.steps import eval_step, summarize, train_step_accumulate, zero_train_metrics
+from musejax.lm.steps import eval_step, summarize, train_step_accumulate, zero_train_metrics
 
 
 __all__ = ["LMTask", "NonFiniteLossError", "TrainResult", "check_config", "default_run_dir", "train"]

@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 
 from musejax.data.piano import PIANO_KEYS
-from musejax.models import nade
+from musejax.lm import nade
 from musejax.nn.cells import Carry, RecurrentStack, check_cell
 
 Array = jax.Array
@@ -77,7 +77,7 @@ class _RecurrentLM(nn.Module):
     def setup(self) -> None:
         check_cell(self.cell)
         if self.n_styles < 0 or (self.n_styles > 0 and self.style_dim < 1):
-            raise ValueError(f"musejax/models/lm.py: need n_styles >= 0 and style_dim >= 1 when styled; got "
+            raise ValueError(f"musejax/lm/model.py: need n_styles >= 0 and style_dim >= 1 when styled; got "
                              f"n_styles={self.n_styles}, style_dim={self.style_dim}")
         if self.n_styles:
             self.style_table = self.param("style_table", nn.initializers.normal(1.0),
@@ -92,18 +92,18 @@ class _RecurrentLM(nn.Module):
         """Ids (B,) or mixture weights (B, n_styles) -> (B, style_dim); None for an unconditioned model."""
         if self.n_styles == 0:
             if style is not None:
-                raise ValueError("musejax/models/lm.py: style given to a model with n_styles=0")
+                raise ValueError("musejax/lm/model.py: style given to a model with n_styles=0")
             return None
         if style is None:
-            raise ValueError(f"musejax/models/lm.py: this model has n_styles={self.n_styles}: pass style ids (B,) "
+            raise ValueError(f"musejax/lm/model.py: this model has n_styles={self.n_styles}: pass style ids (B,) "
                              "or mixture weights (B, n_styles)")
         style = jnp.asarray(style)
         if jnp.issubdtype(style.dtype, jnp.integer):
             if style.shape != (batch_size,):
-                raise ValueError(f"musejax/models/lm.py: style ids must be ({batch_size},); got {style.shape}")
+                raise ValueError(f"musejax/lm/model.py: style ids must be ({batch_size},); got {style.shape}")
             return jnp.take(self.style_table, style, axis=0)
         if style.shape != (batch_size, self.n_styles):
-            raise ValueError(f"musejax/models/lm.py: style weights must be ({batch_size}, {self.n_styles}); "
+            raise ValueError(f"musejax/lm/model.py: style weights must be ({batch_size}, {self.n_styles}); "
                              f"got {style.shape}")
         return jnp.dot(style.astype(self.style_table.dtype), self.style_table)
 
@@ -144,7 +144,7 @@ class PianoRollLM(_RecurrentLM):
     output="bernoulli": independent logits per key. output="nade": a NADE of `nade_hidden` units over the
     frame's keys in `nade_order` (low to high or high to low); the readout gives its visible biases, a second
     dense layer its hidden biases, from h_t; its weights W, V (features, nade_hidden) are shared over time.
-    Training and evaluation use the segment form (`musejax.models.nade`), exact for frames of at most
+    Training and evaluation use the segment form (`musejax.lm.nade`), exact for frames of at most
     `nade_max_notes` sounding keys (set from the data).
     """
     features: int = PIANO_KEYS
@@ -155,11 +155,11 @@ class PianoRollLM(_RecurrentLM):
 
     def setup(self) -> None:
         if self.output not in OUTPUTS:
-            raise ValueError(f"musejax/models/lm.py: output must be one of {OUTPUTS}; got {self.output!r}")
+            raise ValueError(f"musejax/lm/model.py: output must be one of {OUTPUTS}; got {self.output!r}")
         super().setup()
         if self.output == "nade":
             if self.nade_hidden < 1 or self.nade_max_notes < 1 or self.nade_order not in NADE_ORDERS:
-                raise ValueError(f"musejax/models/lm.py: a NADE output needs nade_hidden >= 1, nade_max_notes >= 1 "
+                raise ValueError(f"musejax/lm/model.py: a NADE output needs nade_hidden >= 1, nade_max_notes >= 1 "
                                  f"and nade_order in {NADE_ORDERS}; got {self.nade_hidden}, {self.nade_max_notes}, "
                                  f"{self.nade_order!r}")
             self.nade_hidden_bias = nn.Dense(self.nade_hidden)
@@ -177,7 +177,7 @@ class PianoRollLM(_RecurrentLM):
         frame = x.shape[leading:]
         if x.ndim <= leading or math.prod(frame) != self.features:
             want = "(B, T, *frame)" if leading == 2 else "(B, *frame)"
-            raise ValueError(f"musejax/models/lm.py: PianoRollLM expects {want} with prod(frame) = "
+            raise ValueError(f"musejax/lm/model.py: PianoRollLM expects {want} with prod(frame) = "
                              f"features = {self.features}; got shape {x.shape}")
 
     def _embed_sequence(self, x: Array) -> Array:
@@ -204,7 +204,7 @@ class PianoRollLM(_RecurrentLM):
             return None
         self._frame_check(targets, 2)
         if targets.shape[:2] != x.shape[:2]:
-            raise ValueError(f"musejax/models/lm.py: targets {targets.shape} do not match inputs {x.shape}")
+            raise ValueError(f"musejax/lm/model.py: targets {targets.shape} do not match inputs {x.shape}")
         n_steps, batch = hs.shape[:2]
         frames = jnp.swapaxes(targets.reshape(batch, n_steps, self.features), 0, 1).reshape(-1, self.features)
         visible = self.readout(hs).reshape(-1, self.features)
@@ -222,9 +222,9 @@ class PianoRollLM(_RecurrentLM):
     def draw_frame(self, outputs: Any, noise: Array | None, *, temperature: Array | float = 1.0,
                    threshold: Array | float = 0.5, mode: str = "bernoulli") -> Array:
         """A NADE step's outputs (see `step`) -> sampled frames (B, features) bool, key by key in nade_order;
-        noise uniform (B, features) for mode "bernoulli" (see `musejax.models.nade.nade_sample`)."""
+        noise uniform (B, features) for mode "bernoulli" (see `musejax.lm.nade.nade_sample`)."""
         if self.output != "nade":
-            raise ValueError("musejax/models/lm.py: draw_frame is for output='nade'")
+            raise ValueError("musejax/lm/model.py: draw_frame is for output='nade'")
         frames = nade.nade_sample(self._in_nade_order(outputs["visible_bias"]), outputs["hidden_bias"], self.nade_w,
                                   self.nade_v, None if noise is None else self._in_nade_order(noise),
                                   temperature=temperature, threshold=threshold, mode=mode)
@@ -238,7 +238,7 @@ class EventLM(_RecurrentLM):
 
     def setup(self) -> None:
         if self.vocab_size < 1 or self.embed_dim < 1:
-            raise ValueError(f"musejax/models/lm.py: EventLM needs vocab_size >= 1 and embed_dim >= 1; got "
+            raise ValueError(f"musejax/lm/model.py: EventLM needs vocab_size >= 1 and embed_dim >= 1; got "
                              f"vocab_size={self.vocab_size}, embed_dim={self.embed_dim}")
         super().setup()
         self.embed = nn.Embed(self.vocab_size, self.embed_dim)
@@ -251,11 +251,11 @@ class EventLM(_RecurrentLM):
 
     def _embed_sequence(self, x: Array) -> Array:
         if x.ndim != 2 or not jnp.issubdtype(x.dtype, jnp.integer):
-            raise ValueError(f"musejax/models/lm.py: EventLM expects int tokens (B, T); got {x.dtype} {x.shape}")
+            raise ValueError(f"musejax/lm/model.py: EventLM expects int tokens (B, T); got {x.dtype} {x.shape}")
         return self.embed(jnp.swapaxes(x, 0, 1))
 
     def _embed_step(self, x_t: Array) -> Array:
         if x_t.ndim != 1 or not jnp.issubdtype(x_t.dtype, jnp.integer):
-            raise ValueError(f"musejax/models/lm.py: EventLM.step expects int tokens (B,); got "
+            raise ValueError(f"musejax/lm/model.py: EventLM.step expects int tokens (B,); got "
                              f"{x_t.dtype} {x_t.shape}")
         return self.embed(x_t)

@@ -121,7 +121,7 @@ class InitLM:
 
 def build_lm(config: Config, meta: dict[str, Any]) -> LMFunctions:
     """PianoRollLM (loss "bernoulli") or EventLM ("categorical") as configured by config.model."""
-    from musejax.models.lm import NADE_ORDERS, OUTPUTS, EventLM, PianoRollLM
+    from musejax.lm.model import NADE_ORDERS, OUTPUTS, EventLM, PianoRollLM
 
     m = config.model
     conditioned = m.style_dim > 0
