@@ -73,7 +73,7 @@ def _distance(values: list[float | None], reference: list[float | None]) -> floa
 def diversity(segments: np.ndarray, training: np.ndarray, rng: np.random.Generator, n_pairs_max: int = 500,
               exclude_self: bool = False) -> dict[str, float]:
     """Mean pairwise Jaccard distance within a subset, share of distinct segments, mean nearest-training distance."""
-    from musejax.train.gan_samples import jaccard_distances
+    from musejax.gan.sample import jaccard_distances
 
     subset = segments[rng.permutation(len(segments))[:n_pairs_max]]
     within = jaccard_distances(subset, subset)
@@ -91,8 +91,8 @@ def untrained_variables(config: Any, generator: Any, discriminator: Any, n_style
     """The run's generator at step 0: the same initialisation `train_gan` starts from."""
     import jax
 
-    from musejax.train.gan_run import gan_loss, make_optimizers
-    from musejax.train.gan_steps import create_gan_state, run_keys
+    from musejax.gan.run import gan_loss, make_optimizers
+    from musejax.gan.steps import create_gan_state, run_keys
     from musejax.train.mesh import make_mesh
 
     g_tx, d_tx = make_optimizers(config)
@@ -104,9 +104,9 @@ def untrained_variables(config: Any, generator: Any, discriminator: Any, n_style
 
 def evaluate_run(run_dir: Path, n: int, seed: int) -> dict[str, Any]:
     """The comparison table's data (JSON-ready) for a run's latest checkpoint."""
-    from musejax.train.gan_data import load_gan_data
-    from musejax.train.gan_run import restore_gan
-    from musejax.train.gan_samples import _track_names, generate_segments
+    from musejax.gan.data import load_gan_data
+    from musejax.gan.run import restore_gan
+    from musejax.gan.sample import _track_names, generate_segments
 
     restored = restore_gan(run_dir)
     config, encoding, generator = restored.config, restored.encoding, restored.generator

@@ -14,10 +14,10 @@ import optax
 import pytest
 
 from experiment_scripts import load_experiment
-from musejax.models.gan import MODES, MultitrackDiscriminator, MultitrackGenerator
-from musejax.train.gan_config import resolve_gan_config
-from musejax.train.gan_data import GanData, make_encoding
-from musejax.train.gan_steps import (GanLoss, create_gan_state, d_step, g_step, gradient_penalty, minimax_d_loss,
+from musejax.gan.model import MODES, MultitrackDiscriminator, MultitrackGenerator
+from musejax.gan.config import resolve_gan_config
+from musejax.gan.data import GanData, make_encoding
+from musejax.gan.steps import (GanLoss, create_gan_state, d_step, g_step, gradient_penalty, minimax_d_loss,
                                      nonsaturating_g_loss, run_keys)
 from musejax.train.mesh import make_mesh
 from musejax.train.metrics import read_metrics
@@ -29,7 +29,7 @@ SHAPE = (4, 4, 16, 48)  # tracks, bars, steps, pitches of the configs
 
 @pytest.fixture(scope="module")
 def tiny():
-    from musejax.train.gan_run import build_networks, gan_loss, make_optimizers
+    from musejax.gan.run import build_networks, gan_loss, make_optimizers
 
     config = resolve_gan_config("gan:tiny")
     generator, discriminator = build_networks(config, 0)
@@ -162,7 +162,7 @@ def test_gradient_penalty_on_toy_critics():
 
 
 def test_minibatch_std_is_zero_for_identical_examples_and_groups_any_batch():
-    from musejax.models.gan import minibatch_std
+    from musejax.gan.model import minibatch_std
 
     same = jnp.ones((8, 5))
     np.testing.assert_allclose(minibatch_std(same, 4), 1e-4, rtol=1e-3)  # sqrt of the 1e-8 floor
@@ -173,7 +173,7 @@ def test_minibatch_std_is_zero_for_identical_examples_and_groups_any_batch():
 
 
 def test_jaccard_distances_and_mean_pairwise_distance():
-    from musejax.train.gan_samples import jaccard_distances, mean_pairwise_jaccard
+    from musejax.gan.sample import jaccard_distances, mean_pairwise_jaccard
 
     a = np.zeros((3, 1, 1, 2, 12), bool)
     a[0, 0, 0, 0, :4] = True  # cells 0..3
@@ -221,7 +221,7 @@ def synthetic_data(config) -> GanData:
 
 
 def test_batches_of_a_step_do_not_depend_on_where_the_stream_started():
-    from musejax.train.gan_data import GanBatches
+    from musejax.gan.data import GanBatches
 
     config = resolve_gan_config("gan:tiny")
     batches = GanBatches(synthetic_data(config), batch_size=8, seed=3, transpose_semitones=5, n_critic=2,
@@ -245,8 +245,8 @@ def test_config_errors_name_the_key():
 
 
 def test_resume_is_exact(tmp_path):
-    from musejax.train.gan import train_gan
-    from musejax.train.gan_run import restore_gan
+    from musejax.gan.task import train_gan
+    from musejax.gan.run import restore_gan
 
     config = resolve_gan_config("gan:tiny")
     data = synthetic_data(config)

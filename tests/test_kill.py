@@ -113,7 +113,7 @@ def test_lm_training_survives_many_kills(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_gan_training_survives_kills(tmp_path):
-    from musejax.train.gan_run import restore_gan
+    from musejax.gan.run import restore_gan
 
     env = environment(tmp_path / "cache")
     args = lambda run: ["gan", "train", "--config", "gan:tiny", "--workdir", str(run), "--no-progress",  # noqa: E731

@@ -110,8 +110,8 @@ from musejax.train.mesh import initialize_distributed
 initialize_distributed()
 sys.path.insert(0, {tests!r})
 from test_gan import synthetic_data
-from musejax.train.gan import train_gan
-from musejax.train.gan_config import resolve_gan_config
+from musejax.gan.task import train_gan
+from musejax.gan.config import resolve_gan_config
 config = resolve_gan_config("gan:tiny", ["--config.train.sample_every_steps=0"])
 result = train_gan(config, Path({run!r}), data=synthetic_data(config), progress=False)
 print("finished", result.finished, result.step)
@@ -120,7 +120,7 @@ print("finished", result.finished, result.step)
 
 @pytest.mark.slow
 def test_two_processes_train_the_gan_as_one_two_device_process(tmp_path):
-    from musejax.train.gan_run import restore_gan
+    from musejax.gan.run import restore_gan
 
     env = base_env(tmp_path / "cache")
     tests = str(Path(__file__).parent)

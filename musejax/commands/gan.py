@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _resolve(args: argparse.Namespace):
-    from musejax.train.gan_config import resolve_gan_config, saved_gan_config
+    from musejax.gan.config import resolve_gan_config, saved_gan_config
 
     overrides = getattr(args, "config_overrides", [])
     saved = args.workdir / "config.json" if args.workdir is not None else None
@@ -79,7 +79,7 @@ def _train(args: argparse.Namespace) -> int:
 
     from musejax.config import ConfigError
     from musejax.train.fit import NonFiniteLossError
-    from musejax.train.gan import final_samples, train_gan
+    from musejax.gan.task import final_samples, train_gan
     from musejax.lm.task import default_run_dir
     from musejax.train.mesh import describe_devices, initialize_distributed
 
@@ -119,7 +119,7 @@ def _train(args: argparse.Namespace) -> int:
 
 def _load_data(config, progress: bool):
     from musejax.config import ConfigError
-    from musejax.train.gan_data import load_gan_data
+    from musejax.gan.data import load_gan_data
 
     try:
         return load_gan_data(config.data, progress=progress)
@@ -129,8 +129,8 @@ def _load_data(config, progress: bool):
 
 def _sample(args: argparse.Namespace) -> int:
     from musejax.config import ConfigError
-    from musejax.train.gan_run import restore_gan
-    from musejax.train.gan_samples import generate_segments, write_segments
+    from musejax.gan.run import restore_gan
+    from musejax.gan.sample import generate_segments, write_segments
 
     checkpoint = args.checkpoint
     if checkpoint != "latest" and not checkpoint.isdigit():

@@ -19,11 +19,11 @@ import numpy as np
 
 from musejax.config import ConfigError
 from musejax.train.fit import Cadence, TaskBase, fit
-from musejax.train.gan_config import RESUME_GROUPS, GanConfig
-from musejax.train.gan_data import GanBatches, GanData, load_gan_data
-from musejax.train.gan_run import build_networks, conditioning_styles, gan_loss, gan_meta, make_optimizers
-from musejax.train.gan_samples import generate_segments, mean_pairwise_jaccard, write_grid
-from musejax.train.gan_steps import create_gan_state, run_keys, summarize, train_step_accumulate, zero_metrics
+from musejax.gan.config import RESUME_GROUPS, GanConfig
+from musejax.gan.data import GanBatches, GanData, load_gan_data
+from musejax.gan.run import build_networks, conditioning_styles, gan_loss, gan_meta, make_optimizers
+from musejax.gan.sample import generate_segments, mean_pairwise_jaccard, write_grid
+from musejax.gan.steps import create_gan_state, run_keys, summarize, train_step_accumulate, zero_metrics
 from musejax.train.mesh import make_mesh, replicate_tree, shard_batch
 
 
@@ -149,8 +149,8 @@ def sample_grid(state: Any, config: GanConfig, encoding: Any, run_dir: Path, ste
 
 def final_samples(run_dir: str | Path, config: GanConfig, out_dir: str | Path | None = None) -> list[Path]:
     """`config.sample.n` samples of the run's latest checkpoint as MIDI + PNG in <run>/samples (or out_dir)."""
-    from musejax.train.gan_run import restore_gan
-    from musejax.train.gan_samples import write_segments
+    from musejax.gan.run import restore_gan
+    from musejax.gan.sample import write_segments
 
     restored = restore_gan(run_dir)
     style = 0 if restored.generator.n_styles else None

@@ -11,7 +11,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from musejax.train.gan_config import GanDataConfig
+from musejax.gan.config import GanDataConfig
 
 
 @dataclasses.dataclass

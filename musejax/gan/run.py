@@ -14,13 +14,13 @@ from typing import Any
 import jax
 
 from musejax.config import ConfigError
-from musejax.train.gan_config import GanConfig, saved_gan_config
-from musejax.train.gan_steps import GanLoss, abstract_gan_state
+from musejax.gan.config import GanConfig, saved_gan_config
+from musejax.gan.steps import GanLoss, abstract_gan_state
 
 
 def build_networks(config: GanConfig, n_styles: int) -> tuple[Any, Any]:
     """(MultitrackGenerator, MultitrackDiscriminator) as configured; conditional when config.model.style_dim > 0."""
-    from musejax.models.gan import MultitrackDiscriminator, MultitrackGenerator
+    from musejax.gan.model import MultitrackDiscriminator, MultitrackGenerator
 
     d, m = config.data, config.model
     conditional = n_styles if m.style_dim > 0 else 0
@@ -94,7 +94,7 @@ def restore_gan(run_dir: str | Path, which: str | int = "latest") -> RestoredGan
     """Load a GAN run's config and a checkpoint ("latest" or a step); ConfigError naming the run dir if none.
     (A GAN has no validation loss: "best" is the latest.)"""
     from musejax.train import checkpoint as ckpt_lib
-    from musejax.train.gan_data import make_encoding
+    from musejax.gan.data import make_encoding
     from musejax.train.mesh import make_mesh
 
     run_dir = Path(run_dir)

@@ -103,7 +103,7 @@ def saved_gan_config(run_dir: str | Path, overrides: Iterable[str] = ()) -> GanC
 
 def check_gan_config(config: GanConfig) -> GanConfig:
     """Validate the values the model and loop rely on (errors name the key)."""
-    from musejax.models.gan import MODES
+    from musejax.gan.model import MODES
 
     d, m, l, t = config.data, config.model, config.loss, config.train
     problems = []

@@ -39,7 +39,7 @@ PITCHES_PER_OCTAVE = 12
 
 def _logit(p: float) -> float:
     if not 0.0 < p < 1.0:
-        raise ValueError(f"musejax/models/gan.py: initial_density must be in (0, 1), got {p}")
+        raise ValueError(f"musejax/gan/model.py: initial_density must be in (0, 1), got {p}")
     return math.log(p / (1.0 - p))
 
 
@@ -176,7 +176,7 @@ class MultitrackGenerator(nn.Module):
         return jax.random.normal(key, self.noise_shape(batch_size), jnp.float32)
 
     def _check(self, noise: Array, style: Array | None) -> None:
-        where = "musejax/models/gan.py: MultitrackGenerator"
+        where = "musejax/gan/model.py: MultitrackGenerator"
         if self.mode not in MODES:
             raise ValueError(f"{where}: mode must be one of {MODES}, got {self.mode!r}")
         if self.n_pitches % PITCHES_PER_OCTAVE or self.n_pitches < PITCHES_PER_OCTAVE:
@@ -246,7 +246,7 @@ class MultitrackDiscriminator(nn.Module):
 
     @nn.compact
     def __call__(self, x: Array, style: Array | None = None) -> Array:
-        where = "musejax/models/gan.py: MultitrackDiscriminator"
+        where = "musejax/gan/model.py: MultitrackDiscriminator"
         if x.ndim != 5 or x.shape[-1] % PITCHES_PER_OCTAVE or x.shape[-2] % self.steps_per_beat:
             raise ValueError(f"{where}: expected (B, tracks, bars, steps, pitches) with whole octaves of pitches"
                              f" and whole beats of {self.steps_per_beat} steps, got {x.shape}")
