@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from musejax import recommend as rec
+from musejax.style import recommend as rec
 
 
 def synthetic_index(n: int, dim: int, seed: int = 0) -> rec.LibraryIndex:

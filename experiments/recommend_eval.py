@@ -25,7 +25,7 @@ import numpy as np
 def precision_at_k(embeddings: np.ndarray, labels: list[str], queries: np.ndarray, k: int,
                    rng: np.random.Generator | None = None) -> np.ndarray:
     """Per query: share of its k nearest other pieces (random other pieces with `rng`) sharing its label."""
-    from musejax.recommend import top_k
+    from musejax.style.recommend import top_k
 
     labels_array = np.asarray(labels)
     out = np.zeros(len(queries))
@@ -45,10 +45,10 @@ def expected_random(labels: list[str], queries: np.ndarray) -> float:
 
 
 def main() -> None:
-    from musejax.classify import load_style_run
+    from musejax.style.classify import load_style_run
     from musejax.data.splits import split_of
-    from musejax.recommend import load_or_build_index
-    from musejax.train.style import saved_style_config
+    from musejax.style.recommend import load_or_build_index
+    from musejax.style.task import saved_style_config
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=Path("runs/style"))

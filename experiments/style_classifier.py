@@ -50,12 +50,12 @@ def ood_sequences(limit: int, per_composer: int) -> list:
 
 
 def main() -> None:
-    from musejax.classify import embed_sequences, load_style_run, style_distance
+    from musejax.style.classify import embed_sequences, load_style_run, style_distance
     from musejax.evaluate.classification import (classification_scores, confusion_markdown, merge_classes,
                                                  plot_confusion, scores_markdown)
     from musejax.style.embeddings import split_outputs
-    from musejax.train.style import resolve_style_config, saved_style_config, train_classifier
-    from musejax.train.style_data import load_style_data
+    from musejax.style.task import resolve_style_config, saved_style_config, train_classifier
+    from musejax.style.data import load_style_data
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", type=Path, default=Path("runs/style"))

@@ -58,7 +58,7 @@ def classify_samples(lm, classifier, n: int, steps: int, seed: int, temperature:
     """Sample n pieces (style=NAME or mix={...}), decode and classify them -> (embeddings, probs, n without notes,
     the sequences)."""
     from musejax.lm import sample as sampling
-    from musejax.classify import embed_sequences
+    from musejax.style.classify import embed_sequences
 
     sequences = sampling.sample(lm, n, steps, seed=seed, temperature=temperature, **style)
     embedded = embed_sequences(classifier, sequences)
@@ -69,7 +69,7 @@ def classify_rolls(style_run, rolls) -> tuple[np.ndarray, np.ndarray]:
     """Piano-rolls (T, 88) (an onset channel is added if the classifier reads one) or already in the
     classifier's frame -> (piece embeddings, style probabilities)."""
     from musejax.style.embeddings import head_logits, piece_embeddings, softmax
-    from musejax.train.style_data import pack_roll, with_onsets
+    from musejax.style.data import pack_roll, with_onsets
 
     onsets = bool(style_run.meta.get("onsets"))
     packed = [pack_roll(with_onsets(r) if onsets and np.ndim(r) == 2 else r) for r in rolls]
@@ -98,7 +98,7 @@ def plot_mix(curves: dict, path: Path) -> None:
 
 def main() -> None:
     from musejax.lm import sample as sampling
-    from musejax.classify import load_style_run
+    from musejax.style.classify import load_style_run
     from musejax.config import resolve_config
     from musejax.evaluate.classification import confusion_markdown, plot_confusion
     from musejax.evaluate.frechet import embedding_frechet
@@ -106,8 +106,8 @@ def main() -> None:
     from musejax.lm.task import train
     from musejax.style.embeddings import split_outputs
     from musejax.train.metrics import read_metrics
-    from musejax.train.style import saved_style_config
-    from musejax.train.style_data import load_style_data, parse_merge
+    from musejax.style.task import saved_style_config
+    from musejax.style.data import load_style_data, parse_merge
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--classifier", type=Path, default=Path("runs/style"))
@@ -168,7 +168,7 @@ def main() -> None:
 
     # real excerpts of the same length, for scale; references for the Fréchet distances
     data = load_style_data(style_config.data, progress=False)
-    from musejax.train.style_data import unpack_roll
+    from musejax.style.data import unpack_roll
 
     _, real_probs = classify_rolls(classifier, [unpack_roll(r[:args.sample_steps]) for r in data.test.rolls])
     real_excerpt_accuracy = float((real_probs.argmax(-1) == data.test.labels).mean())

@@ -130,7 +130,7 @@ def test_gan_training_survives_kills(tmp_path):
 
 @pytest.mark.slow
 def test_style_training_survives_kills(tmp_path):
-    from musejax.train.style import restore_style_run
+    from musejax.style.task import restore_style_run
     from style_fixtures import labelled_corpus, train_args
 
     corpus, cache = labelled_corpus(tmp_path / "corpus"), tmp_path / "cache"

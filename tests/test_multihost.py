@@ -146,7 +146,7 @@ import sys
 import jax
 sys.path.insert(0, {tests!r})
 from style_fixtures import train_args
-from musejax.train.style import resolve_style_config, train_classifier
+from musejax.style.task import resolve_style_config, train_classifier
 args = train_args(__import__("pathlib").Path({corpus!r}), __import__("pathlib").Path({cache!r}), None)
 overrides = [a for a in args if a.startswith("--config.")]
 config = resolve_style_config("style:tiny", overrides)
@@ -157,7 +157,7 @@ print("finished", result.step, result.report["test"]["accuracy"])
 
 @pytest.mark.slow
 def test_two_processes_train_the_style_classifier_as_one_two_device_process(tmp_path):
-    from musejax.train.style import restore_style_run
+    from musejax.style.task import restore_style_run
     from style_fixtures import labelled_corpus, train_args
 
     corpus, cache = labelled_corpus(tmp_path / "corpus", n_per_style=8), tmp_path / "cache"

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from musejax import recommend as rec
+from musejax.style import recommend as rec
 from musejax.cli import main
 from style_fixtures import tiny_style_run
 

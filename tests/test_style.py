@@ -17,11 +17,11 @@ from musejax.config import ConfigError
 from musejax.evaluate.classification import (classification_scores, confusion_matrix, majority_baseline,
                                              merge_classes, scores_from_confusion)
 from musejax.evaluate.frechet import embedding_frechet, frechet_distance, gaussian_stats
-from musejax.models.style import StyleClassifier, l2_normalize, masked_mean_max
+from musejax.style.model import StyleClassifier, l2_normalize, masked_mean_max
 from musejax.style.embeddings import (calibrate_threshold, fit_style_gaussians, is_confident, pool_pieces,
                                       style_distance)
-from musejax.train.style import resolve_style_config, weighted_cross_entropy
-from musejax.train.style_data import BalancedWindows, StyleSplit, pack_roll, unpack_roll, with_onsets
+from musejax.style.task import resolve_style_config, weighted_cross_entropy
+from musejax.style.data import BalancedWindows, StyleSplit, pack_roll, unpack_roll, with_onsets
 from style_fixtures import chord_piece, tiny_style_run, write_notes
 
 
@@ -77,7 +77,7 @@ def test_padding_is_invisible(kind):
 
 def test_bad_inputs_name_the_module():
     model = small_model()
-    with pytest.raises(ValueError, match="musejax/models/style.py"):
+    with pytest.raises(ValueError, match="musejax/style/model.py"):
         init(model, np.zeros((1, 8, 12)), np.ones((1, 8), bool))
 
 
@@ -303,7 +303,7 @@ def test_evaluate_reports_frechet_distance(tmp_path, capsys):
 def test_merge_styles_relabels_pieces_before_training():
     from types import SimpleNamespace
 
-    from musejax.train.style_data import parse_merge, split_from_pieces
+    from musejax.style.data import parse_merge, split_from_pieces
 
     merge = parse_merge(resolve_style_config("style").data.merge_styles)  # the default: Irish/fiddle as one
     assert merge == {"irish": "irish-fiddle", "fiddle": "irish-fiddle"}
@@ -321,8 +321,8 @@ def test_merge_styles_relabels_pieces_before_training():
 def test_classifier_resume_is_exact_through_the_shared_loop(tmp_path):
     """Stopped at step 7 (between evaluations) and resumed: the same parameters, metrics and report as one run."""
     from musejax.train.metrics import read_metrics
-    from musejax.train.style import restore_style_run, train_classifier
-    from musejax.train.style_data import load_style_data
+    from musejax.style.task import restore_style_run, train_classifier
+    from musejax.style.data import load_style_data
 
     _, corpus, cache = tiny_style_run()
     config = resolve_style_config("style:tiny", [f"--config.data.corpus={corpus}", "--config.data.labels=folder",

@@ -7,7 +7,7 @@
         --config.data.labels=folder
 
 A piece far from every training style (Mahalanobis distance of its embedding to the nearest style, relative
-to that style's typical piece, above the threshold calibrated on valid pieces; see musejax/classify.py) is reported as "unknown style"
+to that style's typical piece, above the threshold calibrated on valid pieces; see musejax/style/classify.py) is reported as "unknown style"
 instead of being forced into one of the training styles; its ranked styles are still printed.
 """
 
@@ -59,9 +59,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from musejax.classify import default_style_run
+    from musejax.style.classify import default_style_run
     from musejax.config import ConfigError
-    from musejax.train.style import resolve_style_config, saved_style_config, train_classifier
+    from musejax.style.task import resolve_style_config, saved_style_config, train_classifier
 
     from musejax.train.mesh import describe_devices, initialize_distributed
 
@@ -95,7 +95,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _classify(args: argparse.Namespace) -> int:
-    from musejax.classify import StyleRunError, embed_sequences, load_style_run, predictions
+    from musejax.style.classify import StyleRunError, embed_sequences, load_style_run, predictions
     from musejax.data.readers import ReadError, read_file
 
     try:

@@ -56,8 +56,8 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     from absl import logging as absl_logging
 
-    from musejax import recommend as rec
-    from musejax.classify import StyleRunError, embed_sequences, load_style_run
+    from musejax.style import recommend as rec
+    from musejax.style.classify import StyleRunError, embed_sequences, load_style_run
 
     absl_logging.set_verbosity(absl_logging.ERROR)
     if not args.liked and args.history is None:

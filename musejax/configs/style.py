@@ -64,7 +64,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
     config.classify = classify = ml_collections.ConfigDict()
     # out-of-style rule: a piece is "unknown style" when its distance to the nearest style (Mahalanobis, in the
-    # embedding space) exceeds the threshold that keeps this share of the valid pieces (see musejax/classify.py)
+    # embedding space) exceeds the threshold that keeps this share of the valid pieces (see musejax/style/classify.py)
     classify.coverage = 0.95
 
     config.ckpt = ckpt = ml_collections.ConfigDict()

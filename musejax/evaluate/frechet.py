@@ -3,7 +3,7 @@ Distance): fit a Gaussian to each set's style-encoder embeddings and compare the
 
     FD = ||mu_g - mu_r||^2 + tr(S_g + S_r - 2 (S_g S_r)^(1/2)).
 
-The embeddings are the piece embeddings of a trained style classifier (musejax.classify, not normalised).
+The embeddings are the piece embeddings of a trained style classifier (musejax.style.classify, not normalised).
 FD is biased upwards for small sets (it is an estimate from the sample covariances): compare sets of equal
 size, and read it next to the reference-vs-reference value the section also reports (two random halves).
 """
@@ -53,7 +53,7 @@ def frechet_section(generated: Any, reference: Any, style_run_dir: str, *, max_p
     """The `musejax evaluate` section: FD of generated vs reference piece embeddings under a style classifier,
     the reference-vs-reference FD of two random halves (a floor to read FD against), and the share of each set
     the classifier assigns to each style."""
-    from musejax.classify import embed_sequences, load_style_run
+    from musejax.style.classify import embed_sequences, load_style_run
 
     run = load_style_run(style_run_dir)
     rng = np.random.default_rng(seed)

@@ -1,6 +1,6 @@
 """The style classifier's array-level maths: window and piece embeddings, the head's style probabilities, and
-the out-of-style rule (per-style Gaussians, distances, calibrated threshold). See musejax/classify.py for how a
-trained run uses them; training (musejax/train/style.py) and its report use them too.
+the out-of-style rule (per-style Gaussians, distances, calibrated threshold). See musejax/style/classify.py for how a
+trained run uses them; training (musejax/style/task.py) and its report use them too.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from musejax.train.style_data import StyleSplit, piece_windows
+from musejax.style.data import StyleSplit, piece_windows
 
 CALIBRATION_FILE = "calibration.json"
 GAUSSIANS_FILE = "calibration.npz"

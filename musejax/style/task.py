@@ -26,9 +26,9 @@ from musejax.train import checkpoint as ckpt_lib
 from musejax.train.fit import Cadence, TaskBase, fit
 from musejax.train.mesh import local_copy, make_mesh, replicate_tree, shard_batch
 from musejax.train.state import abstract_train_state, create_train_state, make_optimizer
-from musejax.train.style_data import BALANCE_MODES, BalancedWindows, StyleData, frame_shape
-from musejax.train.style_data import load_style_data
-from musejax.train.style_report import final_report
+from musejax.style.data import BALANCE_MODES, BalancedWindows, StyleData, frame_shape
+from musejax.style.data import load_style_data
+from musejax.style.report import final_report
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,7 +89,7 @@ class StyleConfig:
 
 def check_style_config(config: StyleConfig) -> StyleConfig:
     """Validate what the loop relies on (errors name the key)."""
-    from musejax.models.style import ENCODER_KINDS
+    from musejax.style.model import ENCODER_KINDS
 
     problems = []
     t, m = config.train, config.model
@@ -122,7 +122,7 @@ def saved_style_config(run_dir: str | Path, overrides: Iterable[str] = ()) -> St
 
 
 def build_classifier(model: StyleModelConfig, n_styles: int, onsets: bool = False) -> Any:
-    from musejax.models.style import StyleClassifier
+    from musejax.style.model import StyleClassifier
 
     return StyleClassifier(n_styles=n_styles, features=176 if onsets else 88, kind=model.kind,
                            channels=tuple(model.channels), kernel_size=model.kernel_size, hidden=model.hidden,

@@ -71,10 +71,10 @@ class StyleEncoder(nn.Module):
     @nn.compact
     def __call__(self, x: Array, mask: Array) -> Array:
         if self.kind not in ENCODER_KINDS:
-            raise ValueError(f"musejax/models/style.py: unknown encoder kind {self.kind!r}; "
+            raise ValueError(f"musejax/style/model.py: unknown encoder kind {self.kind!r}; "
                              f"choose one of {ENCODER_KINDS}")
         if x.ndim < 3 or math.prod(x.shape[2:]) != self.features or mask.shape != x.shape[:2]:
-            raise ValueError(f"musejax/models/style.py: expected x (B, T, *frame) with prod(frame) = "
+            raise ValueError(f"musejax/style/model.py: expected x (B, T, *frame) with prod(frame) = "
                              f"{self.features} and mask (B, T); got x {x.shape}, mask {mask.shape}")
         mask = mask.astype(bool)
         h = x.reshape(x.shape[0], x.shape[1], self.features).astype(jnp.float32)
@@ -106,9 +106,9 @@ class StyleClassifier(nn.Module):
 
     def setup(self) -> None:
         if self.n_styles < 2:
-            raise ValueError(f"musejax/models/style.py: a style classifier needs n_styles >= 2, got {self.n_styles}")
+            raise ValueError(f"musejax/style/model.py: a style classifier needs n_styles >= 2, got {self.n_styles}")
         if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"musejax/models/style.py: dropout must be in [0, 1), got {self.dropout}")
+            raise ValueError(f"musejax/style/model.py: dropout must be in [0, 1), got {self.dropout}")
         self.encoder = StyleEncoder(features=self.features, kind=self.kind, channels=tuple(self.channels),
                                     kernel_size=self.kernel_size, hidden=self.hidden, embed_dim=self.embed_dim)
         self.drop = nn.Dropout(rate=self.dropout)

@@ -29,8 +29,8 @@ import numpy as np
 from musejax.data.encodings import EncodingError, PianoRollEncoding
 from musejax.style.embeddings import (CALIBRATION_FILE, GAUSSIANS_FILE, head_logits, is_confident, piece_embeddings,
                                       softmax, style_distance)
-from musejax.train.style import StyleRunError, restore_style_run
-from musejax.train.style_data import pack_roll
+from musejax.style.task import StyleRunError, restore_style_run
+from musejax.style.data import pack_roll
 
 DEFAULT_STYLE_RUN = "runs/style"
 

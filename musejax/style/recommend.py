@@ -1,6 +1,6 @@
 """Recommendation by style embeddings: an index over a music library, liked/disliked profiles, exact top-k search.
 
-The index holds one L2-normalised style-encoder embedding per piece (see `musejax.classify`) plus its id, file,
+The index holds one L2-normalised style-encoder embedding per piece (see `musejax.style.classify`) plus its id, file,
 tune number, style label, composer and title. It is built once per (classifier checkpoint, library contents)
 and saved as an .npz; later queries load it. Search is exact: one (N, E) x (E,) product and an
 `argpartition` (a few ms at 100k pieces, see experiments/bench_recommend.py).
@@ -123,7 +123,7 @@ def default_index_path(identity: dict[str, Any], cache_dir: str | Path | None = 
 
 def index_sequences(style_run: Any, sequences: Sequence[Any], meta: dict[str, Any]) -> LibraryIndex:
     """Embed NoteSequences into an index (pieces that cannot be encoded are left out, counted in meta)."""
-    from musejax.classify import embed_sequences
+    from musejax.style.classify import embed_sequences
 
     embedded = embed_sequences(style_run, sequences)
     kept = [sequences[i] for i in embedded.kept]
