@@ -48,7 +48,7 @@ def main() -> None:
     from musejax.style.classify import load_style_run
     from musejax.data.splits import split_of
     from musejax.style.recommend import load_or_build_index
-    from musejax.style.task import saved_style_config
+    from musejax.style.config import saved_style_config
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=Path("runs/style"))

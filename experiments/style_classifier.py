@@ -54,7 +54,8 @@ def main() -> None:
     from musejax.evaluate.classification import (classification_scores, confusion_markdown, merge_classes,
                                                  plot_confusion, scores_markdown)
     from musejax.style.embeddings import split_outputs
-    from musejax.style.task import resolve_style_config, saved_style_config, train_classifier
+    from musejax.style.config import resolve_style_config, saved_style_config
+    from musejax.style.task import train_classifier
     from musejax.style.data import load_style_data
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

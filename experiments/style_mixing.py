@@ -106,7 +106,7 @@ def main() -> None:
     from musejax.lm.task import train
     from musejax.style.embeddings import split_outputs
     from musejax.train.metrics import read_metrics
-    from musejax.style.task import saved_style_config
+    from musejax.style.config import saved_style_config
     from musejax.style.data import load_style_data, parse_merge
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -146,7 +146,8 @@ import sys
 import jax
 sys.path.insert(0, {tests!r})
 from style_fixtures import train_args
-from musejax.style.task import resolve_style_config, train_classifier
+from musejax.style.config import resolve_style_config
+from musejax.style.task import train_classifier
 args = train_args(__import__("pathlib").Path({corpus!r}), __import__("pathlib").Path({cache!r}), None)
 overrides = [a for a in args if a.startswith("--config.")]
 config = resolve_style_config("style:tiny", overrides)

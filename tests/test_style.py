@@ -20,7 +20,8 @@ from musejax.evaluate.frechet import embedding_frechet, frechet_distance, gaussi
 from musejax.style.model import StyleClassifier, l2_normalize, masked_mean_max
 from musejax.style.embeddings import (calibrate_threshold, fit_style_gaussians, is_confident, pool_pieces,
                                       style_distance)
-from musejax.style.task import resolve_style_config, weighted_cross_entropy
+from musejax.style.config import resolve_style_config
+from musejax.style.steps import weighted_cross_entropy
 from musejax.style.data import BalancedWindows, StyleSplit, pack_roll, unpack_roll, with_onsets
 from style_fixtures import chord_piece, tiny_style_run, write_notes
 

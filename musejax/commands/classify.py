@@ -61,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from musejax.style.classify import default_style_run
     from musejax.config import ConfigError
-    from musejax.style.task import resolve_style_config, saved_style_config, train_classifier
+    from musejax.style.config import resolve_style_config, saved_style_config
+    from musejax.style.task import train_classifier
 
     from musejax.train.mesh import describe_devices, initialize_distributed
 

@@ -1,7 +1,8 @@
 """The style task: a classifier of musical style, its out-of-style rule, and what is built on its embeddings.
 
-task.py        config, model build, step and StyleTask (hooks for musejax.train.fit); train_classifier
-model.py       the window encoders (conv / GRU) and the head    data.py  labelled windows, balanced batches
+config.py      StyleConfig and its checks                     data.py   labelled windows, balanced batches
+model.py       the window encoders (conv / GRU) and the head  steps.py  model build, weighted loss, train step
+task.py        StyleTask (hooks for musejax.train.fit), train_classifier, restore_style_run
 embeddings.py  piece embeddings, the per-style Gaussians and the out-of-style distance (array maths)
 report.py      calibration and the test report after training
 classify.py    classify pieces with a trained run               recommend.py  similar pieces from a corpus index

@@ -1,6 +1,5 @@
-"""Style-classifier training: config dataclasses, the class-weighted loss and jit-compiled step, and `StyleTask`
-for the shared loop (train/fit.py: Orbax checkpoints, best by valid macro-F1, exact resume), then calibration and
-the test report.
+"""Style-classifier training: `StyleTask` for the shared loop (train/fit.py: Orbax checkpoints, best by valid
+macro-F1, exact resume), then calibration and the test report.
 
 A run directory holds config.json, checkpoints/ (items state, config, meta), metrics.jsonl + TensorBoard events,
 and after training calibration.json / .npz (out-of-style rule), report.json, report.md and confusion.png.
@@ -12,179 +11,21 @@ import dataclasses
 import itertools
 import json
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import jax
-import jax.numpy as jnp
-import optax
 
-from musejax.config import CkptConfig, ConfigError, OptimConfig, apply_overrides, load_config, saved_config_dict
-from musejax.config import to_dataclass
+from musejax.config import ConfigError
 from musejax.evaluate.classification import classification_scores
 from musejax.style.embeddings import split_outputs
 from musejax.train import checkpoint as ckpt_lib
 from musejax.train.fit import Cadence, TaskBase, fit
 from musejax.train.mesh import local_copy, make_mesh, replicate_tree, shard_batch
 from musejax.train.state import abstract_train_state, create_train_state, make_optimizer
-from musejax.style.data import BALANCE_MODES, BalancedWindows, StyleData, frame_shape
-from musejax.style.data import load_style_data
+from musejax.style.config import StyleConfig, saved_style_config
+from musejax.style.data import BalancedWindows, StyleData, frame_shape, load_style_data
 from musejax.style.report import final_report
-
-
-@dataclasses.dataclass(frozen=True)
-class StyleDataConfig:
-    corpus: str  # bundled corpus names ("," separated, "all") or a folder
-    labels: str  # folder corpus: "folder" or a CSV/JSON label file ("" = none)
-    merge_styles: str  # "old=new,..." relabelling ("" = none)
-    steps_per_quarter: int
-    onsets: bool  # piano-roll with an onset channel
-    window_steps: int  # window length in steps; pieces are classified by averaging windows
-    transpose_semitones: int  # random transposition of training windows (+-)
-    max_pieces_per_style: int  # 0 = all training pieces
-    valid_fraction: float
-    test_fraction: float
-    cache_dir: str
-    workers: int  # parse processes for an uncached corpus (0 = all cores)
-
-
-@dataclasses.dataclass(frozen=True)
-class StyleModelConfig:
-    kind: str  # "conv" | "gru"
-    channels: tuple[int, ...]
-    kernel_size: int
-    hidden: int
-    embed_dim: int
-    dropout: float
-
-
-@dataclasses.dataclass(frozen=True)
-class StyleTrainConfig:
-    steps: int
-    batch_size: int
-    seed: int
-    balance: str  # "sampling" | "loss" | "none"
-    log_every_steps: int
-    eval_every_steps: int
-    eval_batch_size: int
-
-
-@dataclasses.dataclass(frozen=True)
-class StyleClassifyConfig:
-    coverage: float  # share of valid pieces the out-of-style threshold accepts
-
-
-@dataclasses.dataclass(frozen=True)
-class StyleConfig:
-    name: str
-    data: StyleDataConfig
-    model: StyleModelConfig
-    optim: OptimConfig
-    train: StyleTrainConfig
-    classify: StyleClassifyConfig
-    ckpt: CkptConfig
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-def check_style_config(config: StyleConfig) -> StyleConfig:
-    """Validate what the loop relies on (errors name the key)."""
-    from musejax.style.model import ENCODER_KINDS
-
-    problems = []
-    t, m = config.train, config.model
-    for key in ("steps", "batch_size", "log_every_steps", "eval_every_steps", "eval_batch_size"):
-        if getattr(t, key) < 1:
-            problems.append(f"config.train.{key} must be >= 1, got {getattr(t, key)}")
-    if t.balance not in BALANCE_MODES:
-        problems.append(f"config.train.balance must be one of {', '.join(BALANCE_MODES)}, got {t.balance!r}")
-    if m.kind not in ENCODER_KINDS:
-        problems.append(f"config.model.kind must be one of {', '.join(ENCODER_KINDS)}, got {m.kind!r}")
-    if config.data.window_steps < 2 ** len(m.channels):
-        problems.append(f"config.data.window_steps={config.data.window_steps} is shorter than the "
-                        f"{2 ** len(m.channels)} steps the conv blocks pool over")
-    if not 0.0 < config.classify.coverage <= 1.0:
-        problems.append(f"config.classify.coverage must be in (0, 1], got {config.classify.coverage}")
-    if problems:
-        raise ConfigError("; ".join(problems))
-    return config
-
-
-def resolve_style_config(spec: str = "style", overrides: Iterable[str] = ()) -> StyleConfig:
-    """`musejax/configs/<spec>` + `--config.a.b=v` overrides -> a validated StyleConfig."""
-    return check_style_config(to_dataclass(apply_overrides(load_config(spec), overrides), StyleConfig))
-
-
-def saved_style_config(run_dir: str | Path, overrides: Iterable[str] = ()) -> StyleConfig:
-    """A classifier run's config.json (+ overrides) as a StyleConfig."""
-    return check_style_config(to_dataclass(saved_config_dict(run_dir, "style", "style classifier", overrides),
-                                           StyleConfig))
-
-
-def build_classifier(model: StyleModelConfig, n_styles: int, onsets: bool = False) -> Any:
-    from musejax.style.model import StyleClassifier
-
-    return StyleClassifier(n_styles=n_styles, features=176 if onsets else 88, kind=model.kind,
-                           channels=tuple(model.channels), kernel_size=model.kernel_size, hidden=model.hidden,
-                           embed_dim=model.embed_dim, dropout=model.dropout)
-
-
-# ----------------------------------------------------------------------------------------- loss and steps
-
-
-def weighted_cross_entropy(logits: jax.Array, labels: jax.Array, weights: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """(sum of weight * softmax cross-entropy, sum of weights); the loss is their ratio."""
-    per_example = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
-    return jnp.sum(weights * per_example), jnp.sum(weights)
-
-
-@dataclasses.dataclass(frozen=True)
-class ApplyStyle:
-    """apply_fn(params, batch, *, train, rng) -> window logits; compares by value (jit caches are shared)."""
-
-    model: Any
-
-    def __call__(self, params: Any, batch: dict[str, jax.Array], *, train: bool, rng: jax.Array | None) -> jax.Array:
-        rngs = {"dropout": rng} if train and rng is not None else None
-        return self.model.apply({"params": params}, batch["x"], batch["mask"], deterministic=not train, rngs=rngs)
-
-
-@dataclasses.dataclass(frozen=True)
-class InitStyle:
-    model: Any
-    window_steps: int
-    frame: tuple[int, ...] = (88,)
-
-    def __call__(self, key: jax.Array) -> Any:
-        x = jnp.zeros((1, self.window_steps, *self.frame), jnp.float32)
-        return self.model.init({"params": key}, x, jnp.ones((1, self.window_steps), bool))["params"]
-
-
-def train_step(state: Any, batch: dict[str, jax.Array], rng: jax.Array) -> tuple[Any, dict[str, jax.Array]]:
-    """One AdamW step on the weighted mean cross-entropy; metrics are sums (loss, weight, correct, count)."""
-    step_rng = jax.random.fold_in(rng, state.step)
-
-    def loss_fn(params):
-        logits = state.apply_fn(params, batch, train=True, rng=step_rng)
-        loss_sum, weight_sum = weighted_cross_entropy(logits, batch["label"], batch["weight"])
-        return loss_sum / jnp.maximum(weight_sum, 1e-9), (loss_sum, weight_sum, logits)
-
-    (_, (loss_sum, weight_sum, logits)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-    correct = jnp.sum(jnp.argmax(logits, -1) == batch["label"]).astype(jnp.float32)
-    metrics = {"loss_sum": loss_sum, "weight_sum": weight_sum, "correct": correct,
-               "count": jnp.float32(logits.shape[0]), "grad_norm_sum": optax.tree.norm(grads), "batches": jnp.float32(1)}
-    return state.apply_gradients(grads), metrics
-
-
-def _accumulate(carry: tuple[Any, dict[str, jax.Array]], batch: dict[str, jax.Array], rng: jax.Array):
-    state, sums = carry
-    state, metrics = train_step(state, batch, rng)
-    return state, jax.tree.map(jnp.add, sums, metrics)
-
-
-def _zero_sums() -> dict[str, jax.Array]:
-    return {k: jnp.zeros((), jnp.float32) for k in ("loss_sum", "weight_sum", "correct", "count", "grad_norm_sum",
-                                                      "batches")}
+from musejax.style.steps import ApplyStyle, InitStyle, accumulate, build_classifier, zero_sums
 
 
 class StyleRunError(ValueError):
@@ -220,7 +61,7 @@ class StyleTask(TaskBase):
     best_metric = BEST_METRIC
     best_mode = "max"
     writes_final = True
-    train_step = staticmethod(_accumulate)
+    train_step = staticmethod(accumulate)
 
     def __init__(self, config: StyleConfig, mesh: Any, data: StyleData | None, progress: bool, run_dir: Path) -> None:
         super().__init__(config, mesh, data, progress, run_dir)
@@ -243,7 +84,7 @@ class StyleTask(TaskBase):
         init_rng, step_rng = jax.random.split(jax.random.key(config.train.seed))
         init = InitStyle(self.model, config.data.window_steps, frame_shape(config.data.onsets))
         state, abstract_state = create_train_state(init, ApplyStyle(self.model), tx, "style", init_rng, mesh)
-        return state, abstract_state, _zero_sums(), replicate_tree(step_rng, mesh)
+        return state, abstract_state, zero_sums(), replicate_tree(step_rng, mesh)
 
     def batches(self, start_step: int) -> Iterator[dict[str, jax.Array]]:
         t, data = self.config.train, self.data
