@@ -104,8 +104,22 @@ class CkptConfig:
     keep_latest: int
 
 
+TRAINED_BY = {"lm": "musejax train", "gan": "musejax gan train", "style": "musejax classify --train"}
+
+
+class TaskConfig:
+    """What every task's top-level config shares: its task kind (recorded in the run's config.json, so a run
+    reloads from its own directory) and `to_dict`, the JSON form saved there and in every checkpoint."""
+
+    KIND: typing.ClassVar[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.KIND, **dataclasses.asdict(self)}
+
+
 @dataclasses.dataclass(frozen=True)
-class Config:
+class Config(TaskConfig):
+    KIND = "lm"
     name: str  # the config spec it came from, e.g. "lm:tiny"
     data: DataConfig
     model: ModelConfig
@@ -113,9 +127,6 @@ class Config:
     train: TrainConfig
     sample: SampleConfig
     ckpt: CkptConfig
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 # ----------------------------------------------------------------------------------------------- loading
@@ -270,8 +281,13 @@ def _to_dataclass(values: dict[str, Any], cls: type, path: str) -> Any:
 
 
 def to_dataclass(config: ml_collections.ConfigDict | dict[str, Any], cls: type = Config) -> Any:
-    """Turn a ConfigDict (or its JSON dict) into the frozen dataclass `cls` (unknown/missing keys are errors)."""
+    """Turn a ConfigDict (or its JSON dict) into the frozen dataclass `cls` (unknown/missing keys are errors;
+    a recorded task kind must be cls's)."""
     values = config.to_dict() if isinstance(config, ml_collections.ConfigDict) else dict(config)
+    kind = values.pop("kind", None)
+    if kind is not None and kind != getattr(cls, "KIND", kind):
+        raise ConfigError(f"config {values.get('name', '')!r} is a {kind!r} config, not a {cls.KIND!r} one "
+                          f"(`{TRAINED_BY.get(kind, 'its own command')}` trains it)")
     return _to_dataclass(values, cls, "config")
 
 
@@ -280,38 +296,69 @@ def resolve_config(spec: str, overrides: Iterable[str] = ()) -> Config:
     return to_dataclass(apply_overrides(load_config(spec), overrides))
 
 
-def config_dict_from_saved(values: dict[str, Any]) -> ml_collections.ConfigDict:
-    """A saved config (config.json as a dict) as a typed ConfigDict: the config file named by its `name`
-    with the saved values on top, so command-line overrides get the right types again."""
-    config = load_config(values["name"])
-    for group, group_values in values.items():
-        if group == "name":
-            continue
-        if group not in config or not isinstance(group_values, dict):
-            raise ConfigError(f"saved config has unknown group config.{group}")
-        for key, value in group_values.items():
-            if key not in config[group]:
-                raise ConfigError(f"saved config has unknown key config.{group}.{key}")
-            config[group][key] = tuple(value) if isinstance(value, list) else value
+LEGACY_KINDS = ("gan", "style")  # config.json written before it recorded "kind": the config name's prefix
+
+
+def saved_kind(values: dict[str, Any]) -> str:
+    """The task kind of a saved config: its "kind", or for older runs the kind its config name starts with."""
+    if "kind" in values:
+        return str(values["kind"])
+    name = str(values.get("name", ""))
+    return next((kind for kind in LEGACY_KINDS if name.startswith(kind)), "lm")
+
+
+def _typed_config_dict(values: dict[str, Any], cls: type) -> ml_collections.ConfigDict:
+    """Saved values as a ConfigDict typed by the dataclass `cls` (a None field of type `X | None` becomes a
+    placeholder of X), so command-line overrides are parsed and checked as for a config file."""
+    hints = typing.get_type_hints(cls)
+    config = ml_collections.ConfigDict()
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key, value in values.items():
+        if key not in names:
+            raise ConfigError(f"saved config has unknown key {key!r} (known: {', '.join(sorted(names))})")
+        hint = hints[key]
+        if dataclasses.is_dataclass(hint):
+            if not isinstance(value, dict):
+                raise ConfigError(f"saved config key {key!r} must be a group, got {value!r}")
+            config[key] = _typed_config_dict(value, hint)
+        elif value is None:
+            inner = [t for t in typing.get_args(hint) if t is not type(None)]
+            config[key] = config_dict.placeholder(inner[0] if len(inner) == 1 else object)
+        else:
+            config[key] = tuple(value) if isinstance(value, list) else value
     return config
 
 
-def save_config_json(config: Config, path: str | Path) -> None:
+def config_dict_from_saved(values: dict[str, Any], cls: type = Config) -> ml_collections.ConfigDict:
+    """A saved config (config.json as a dict) as a typed ConfigDict, from its own values and the dataclass `cls`
+    alone: no config module is imported, so a run outlives the config file it came from (renamed or gone)."""
+    values = dict(values)
+    kind = saved_kind(values)
+    values.pop("kind", None)
+    if kind != cls.KIND:
+        raise ConfigError(f"a {kind!r} run's config, not a {cls.KIND!r} one")
+    return _typed_config_dict(values, cls)
+
+
+def save_config_json(config: TaskConfig, path: str | Path) -> None:
     Path(path).write_text(json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n")
 
 
-def saved_config_dict(run_dir: str | Path, kind: str, what: str, overrides: Iterable[str] = (),
+def saved_config_dict(run_dir: str | Path, cls: type, what: str, overrides: Iterable[str] = (),
                       hint: str = "") -> ml_collections.ConfigDict:
-    """A run's config.json (+ `--config.a.b=v` overrides) as a typed ConfigDict, ConfigError unless its config
-    name starts with `kind` ("gan", "style"): `what` names the run kind in the message, `hint` is appended."""
+    """A run's config.json (+ `--config.a.b=v` overrides) as a typed ConfigDict; ConfigError unless the run is
+    of cls's task kind: `what` names the run kind in the message, `hint` is appended."""
     path = Path(run_dir) / "config.json"
     try:
         values = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as err:
         raise ConfigError(f"{path}: cannot read the run's config: {err}") from None
-    if not str(values.get("name", "")).startswith(kind):
-        raise ConfigError(f"{path}: not a {what} run (config {values.get('name')!r}){hint}")
-    return apply_overrides(config_dict_from_saved(values), overrides)
+    if saved_kind(values) != cls.KIND:
+        raise ConfigError(f"{path}: not a {what} run (a {saved_kind(values)} run, config {values.get('name')!r}){hint}")
+    try:
+        return apply_overrides(config_dict_from_saved(values, cls), overrides)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None
 
 
 def load_config_json(path: str | Path) -> Config:
@@ -320,4 +367,7 @@ def load_config_json(path: str | Path) -> Config:
         values = json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as err:
         raise ConfigError(f"{path}: cannot read config: {err}") from None
-    return to_dataclass(values)
+    try:
+        return to_dataclass(values)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None

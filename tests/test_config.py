@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import math
+from pathlib import Path
 
 import jax
 import pytest
@@ -112,3 +114,55 @@ def test_chung2014_models_have_about_20k_parameters(variant):
     n_params = sum(math.prod(p.shape) for p in jax.tree.leaves(params))
     assert 18_000 <= n_params <= 22_000
     assert config.data.steps_per_quarter == 1
+
+
+FIXTURES = Path(__file__).parent / "fixtures" / "configs-2026-12"  # config.json as written on 2026-12-02
+
+
+@pytest.mark.parametrize("kind", ["lm", "gan", "style"])
+def test_a_saved_run_reloads_from_its_own_config_json_without_its_config_module(tmp_path, kind):
+    from musejax.config import saved_config_dict
+    from musejax.gan.config import GanConfig
+    from musejax.style.config import StyleConfig
+
+    cls = {"lm": Config, "gan": GanConfig, "style": StyleConfig}[kind]
+    values = json.loads((FIXTURES / f"{kind}-tiny.json").read_text())
+    assert "kind" not in values  # the format before the kind was recorded: kept loading
+    values["name"] = f"{kind}_renamed_since:tiny"  # no such config module
+    (tmp_path / "config.json").write_text(json.dumps(values))
+    config = to_dataclass(saved_config_dict(tmp_path, cls, kind, ["--config.train.steps=7"]), cls)
+    assert config.train.steps == 7 and config.name == f"{kind}_renamed_since:tiny"
+    assert {k: v for k, v in config.to_dict().items() if k not in ("kind", "train")} == \
+        {k: (v if not isinstance(v, dict) else {a: tuple(b) if isinstance(b, list) else b for a, b in v.items()})
+         for k, v in values.items() if k != "train"}
+    save_config_json(config, tmp_path / "config.json")
+    assert json.loads((tmp_path / "config.json").read_text())["kind"] == kind
+    with pytest.raises(ConfigError, match=r"config\.train\.steps.*'x'"):
+        saved_config_dict(tmp_path, cls, kind, ["--config.train.steps=x"])
+    other = GanConfig if cls is not GanConfig else Config
+    with pytest.raises(ConfigError, match=f"not a nope run \\(a {kind} run"):
+        saved_config_dict(tmp_path, other, "nope")
+
+
+def test_a_saved_none_field_takes_an_override_of_its_declared_type(tmp_path):
+    from musejax.config import saved_config_dict
+
+    save_config_json(resolve_config("lm:tiny"), tmp_path / "config.json")
+    assert json.loads((tmp_path / "config.json").read_text())["sample"]["top_k"] is None
+    config = to_dataclass(saved_config_dict(tmp_path, Config, "lm", ["--config.sample.top_k=5"]))
+    assert config.sample.top_k == 5
+    with pytest.raises(ConfigError, match="top_k"):
+        saved_config_dict(tmp_path, Config, "lm", ["--config.sample.top_k=many"])
+
+
+def test_a_config_module_names_its_task_and_another_task_refuses_it():
+    from musejax.gan.config import resolve_gan_config
+    from musejax.style.config import resolve_style_config
+
+    assert load_config("chung2014:gru").kind == "lm" and load_config("gan:tiny").kind == "gan"
+    with pytest.raises(ConfigError, match=r"'lm:tiny' is a 'lm' config, not a 'gan' one \(`musejax train` trains"):
+        resolve_gan_config("lm:tiny")
+    with pytest.raises(ConfigError, match=r"not a 'style' one \(`musejax gan train` trains it\)"):
+        resolve_style_config("gan")
+    with pytest.raises(ConfigError, match=r"not a 'lm' one \(`musejax classify --train` trains it\)"):
+        resolve_config("style:tiny")

@@ -265,6 +265,14 @@ def test_run_directory_and_restore_run(tmp_path):
     assert frame.shape == (2, 88) and frame.dtype == bool
     with pytest.raises(ConfigError, match="not a run directory"):
         restore_run(tmp_path / "nothing")
+    # config.json records the task kind; a run written before it did, whose config module was since renamed,
+    # reloads from its own config.json
+    saved = json.loads((run_dir / "config.json").read_text())
+    assert saved["kind"] == "lm"
+    del saved["kind"]
+    saved["name"] = "lm_renamed_since:tiny"
+    (run_dir / "config.json").write_text(json.dumps(saved))
+    assert restore_run(run_dir).params is not None
 
 
 def test_non_finite_loss_raises_a_clear_error(tmp_path):

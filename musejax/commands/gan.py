@@ -68,10 +68,7 @@ def _resolve(args: argparse.Namespace):
     saved = args.workdir / "config.json" if args.workdir is not None else None
     if args.config is None and args.resume is not False and saved is not None and saved.exists():
         return saved_gan_config(args.workdir, overrides)
-    spec = args.config or "gan"
-    if not spec.startswith("gan"):
-        raise CommandError(f"--config {spec!r} is not a GAN config (use gan or gan:tiny; `musejax train` trains LMs)")
-    return resolve_gan_config(spec, overrides)
+    return resolve_gan_config(args.config or "gan", overrides)
 
 
 def _train(args: argparse.Namespace) -> int:

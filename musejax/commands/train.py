@@ -42,14 +42,13 @@ def _has_checkpoint(workdir: Path | None) -> bool:
 def _resolve(args: argparse.Namespace):
     """The config: --config (default lm) with overrides; when continuing a run without --config, the run's
     saved config.json with the overrides on top."""
-    import json
-
-    from musejax.config import apply_overrides, config_dict_from_saved, resolve_config, to_dataclass
+    from musejax.config import Config, resolve_config, saved_config_dict, to_dataclass
 
     overrides = getattr(args, "config_overrides", [])
     saved = args.workdir / "config.json" if args.workdir is not None else None
     if args.config is None and args.resume is not False and saved is not None and saved.exists():
-        return to_dataclass(apply_overrides(config_dict_from_saved(json.loads(saved.read_text())), overrides))
+        return to_dataclass(saved_config_dict(args.workdir, Config, "language-model", overrides,
+                                              hint="; train it with its own command"))
     return resolve_config(args.config or "lm", overrides)
 
 

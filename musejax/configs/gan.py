@@ -40,6 +40,7 @@ def _adam(learning_rate: float) -> ml_collections.ConfigDict:
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     """arg: None (default) or "tiny"."""
     config = ml_collections.ConfigDict()
+    config.kind = "gan"  # the task that trains it (recorded in every run's config.json)
     config.name = "gan"
 
     config.data = data = ml_collections.ConfigDict()

@@ -37,6 +37,7 @@ from ml_collections import config_dict
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     """arg: None (default) or "tiny"."""
     config = ml_collections.ConfigDict()
+    config.kind = "lm"  # the task that trains it (recorded in every run's config.json)
     config.name = "lm"
 
     config.data = data = ml_collections.ConfigDict()

@@ -14,6 +14,7 @@ import ml_collections
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     """arg: None (default) or "tiny"."""
     config = ml_collections.ConfigDict()
+    config.kind = "style"  # the task that trains it (recorded in every run's config.json)
     config.name = "style"
 
     config.data = data = ml_collections.ConfigDict()

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Iterable
 
-from musejax.config import CkptConfig, ConfigError, OptimConfig, apply_overrides, load_config, saved_config_dict
+from musejax.config import CkptConfig, ConfigError, OptimConfig, TaskConfig, apply_overrides, load_config
+from musejax.config import saved_config_dict
 from musejax.config import to_dataclass
 
 
@@ -70,7 +71,8 @@ class GanSampleConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class GanConfig:
+class GanConfig(TaskConfig):
+    KIND = "gan"
     name: str
     data: GanDataConfig
     model: GanModelConfig
@@ -80,9 +82,6 @@ class GanConfig:
     train: GanTrainConfig
     sample: GanSampleConfig
     ckpt: CkptConfig
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 LOSS_KINDS = ("wgan-gp", "minimax")
@@ -97,7 +96,7 @@ def resolve_gan_config(spec: str = "gan", overrides: Iterable[str] = ()) -> GanC
 
 def saved_gan_config(run_dir: str | Path, overrides: Iterable[str] = ()) -> GanConfig:
     """A run's config.json (+ overrides) as a GanConfig."""
-    values = saved_config_dict(run_dir, "gan", "GAN", overrides, hint="; use `musejax sample` for it")
+    values = saved_config_dict(run_dir, GanConfig, "GAN", overrides, hint="; use `musejax sample` for it")
     return check_gan_config(to_dataclass(values, GanConfig))
 
 

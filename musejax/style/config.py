@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Iterable
 
-from musejax.config import CkptConfig, ConfigError, OptimConfig, apply_overrides, load_config, saved_config_dict
+from musejax.config import CkptConfig, ConfigError, OptimConfig, TaskConfig, apply_overrides, load_config
+from musejax.config import saved_config_dict
 from musejax.config import to_dataclass
 from musejax.style.data import BALANCE_MODES
 from musejax.style.model import ENCODER_KINDS
@@ -56,7 +57,8 @@ class StyleClassifyConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class StyleConfig:
+class StyleConfig(TaskConfig):
+    KIND = "style"
     name: str
     data: StyleDataConfig
     model: StyleModelConfig
@@ -64,9 +66,6 @@ class StyleConfig:
     train: StyleTrainConfig
     classify: StyleClassifyConfig
     ckpt: CkptConfig
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 def check_style_config(config: StyleConfig) -> StyleConfig:
@@ -97,5 +96,5 @@ def resolve_style_config(spec: str = "style", overrides: Iterable[str] = ()) -> 
 
 def saved_style_config(run_dir: str | Path, overrides: Iterable[str] = ()) -> StyleConfig:
     """A classifier run's config.json (+ overrides) as a StyleConfig."""
-    return check_style_config(to_dataclass(saved_config_dict(run_dir, "style", "style classifier", overrides),
+    return check_style_config(to_dataclass(saved_config_dict(run_dir, StyleConfig, "style classifier", overrides),
                                            StyleConfig))
