@@ -1,6 +1,8 @@
 """Experiment configs: `ml_collections.ConfigDict` in, frozen dataclasses out.
 
-`musejax/configs/<name>.py` exports `get_config(arg=None) -> ConfigDict`. `load_config("lm:tiny")` imports it,
+A task's config is a frozen dataclass whose fields carry their defaults: the one place each field is declared.
+`musejax/configs/<name>.py` exports `get_config(arg=None) -> ConfigDict`, built from those defaults by
+`default_config(cls)` with what the experiment changes. `load_config("lm:tiny")` imports it,
 `apply_overrides(config, ["--config.model.hidden=512"])` applies command-line overrides (unknown keys and
 values of the wrong type are errors naming the key), and `to_dataclass(config)` turns the result into the
 frozen `Config` every module sees. Only this file (and the config files) import ml_collections.
@@ -8,6 +10,7 @@ frozen `Config` every module sees. Only this file (and the config files) import 
 
 from __future__ import annotations
 
+import argparse
 import ast
 import dataclasses
 import importlib
@@ -27,81 +30,96 @@ class ConfigError(ValueError):
     """A config name, key or value the user got wrong (message names it)."""
 
 
+def group(cls: type, **changes: Any) -> Any:
+    """A config group field that defaults to `cls()` with `changes` (e.g. the GAN's own Adam settings)."""
+    return dataclasses.field(default_factory=lambda: cls(**changes))
+
+
+# The language model's config groups. Each field is declared here once, with its default (the default run,
+# `musejax train`) and what it means; musejax/configs/*.py start from these defaults and change what differs.
+
+
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
-    corpus: str  # bundled corpus name (`musejax data list`), several joined by ",", or a folder
-    encoding: str  # "pianoroll" | "melody" | "performance"
-    steps_per_quarter: int  # time resolution of the piano-roll / melody encodings
-    window_steps: int  # training window length in time steps
-    hop_steps: int  # hop between training windows (0 = window_steps, no overlap)
-    eval_window_steps: int  # valid/test window length (0 = whole pieces: the literature's per-step NLL)
-    transpose_semitones: int  # random transposition of training windows, +-semitones (0 = off)
-    max_pieces: int  # use at most the first N pieces of each split (0 = all; quick runs)
-    valid_fraction: float
-    test_fraction: float
-    cache_dir: str  # "" = $MUSEJAX_CACHE or ~/.cache/musejax
+    corpus: str = "bach-chorales"  # bundled corpus name(s) ("," separated) or a folder of MIDI/MusicXML/ABC/kern
+    encoding: str = "pianoroll"  # pianoroll (polyphonic) | melody | performance (events)
+    steps_per_quarter: int = 4  # time resolution of the piano-roll / melody encodings (4: a sixteenth grid)
+    # training window length in time steps (256: 16 bars of 4/4, most chorales whole, so the model learns to run
+    # a whole piece)
+    window_steps: int = 256
+    hop_steps: int = 128  # hop between training windows (0 = window_steps, no overlap)
+    eval_window_steps: int = 0  # valid/test window length (0 = whole pieces: the literature's per-step NLL)
+    transpose_semitones: int = 5  # random transposition of training windows, +-semitones (0 = off)
+    max_pieces: int = 0  # use at most the first N pieces of each split (0 = all; quick runs)
+    valid_fraction: float = 0.1
+    test_fraction: float = 0.1
+    cache_dir: str = ""  # "" = $MUSEJAX_CACHE or ~/.cache/musejax
 
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-    cell: str  # "gru" (cuDNN/torch formulation) | "gru-cho" (Cho et al. 2014) | "lstm" | "rnn" (tanh)
-    hidden: int  # recurrent units per layer
-    layers: int
-    dropout: float  # between layers and before the readout (training only)
-    impl: str  # "auto" | "xla" | "triton" (GRU recurrence implementation)
-    embed_dim: int  # token embedding size for event encodings (unused by the piano-roll LM)
-    style_dim: int  # style-conditioning embedding size (0 = unconditioned)
+    cell: str = "gru"  # gru (cuDNN/torch.nn.GRU formulation) | gru-cho (Cho et al. 2014) | lstm | rnn (tanh)
+    hidden: int = 256  # recurrent units per layer
+    layers: int = 1
+    # dropout between layers, before the readout and before the NADE's biases (training only): the NADE overfits
+    # without it
+    dropout: float = 0.3
+    impl: str = "auto"  # auto (Triton on NVIDIA GPUs, else XLA) | xla | triton: the GRU recurrence
+    embed_dim: int = 64  # token embedding size for event encodings (unused by the piano-roll LM)
+    style_dim: int = 0  # >0: condition on the piece's style label with an embedding of this size
     # std of Gaussian noise added to every parameter in each training step (Graves 2011's weight noise, the
     # regulariser of Chung et al. 2014); gradients are taken at the noisy weights. 0 = off.
     weight_noise: float = 0.0
-    # piano-roll frame distribution: "bernoulli" (independent keys) | "nade" (RNN-NADE: keys depend on each other);
-    # event encodings always predict a softmax over the next event
-    output: str = "bernoulli"
-    nade_hidden: int = 150  # NADE hidden units (output="nade")
-    nade_order: str = "low-high"  # the NADE's key order: "low-high" | "high-low"
+    # piano-roll frame distribution: "nade" (RNN-NADE: keys depend on each other) | "bernoulli" (independent
+    # keys); event encodings always predict a softmax over the next event
+    output: str = "nade"
+    nade_hidden: int = 64  # NADE hidden units (output="nade"; 150 fits better at 1.6x the step: configs/lm.py)
+    nade_order: str = "high-low"  # the NADE's key order: "high-low" | "low-high"
     # training only: each key of the piano-roll input frames is flipped with this probability (0 = off; events:
     # not used)
-    input_flips: float = 0.0
+    input_flips: float = 0.01
 
 
 @dataclasses.dataclass(frozen=True)
 class OptimConfig:
-    optimizer: str  # "adam" | "adamw"
-    learning_rate: float  # peak learning rate (after warm-up)
-    warmup_steps: int
-    schedule: str  # decay after warm-up: "cosine" | "linear" | "constant"
-    end_learning_rate_factor: float  # final learning rate = factor * peak
-    weight_decay: float  # AdamW only
-    grad_clip_norm: float  # global-norm clipping (0 = off)
-    b1: float
-    b2: float
+    optimizer: str = "adamw"  # "adam" | "adamw"
+    learning_rate: float = 3e-3  # peak learning rate (after warm-up)
+    warmup_steps: int = 100
+    schedule: str = "cosine"  # decay after warm-up: "cosine" | "linear" | "constant"
+    end_learning_rate_factor: float = 0.05  # final learning rate = factor * peak
+    weight_decay: float = 1e-4  # AdamW only
+    grad_clip_norm: float = 1.0  # global-norm clipping (0 = off)
+    b1: float = 0.9
+    b2: float = 0.999
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    steps: int  # total optimizer steps
-    batch_size: int  # global batch, divisible by the number of devices
-    seed: int  # data order, augmentation, init and dropout all derive from it
-    log_every_steps: int
-    eval_every_steps: int  # valid NLL (and a checkpoint) every N steps and at the end
-    eval_batch_size: int
+    steps: int = 1600  # total optimizer steps
+    # global batch, divisible by the number of devices (GPUs/TPU cores; CPU: musejax/train/mesh.py)
+    batch_size: int = 16
+    seed: int = 0  # data order, augmentation, init and dropout all derive from it
+    log_every_steps: int = 50
+    eval_every_steps: int = 400  # valid NLL (and a checkpoint) every N steps and at the end
+    eval_batch_size: int = 40  # valid/test have ~36-39 whole chorales: one batch each
 
 
 @dataclasses.dataclass(frozen=True)
 class SampleConfig:
-    n: int  # samples written to <run>/samples at the end of training
-    steps: int  # length of each sample in time steps / events (0 = a training piece's length, drawn at random)
-    temperature: float
-    top_k: int | None  # event LMs: keep the k most likely events
-    top_p: float | None  # event LMs: nucleus sampling
-    threshold: float | None  # piano-roll: a key sounds if p > threshold (None = Bernoulli sampling)
-    seed: int
+    n: int = 4  # samples written to <run>/samples at the end of training
+    # length of each sample in time steps / events (0 = whole pieces: as long as a training piece drawn at random)
+    steps: int = 0
+    temperature: float = 0.8  # also `musejax sample`'s default; chosen on the valid split (configs/lm.py)
+    top_k: int | None = None  # event LMs: keep the k most likely events
+    top_p: float | None = None  # event LMs: nucleus sampling
+    threshold: float | None = None  # piano-roll: a key sounds if p > threshold (None = Bernoulli sampling)
+    seed: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
 class CkptConfig:
-    keep_best: int  # checkpoints kept by lowest valid NLL (the latest is always kept too)
-    keep_latest: int
+    keep_best: int = 1  # checkpoints kept by the task's metric (the LM: lowest valid NLL)
+    keep_latest: int = 1  # the latest ones (always at least the last)
 
 
 TRAINED_BY = {"lm": "musejax train", "gan": "musejax gan train", "style": "musejax classify --train"}
@@ -120,13 +138,13 @@ class TaskConfig:
 @dataclasses.dataclass(frozen=True)
 class Config(TaskConfig):
     KIND = "lm"
-    name: str  # the config spec it came from, e.g. "lm:tiny"
-    data: DataConfig
-    model: ModelConfig
-    optim: OptimConfig
-    train: TrainConfig
-    sample: SampleConfig
-    ckpt: CkptConfig
+    name: str = "lm"  # the config spec it came from, e.g. "lm:tiny"
+    data: DataConfig = group(DataConfig)
+    model: ModelConfig = group(ModelConfig)
+    optim: OptimConfig = group(OptimConfig)
+    train: TrainConfig = group(TrainConfig)
+    sample: SampleConfig = group(SampleConfig)
+    ckpt: CkptConfig = group(CkptConfig)
 
 
 # ----------------------------------------------------------------------------------------------- loading
@@ -173,10 +191,9 @@ def split_override_args(argv: Iterable[str]) -> tuple[list[str], list[str]]:
     return overrides, others
 
 
-def accept_config_overrides(parser: "argparse.ArgumentParser") -> None:
+def accept_config_overrides(parser: argparse.ArgumentParser) -> None:
     """Make `parser.parse_args` collect `--config.a.b=v` arguments into `args.config_overrides` (argparse has
     no wildcard options); every other unknown argument is still an error."""
-    import argparse
 
     def parse_args(args=None, namespace=None):
         import sys
@@ -254,6 +271,14 @@ def apply_overrides(config: ml_collections.ConfigDict, overrides: Iterable[str])
 # ---------------------------------------------------------------------------------- dataclass conversion
 
 
+# Fields added after runs were saved without them, and the value that reproduces what those runs computed (not
+# today's default). Any other missing key is an error: a default must not silently change a saved run.
+LEGACY_VALUES: dict[str, dict[str, Any]] = {
+    "ModelConfig": {"weight_noise": 0.0, "output": "bernoulli", "nade_hidden": 150, "nade_order": "low-high",
+                    "input_flips": 0.0},
+}
+
+
 def _to_dataclass(values: dict[str, Any], cls: type, path: str) -> Any:
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
@@ -263,7 +288,8 @@ def _to_dataclass(values: dict[str, Any], cls: type, path: str) -> Any:
     kwargs = {}
     for field in dataclasses.fields(cls):
         if field.name not in values:
-            if field.default is not dataclasses.MISSING:
+            if field.name in LEGACY_VALUES.get(cls.__name__, {}):
+                kwargs[field.name] = LEGACY_VALUES[cls.__name__][field.name]
                 continue
             raise ConfigError(f"config key {path}.{field.name} is missing")
         value = values[field.name]
@@ -308,8 +334,9 @@ def saved_kind(values: dict[str, Any]) -> str:
 
 
 def _typed_config_dict(values: dict[str, Any], cls: type) -> ml_collections.ConfigDict:
-    """Saved values as a ConfigDict typed by the dataclass `cls` (a None field of type `X | None` becomes a
-    placeholder of X), so command-line overrides are parsed and checked as for a config file."""
+    """Values as a ConfigDict typed by the dataclass `cls`: a field of type `X | None` becomes a reference of
+    type X that may be None, a float field holds a float, so command-line overrides are parsed and checked by
+    the field's type."""
     hints = typing.get_type_hints(cls)
     config = ml_collections.ConfigDict()
     names = {f.name for f in dataclasses.fields(cls)}
@@ -317,15 +344,27 @@ def _typed_config_dict(values: dict[str, Any], cls: type) -> ml_collections.Conf
         if key not in names:
             raise ConfigError(f"saved config has unknown key {key!r} (known: {', '.join(sorted(names))})")
         hint = hints[key]
+        optional = [t for t in typing.get_args(hint) if t is not type(None)] if type(None) in typing.get_args(hint) else []
         if dataclasses.is_dataclass(hint):
             if not isinstance(value, dict):
                 raise ConfigError(f"saved config key {key!r} must be a group, got {value!r}")
             config[key] = _typed_config_dict(value, hint)
-        elif value is None:
-            inner = [t for t in typing.get_args(hint) if t is not type(None)]
-            config[key] = config_dict.placeholder(inner[0] if len(inner) == 1 else object)
+        elif optional:
+            field_type = optional[0] if len(optional) == 1 else object
+            value = float(value) if field_type is float and isinstance(value, int) else value
+            config[key] = config_dict.FieldReference(value, field_type=field_type)
+        elif hint is float and isinstance(value, int) and not isinstance(value, bool):
+            config[key] = float(value)
         else:
             config[key] = tuple(value) if isinstance(value, list) else value
+    return config
+
+
+def default_config(cls: type) -> ml_collections.ConfigDict:
+    """The defaults of the task config `cls` (its kind included) as a typed ConfigDict: the one declaration
+    of every field is the dataclass; a config file starts from this and changes what differs."""
+    config = _typed_config_dict(dataclasses.asdict(cls()), cls)
+    config.kind = cls.KIND  # the task that trains it (recorded in every run's config.json)
     return config
 
 

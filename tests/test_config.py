@@ -166,3 +166,34 @@ def test_a_config_module_names_its_task_and_another_task_refuses_it():
         resolve_style_config("gan")
     with pytest.raises(ConfigError, match=r"not a 'lm' one \(`musejax classify --train` trains it\)"):
         resolve_config("style:tiny")
+
+
+def test_each_field_is_declared_once_in_its_dataclass_and_the_config_files_only_change_values():
+    """The config modules start from the dataclass defaults (`default_config`): the default config IS the
+    dataclass's defaults, and a config file can set no key its dataclass does not declare."""
+    from musejax.config import default_config
+    from musejax.gan.config import GanConfig, resolve_gan_config
+    from musejax.style.config import StyleConfig, resolve_style_config
+
+    for cls, resolve, spec in ((Config, resolve_config, "lm"), (GanConfig, resolve_gan_config, "gan"),
+                               (StyleConfig, resolve_style_config, "style")):
+        assert resolve(spec) == cls()
+        assert to_dataclass(default_config(cls), cls) == cls()
+    config = default_config(GanConfig)
+    apply_overrides(config, ["--config.sample.threshold=none", "--config.loss.gp_weight=5"])
+    assert config.sample.threshold is None and isinstance(config.loss.gp_weight, float)
+    with pytest.raises(ConfigError, match=r"unknown config key config\.model\.widths"):
+        apply_overrides(default_config(GanConfig), ["--config.model.widths=3"])
+
+
+def test_a_run_saved_before_a_field_existed_loads_with_the_value_it_was_trained_with(tmp_path):
+    """Fields added later (the NADE output, weight noise, input flips) take the value older runs computed
+    with, not today's default; any other missing key is an error."""
+    values = json.loads((FIXTURES / "lm-tiny.json").read_text())
+    for key in ("output", "nade_hidden", "nade_order", "input_flips", "weight_noise"):
+        values["model"].pop(key, None)
+    model = to_dataclass(values).model
+    assert (model.output, model.nade_hidden, model.nade_order, model.input_flips) == ("bernoulli", 150, "low-high", 0.0)
+    del values["model"]["hidden"]
+    with pytest.raises(ConfigError, match=r"config\.model\.hidden is missing"):
+        to_dataclass(values)

@@ -20,81 +20,16 @@ The default run, cold data build included, took 10.5 min on 2 CPU cores shared w
 from __future__ import annotations
 
 import ml_collections
-from ml_collections import config_dict
 
-
-def _adam(learning_rate: float) -> ml_collections.ConfigDict:
-    optim = ml_collections.ConfigDict()
-    optim.optimizer = "adam"
-    optim.learning_rate = learning_rate
-    optim.warmup_steps = 0
-    optim.schedule = "constant"  # cosine | linear | constant
-    optim.end_learning_rate_factor = 1.0
-    optim.weight_decay = 0.0  # adamw only
-    optim.grad_clip_norm = 0.0  # 0 = off
-    optim.b1 = 0.5  # MuseGAN / DCGAN Adam settings
-    optim.b2 = 0.9
-    return optim
+from musejax.config import default_config
+from musejax.gan.config import GanConfig
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-    """arg: None (default) or "tiny"."""
-    config = ml_collections.ConfigDict()
-    config.kind = "gan"  # the task that trains it (recorded in every run's config.json)
-    config.name = "gan"
-
-    config.data = data = ml_collections.ConfigDict()
-    data.corpus = "bach-chorales"  # bundled corpus name(s) ("," separated) or a folder of MIDI/MusicXML
-    data.n_tracks = 4  # S, A, T, B
-    data.n_bars = 4
-    data.steps_per_bar = 16  # 4/4 bars of sixteenths
-    data.steps_per_quarter = 4
-    data.min_pitch = 36  # C2
-    data.n_pitches = 48  # C2..B5: whole octaves, covers the chorales' 36..81
-    data.transpose_semitones = 5  # random transposition of training segments (only shifts that stay in range)
-    data.max_pieces = 0  # 0 = all training pieces
-    data.valid_fraction = 0.1
-    data.test_fraction = 0.1
-    data.cache_dir = ""  # "" = $MUSEJAX_CACHE or ~/.cache/musejax
-
-    config.model = model = ml_collections.ConfigDict()
-    model.mode = "hybrid"  # hybrid (shared + per-track noise) | composer (one generator) | jamming (per track)
-    model.latent_dim = 32  # each noise vector
-    model.temporal_hidden = 128
-    model.bar_widths = (256, 128, 128, 64, 64, 32)  # dense, then per transposed convolution
-    model.d_channels = (64, 128, 256, 256)  # octave, beat, bar, bar-pair convolutions
-    model.d_hidden = 512
-    model.d_minibatch_std_group = 4  # minibatch standard deviation feature (0 = off): counters mode collapse
-    model.initial_density = 0.02  # the untrained generator's cell density (the chorales': ~1 of 48 pitches per voice)
-    model.style_dim = 0  # >0: conditional on the style label (projection discriminator)
-
-    config.loss = loss = ml_collections.ConfigDict()
-    loss.kind = "wgan-gp"  # wgan-gp | minimax (non-saturating generator loss)
-    loss.gp_weight = 10.0
-    loss.n_critic = 3  # discriminator steps per generator step
-    loss.binary_fakes = True  # D sees fakes binarised at 0.5, straight-through gradients (BinaryMuseGAN)
-
-    config.g_optim = _adam(1e-3)
-    config.d_optim = _adam(1e-3)
-
-    config.train = train = ml_collections.ConfigDict()
-    train.steps = 750  # generator steps (2250 discriminator steps)
-    train.batch_size = 64
-    train.seed = 0
-    train.log_every_steps = 25
-    train.sample_every_steps = 150  # grid PNG + MIDI under <run>/samples (0 = off)
-    train.checkpoint_every_steps = 150
-
-    config.sample = sample = ml_collections.ConfigDict()
-    sample.n = 16
-    sample.threshold = config_dict.FieldReference(0.5, field_type=float)  # p > threshold; None = Bernoulli
-    sample.seed = 0
-    sample.qpm = 100.0
-
-    config.ckpt = ckpt = ml_collections.ConfigDict()
-    ckpt.keep_best = 1  # unused by the GAN (no validation loss); the latest are kept
-    ckpt.keep_latest = 2
-
+    """arg: None (default) or "tiny". The default's values are the fields' defaults in musejax/gan/config.py
+    (each declared and explained there once); this file keeps why they were chosen and the variants."""
+    config = default_config(GanConfig)
+    data, model, loss, train, sample = config.data, config.model, config.loss, config.train, config.sample
     if arg == "tiny":
         data.max_pieces = 12
         model.latent_dim = 8

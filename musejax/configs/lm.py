@@ -31,74 +31,15 @@ Sampling temperature 0.8, chosen the same way on the default (seeds 0 / 1): T=1.
 from __future__ import annotations
 
 import ml_collections
-from ml_collections import config_dict
+
+from musejax.config import Config, default_config
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-    """arg: None (default) or "tiny"."""
-    config = ml_collections.ConfigDict()
-    config.kind = "lm"  # the task that trains it (recorded in every run's config.json)
-    config.name = "lm"
-
-    config.data = data = ml_collections.ConfigDict()
-    data.corpus = "bach-chorales"  # bundled corpus name(s) ("," separated) or a folder of MIDI/MusicXML/ABC/kern
-    data.encoding = "pianoroll"  # pianoroll (polyphonic, Bernoulli per key) | melody | performance (events)
-    data.steps_per_quarter = 4  # sixteenth-note grid
-    data.window_steps = 256  # 16 bars of 4/4: most chorales whole, so the model learns to run a whole piece
-    data.hop_steps = 128  # longer pieces in overlapping windows
-    data.eval_window_steps = 0  # 0 = whole pieces for valid/test NLL
-    data.transpose_semitones = 5  # random transposition of training windows, up to a fourth either way
-    data.max_pieces = 0  # >0: at most this many pieces per split (quick runs)
-    data.valid_fraction = 0.1
-    data.test_fraction = 0.1
-    data.cache_dir = ""  # "" = $MUSEJAX_CACHE or ~/.cache/musejax
-
-    config.model = model = ml_collections.ConfigDict()
-    model.cell = "gru"  # gru (cuDNN/torch.nn.GRU formulation) | gru-cho (Cho et al. 2014) | lstm | rnn (tanh)
-    model.hidden = 256
-    model.layers = 1
-    model.dropout = 0.3  # before the readout and the NADE's biases: the NADE overfits without it
-    model.impl = "auto"  # auto (Triton on NVIDIA GPUs, else XLA) | xla | triton
-    model.embed_dim = 64  # event token embedding (melody / performance only)
-    model.style_dim = 0  # >0: condition on the piece's style label with an embedding of this size
-    model.weight_noise = 0.0  # std of Gaussian weight noise in training (0 = off)
-    model.output = "nade"  # piano-roll frames: nade (RNN-NADE: keys depend on each other) | bernoulli (independent)
-    model.nade_hidden = 64  # NADE hidden units (150 fits better at 1.6x the step time: docstring)
-    model.nade_order = "high-low"  # the NADE's key order: high-low | low-high
-    model.input_flips = 0.01  # training: flip each key of the input frames with this probability
-
-    config.optim = optim = ml_collections.ConfigDict()
-    optim.optimizer = "adamw"
-    optim.learning_rate = 3e-3
-    optim.warmup_steps = 100
-    optim.schedule = "cosine"  # cosine | linear | constant (after warm-up)
-    optim.end_learning_rate_factor = 0.05
-    optim.weight_decay = 1e-4
-    optim.grad_clip_norm = 1.0  # global norm; 0 = off
-    optim.b1 = 0.9
-    optim.b2 = 0.999
-
-    config.train = train = ml_collections.ConfigDict()
-    train.steps = 1600
-    train.batch_size = 16  # global; must divide by the number of GPUs/TPU cores (CPU: musejax/train/mesh.py)
-    train.seed = 0
-    train.log_every_steps = 50
-    train.eval_every_steps = 400
-    train.eval_batch_size = 40  # valid/test have ~36-39 whole chorales: one batch each
-
-    config.sample = sample = ml_collections.ConfigDict()
-    sample.n = 4  # samples written to <run>/samples after training
-    sample.steps = 0  # 0 = whole pieces: each sample as long as a training piece drawn at random
-    sample.temperature = 0.8  # also `musejax sample`'s default; chosen on the valid split (docstring)
-    sample.top_k = config_dict.placeholder(int)  # events only
-    sample.top_p = config_dict.placeholder(float)  # events only
-    sample.threshold = config_dict.placeholder(float)  # piano-roll: None = Bernoulli sampling
-    sample.seed = 0
-
-    config.ckpt = ckpt = ml_collections.ConfigDict()
-    ckpt.keep_best = 1  # by valid NLL
-    ckpt.keep_latest = 1
-
+    """arg: None (default) or "tiny". The default's values are the fields' defaults in musejax/config.py (each
+    declared and explained there once); this file keeps why they were chosen and the variants."""
+    config = default_config(Config)
+    data, model, optim, train, sample = config.data, config.model, config.optim, config.train, config.sample
     if arg == "tiny":
         data.max_pieces = 12
         data.window_steps = 16

@@ -1,4 +1,5 @@
-"""The GAN run's config as frozen dataclasses (made once from `musejax/configs/gan.py` by `musejax.config`).
+"""The GAN run's config: frozen dataclasses with their defaults (made once from `musejax/configs/gan.py` or a
+run's config.json by `musejax.config`) and their checks.
 
 The optimizer and checkpoint groups reuse the language model's `OptimConfig` and `CkptConfig`, one
 optimizer per network (g_optim, d_optim).
@@ -10,78 +11,94 @@ import dataclasses
 from pathlib import Path
 from typing import Iterable
 
-from musejax.config import CkptConfig, ConfigError, OptimConfig, TaskConfig, apply_overrides, load_config
-from musejax.config import saved_config_dict
-from musejax.config import to_dataclass
+from musejax.config import CkptConfig, ConfigError, OptimConfig, TaskConfig, apply_overrides, group, load_config
+from musejax.config import saved_config_dict, to_dataclass
+
+
+# Each field is declared here once, with its default (the default run, `musejax gan train`: a hybrid MuseGAN on
+# the four-voice Bach chorales, S, A, T, B as four tracks); musejax/configs/gan.py says why and holds the variants.
 
 
 @dataclasses.dataclass(frozen=True)
 class GanDataConfig:
-    corpus: str  # bundled corpus name(s) ("," separated) or a folder
-    n_tracks: int  # voices -> tracks (S, A, T, B for the chorales)
-    n_bars: int  # bars per segment
-    steps_per_bar: int
-    steps_per_quarter: int
-    min_pitch: int  # lowest MIDI pitch of the pitch axis
-    n_pitches: int  # a multiple of 12 (the generator makes whole octaves)
-    transpose_semitones: int  # random transposition of training segments, +-semitones (0 = off)
-    max_pieces: int  # use only the first N training pieces (0 = all)
-    valid_fraction: float
-    test_fraction: float
-    cache_dir: str  # "" = $MUSEJAX_CACHE or ~/.cache/musejax
+    corpus: str = "bach-chorales"  # bundled corpus name(s) ("," separated) or a folder of MIDI/MusicXML
+    n_tracks: int = 4  # voices -> tracks (S, A, T, B for the chorales)
+    n_bars: int = 4  # bars per segment
+    steps_per_bar: int = 16  # 4/4 bars of sixteenths
+    steps_per_quarter: int = 4
+    min_pitch: int = 36  # lowest MIDI pitch of the pitch axis (C2)
+    # pitches from min_pitch: a multiple of 12, the generator makes whole octaves (48: C2..B5, covers the
+    # chorales' 36..81)
+    n_pitches: int = 48
+    # random transposition of training segments, +-semitones (only shifts that stay in range; 0 = off)
+    transpose_semitones: int = 5
+    max_pieces: int = 0  # use only the first N training pieces (0 = all)
+    valid_fraction: float = 0.1
+    test_fraction: float = 0.1
+    cache_dir: str = ""  # "" = $MUSEJAX_CACHE or ~/.cache/musejax
 
 
 @dataclasses.dataclass(frozen=True)
 class GanModelConfig:
-    mode: str  # "hybrid" | "composer" | "jamming" (MuseGAN's multitrack modes)
-    latent_dim: int  # size of each noise vector
-    temporal_hidden: int  # width of the temporal generators
-    bar_widths: tuple[int, ...]  # bar generator widths, dense first, then per transposed convolution
-    d_channels: tuple[int, ...]  # discriminator convolution channels (4: octave, beat, bar, bar pairs)
-    d_hidden: int  # discriminator dense width
-    d_minibatch_std_group: int  # minibatch-std feature over groups of N examples (against mode collapse; 0 = off)
-    initial_density: float  # the untrained generator's cell density (output bias = its logit)
-    style_dim: int  # >0: conditional GAN on the piece's style (projection discriminator); 0 = off
+    # MuseGAN's multitrack modes: hybrid (shared + per-track noise) | composer (one generator) | jamming (per track)
+    mode: str = "hybrid"
+    latent_dim: int = 32  # size of each noise vector
+    temporal_hidden: int = 128  # width of the temporal generators
+    bar_widths: tuple[int, ...] = (256, 128, 128, 64, 64, 32)  # bar generator widths: dense, then per transposed conv
+    # discriminator convolution channels (4: octave, beat, bar, bar-pair convolutions)
+    d_channels: tuple[int, ...] = (64, 128, 256, 256)
+    d_hidden: int = 512  # discriminator dense width
+    # minibatch standard deviation feature over groups of N examples (counters mode collapse; 0 = off)
+    d_minibatch_std_group: int = 4
+    # the untrained generator's cell density (output bias = its logit; the chorales': ~1 of 48 pitches per voice)
+    initial_density: float = 0.02
+    style_dim: int = 0  # >0: conditional GAN on the piece's style (projection discriminator); 0 = off
 
 
 @dataclasses.dataclass(frozen=True)
 class GanLossConfig:
-    kind: str  # "wgan-gp" (Gulrajani et al. 2017, MuseGAN's choice) | "minimax" (non-saturating G loss)
-    gp_weight: float  # gradient-penalty weight (wgan-gp)
-    n_critic: int  # discriminator steps per generator step
-    binary_fakes: bool  # D sees fakes binarised at 0.5 (straight-through gradient), as the samples will be
+    kind: str = "wgan-gp"  # "wgan-gp" (Gulrajani et al. 2017, MuseGAN's choice) | "minimax" (non-saturating G loss)
+    gp_weight: float = 10.0  # gradient-penalty weight (wgan-gp)
+    n_critic: int = 3  # discriminator steps per generator step
+    # D sees fakes binarised at 0.5 (straight-through gradient), as the samples will be (BinaryMuseGAN)
+    binary_fakes: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
 class GanTrainConfig:
-    steps: int  # generator steps
-    batch_size: int  # global batch of real and of generated segments
-    seed: int  # data order, augmentation, init and noise all derive from it
-    log_every_steps: int
-    sample_every_steps: int  # a grid of samples (PNG + MIDI) under <run>/samples/ every N steps (0 = off)
-    checkpoint_every_steps: int  # and at the end
+    steps: int = 750  # generator steps (n_critic x as many discriminator steps)
+    batch_size: int = 64  # global batch of real and of generated segments
+    seed: int = 0  # data order, augmentation, init and noise all derive from it
+    log_every_steps: int = 25
+    sample_every_steps: int = 150  # a grid of samples (PNG + MIDI) under <run>/samples/ every N steps (0 = off)
+    checkpoint_every_steps: int = 150  # and at the end
 
 
 @dataclasses.dataclass(frozen=True)
 class GanSampleConfig:
-    n: int  # samples in each grid, and written at the end of training
-    threshold: float | None  # binarise p > threshold; None = Bernoulli sampling
-    seed: int
-    qpm: float  # tempo of the written MIDI
+    n: int = 16  # samples in each grid, and written at the end of training
+    threshold: float | None = 0.5  # binarise p > threshold; None = Bernoulli sampling
+    seed: int = 0
+    qpm: float = 100.0  # tempo of the written MIDI
+
+
+# MuseGAN / DCGAN Adam settings, one optimizer per network, at a constant learning rate.
+GAN_ADAM = dict(optimizer="adam", learning_rate=1e-3, warmup_steps=0, schedule="constant",
+                end_learning_rate_factor=1.0, weight_decay=0.0, grad_clip_norm=0.0, b1=0.5, b2=0.9)
 
 
 @dataclasses.dataclass(frozen=True)
 class GanConfig(TaskConfig):
     KIND = "gan"
-    name: str
-    data: GanDataConfig
-    model: GanModelConfig
-    loss: GanLossConfig
-    g_optim: OptimConfig
-    d_optim: OptimConfig
-    train: GanTrainConfig
-    sample: GanSampleConfig
-    ckpt: CkptConfig
+    name: str = "gan"
+    data: GanDataConfig = group(GanDataConfig)
+    model: GanModelConfig = group(GanModelConfig)
+    loss: GanLossConfig = group(GanLossConfig)
+    g_optim: OptimConfig = group(OptimConfig, **GAN_ADAM)
+    d_optim: OptimConfig = group(OptimConfig, **GAN_ADAM)
+    train: GanTrainConfig = group(GanTrainConfig)
+    sample: GanSampleConfig = group(GanSampleConfig)
+    ckpt: CkptConfig = group(CkptConfig, keep_latest=2)  # keep_best is unused (no validation loss)
 
 
 LOSS_KINDS = ("wgan-gp", "minimax")

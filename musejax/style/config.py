@@ -1,5 +1,5 @@
-"""The style classifier's config: frozen dataclasses (made once from musejax/configs/style.py or a run's
-config.json) and their checks."""
+"""The style classifier's config: frozen dataclasses with their defaults (made once from musejax/configs/style.py
+or a run's config.json) and their checks."""
 
 from __future__ import annotations
 
@@ -7,65 +7,70 @@ import dataclasses
 from pathlib import Path
 from typing import Iterable
 
-from musejax.config import CkptConfig, ConfigError, OptimConfig, TaskConfig, apply_overrides, load_config
-from musejax.config import saved_config_dict
-from musejax.config import to_dataclass
+from musejax.config import CkptConfig, ConfigError, OptimConfig, TaskConfig, apply_overrides, group, load_config
+from musejax.config import saved_config_dict, to_dataclass
 from musejax.style.data import BALANCE_MODES
 from musejax.style.model import ENCODER_KINDS
 
 
+# Each field is declared here once, with its default (the default run, `musejax classify --train`: a small
+# convolutional encoder over 8-bar piano-roll windows of the bundled corpora); musejax/configs/style.py holds
+# the variants.
+
+
 @dataclasses.dataclass(frozen=True)
 class StyleDataConfig:
-    corpus: str  # bundled corpus names ("," separated, "all") or a folder
-    labels: str  # folder corpus: "folder" or a CSV/JSON label file ("" = none)
-    merge_styles: str  # "old=new,..." relabelling ("" = none)
-    steps_per_quarter: int
-    onsets: bool  # piano-roll with an onset channel
-    window_steps: int  # window length in steps; pieces are classified by averaging windows
-    transpose_semitones: int  # random transposition of training windows (+-)
-    max_pieces_per_style: int  # 0 = all training pieces
-    valid_fraction: float
-    test_fraction: float
-    cache_dir: str
-    workers: int  # parse processes for an uncached corpus (0 = all cores)
+    corpus: str = "all"  # bundled corpus names ("," separated; "all" = the eight bundled styles) or a folder
+    # folder corpus: "folder" (first sub-folder is the style) or a CSV/JSON label file ("" = none)
+    labels: str = ""
+    merge_styles: str = "irish=irish-fiddle,fiddle=irish-fiddle"  # "old=new,..." relabelling ("" = none)
+    steps_per_quarter: int = 4  # piano-roll grid (shared with the LM's cache)
+    onsets: bool = True  # add an onset channel ((T, 2, 88)): repeated notes differ from held ones
+    window_steps: int = 128  # 8 bars of 4/4 per window; a piece is classified by averaging its windows
+    transpose_semitones: int = 6  # random transposition of training windows (+-), so the key is no cue
+    max_pieces_per_style: int = 0  # >0: at most N training pieces per style (quick runs)
+    valid_fraction: float = 0.1
+    test_fraction: float = 0.1
+    cache_dir: str = ""  # "" = $MUSEJAX_CACHE or ~/.cache/musejax
+    workers: int = 0  # processes parsing an uncached corpus (0 = all cores)
 
 
 @dataclasses.dataclass(frozen=True)
 class StyleModelConfig:
-    kind: str  # "conv" | "gru"
-    channels: tuple[int, ...]
-    kernel_size: int
-    hidden: int
-    embed_dim: int
-    dropout: float
+    kind: str = "conv"  # conv (1-D convolutions over time, keys as channels) | gru
+    channels: tuple[int, ...] = (64, 96, 128, 128)  # conv blocks; each halves the time axis (receptive field ~4 bars)
+    kernel_size: int = 5
+    hidden: int = 128  # gru units (kind=gru)
+    embed_dim: int = 128  # window / piece embedding (recommendation, Frechet distance)
+    dropout: float = 0.2  # before the linear head
 
 
 @dataclasses.dataclass(frozen=True)
 class StyleTrainConfig:
-    steps: int
-    batch_size: int
-    seed: int
-    balance: str  # "sampling" | "loss" | "none"
-    log_every_steps: int
-    eval_every_steps: int
-    eval_batch_size: int
+    steps: int = 2500
+    batch_size: int = 64
+    seed: int = 0
+    balance: str = "sampling"  # "sampling" | "loss" | "none": how the styles are balanced
+    log_every_steps: int = 50
+    eval_every_steps: int = 250  # valid macro-F1 (piece level) and a checkpoint
+    eval_batch_size: int = 256  # windows per forward pass in evaluation
 
 
 @dataclasses.dataclass(frozen=True)
 class StyleClassifyConfig:
-    coverage: float  # share of valid pieces the out-of-style threshold accepts
+    coverage: float = 0.95  # share of valid pieces the out-of-style threshold accepts
 
 
 @dataclasses.dataclass(frozen=True)
 class StyleConfig(TaskConfig):
     KIND = "style"
-    name: str
-    data: StyleDataConfig
-    model: StyleModelConfig
-    optim: OptimConfig
-    train: StyleTrainConfig
-    classify: StyleClassifyConfig
-    ckpt: CkptConfig
+    name: str = "style"
+    data: StyleDataConfig = group(StyleDataConfig)
+    model: StyleModelConfig = group(StyleModelConfig)
+    optim: OptimConfig = group(OptimConfig, learning_rate=2e-3)
+    train: StyleTrainConfig = group(StyleTrainConfig)
+    classify: StyleClassifyConfig = group(StyleClassifyConfig)
+    ckpt: CkptConfig = group(CkptConfig)  # keep_best by valid macro-F1
 
 
 def check_style_config(config: StyleConfig) -> StyleConfig:
