@@ -47,7 +47,8 @@ use_every_cpu_core()  # before JAX starts, as the `musejax` command does
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-from musejax.config import Config, to_dataclass  # noqa: E402
+from musejax.config import to_dataclass
+from musejax.lm.config import Config  # noqa: E402
 from musejax.configs.lm import get_config  # noqa: E402
 from musejax.data.encodings import get_encoding  # noqa: E402
 from musejax.lm.sample import Run, sample_arrays  # noqa: E402
@@ -112,7 +113,7 @@ def lm_model(output: str, args: argparse.Namespace) -> tuple[Config, LMFunctions
     config.model.update(cell="gru", layers=1, hidden=args.hidden, output=output, nade_hidden=args.nade_hidden,
                         dropout=0.0, weight_noise=0.0, input_flips=0.0, nade_order="low-high")
     config.train.batch_size = args.batch
-    config = to_dataclass(config)
+    config = to_dataclass(config, Config)
     meta = {"loss_kind": "bernoulli", "feature_shape": [KEYS], "vocab_size": 0, "styles": [],
             "max_notes": args.max_notes}
     return config, build_lm(config, meta)

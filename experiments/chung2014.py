@@ -75,8 +75,8 @@ def whole_piece_nll(state: Any, rolls: Sequence[np.ndarray], batch_size: int, le
 def run_cell(cell: str, data_path: Path, run_dir: Path, seed: int, overrides: Sequence[str],
              rolls: dict[str, list[np.ndarray]], progress: bool) -> dict[str, Any]:
     """Train one cell on the BL2012 file, then score its best-valid checkpoint on whole train/valid/test pieces."""
-    from musejax.config import resolve_config
-    from musejax.train.checkpoint import restore_run
+    from musejax.lm.config import resolve_config
+    from musejax.lm.restore import restore_run
     from musejax.lm.task import train
     from musejax.train.metrics import read_metrics
 

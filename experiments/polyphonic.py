@@ -71,9 +71,9 @@ def train_and_score(spec: str, data_path: Path, run_dir: Path, overrides: Sequen
     """Train config `spec` on the BL2012 file, then score its best-valid checkpoint on whole pieces."""
     import jax
 
-    from musejax.config import resolve_config
+    from musejax.lm.config import resolve_config
     from musejax.evaluate.likelihood import arrays_nll
-    from musejax.train.checkpoint import restore_run
+    from musejax.lm.restore import restore_run
     from musejax.lm.task import train
     from musejax.train.metrics import read_metrics
 

@@ -474,7 +474,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def train_runs(args: argparse.Namespace, out: Path) -> list[Path]:
     """Train (or reuse, when finished) one run per requested output into out/<output>."""
-    from musejax.config import resolve_config
+    from musejax.lm.config import resolve_config
     from musejax.lm.task import train
 
     runs = []

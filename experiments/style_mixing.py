@@ -99,7 +99,7 @@ def plot_mix(curves: dict, path: Path) -> None:
 def main() -> None:
     from musejax.lm import sample as sampling
     from musejax.style.classify import load_style_run
-    from musejax.config import resolve_config
+    from musejax.lm.config import resolve_config
     from musejax.evaluate.classification import confusion_markdown, plot_confusion
     from musejax.evaluate.frechet import embedding_frechet
     from musejax.midi.meta import write_midi

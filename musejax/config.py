@@ -4,8 +4,8 @@ A task's config is a frozen dataclass whose fields carry their defaults: the one
 `musejax/configs/<name>.py` exports `get_config(arg=None) -> ConfigDict`, built from those defaults by
 `default_config(cls)` with what the experiment changes. `load_config("lm:tiny")` imports it,
 `apply_overrides(config, ["--config.model.hidden=512"])` applies command-line overrides (unknown keys and
-values of the wrong type are errors naming the key), and `to_dataclass(config)` turns the result into the
-frozen `Config` every module sees. Only this file (and the config files) import ml_collections.
+values of the wrong type are errors naming the key), and `to_dataclass(config, cls)` turns the result into the
+frozen dataclass of the config's task (e.g. `musejax.lm.config.Config`) every module sees. Only this file (and the config files) import ml_collections.
 """
 
 from __future__ import annotations
@@ -35,49 +35,8 @@ def group(cls: type, **changes: Any) -> Any:
     return dataclasses.field(default_factory=lambda: cls(**changes))
 
 
-# The language model's config groups. Each field is declared here once, with its default (the default run,
-# `musejax train`) and what it means; musejax/configs/*.py start from these defaults and change what differs.
-
-
-@dataclasses.dataclass(frozen=True)
-class DataConfig:
-    corpus: str = "bach-chorales"  # bundled corpus name(s) ("," separated) or a folder of MIDI/MusicXML/ABC/kern
-    encoding: str = "pianoroll"  # pianoroll (polyphonic) | melody | performance (events)
-    steps_per_quarter: int = 4  # time resolution of the piano-roll / melody encodings (4: a sixteenth grid)
-    # training window length in time steps (256: 16 bars of 4/4, most chorales whole, so the model learns to run
-    # a whole piece)
-    window_steps: int = 256
-    hop_steps: int = 128  # hop between training windows (0 = window_steps, no overlap)
-    eval_window_steps: int = 0  # valid/test window length (0 = whole pieces: the literature's per-step NLL)
-    transpose_semitones: int = 5  # random transposition of training windows, +-semitones (0 = off)
-    max_pieces: int = 0  # use at most the first N pieces of each split (0 = all; quick runs)
-    valid_fraction: float = 0.1
-    test_fraction: float = 0.1
-    cache_dir: str = ""  # "" = $MUSEJAX_CACHE or ~/.cache/musejax
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelConfig:
-    cell: str = "gru"  # gru (cuDNN/torch.nn.GRU formulation) | gru-cho (Cho et al. 2014) | lstm | rnn (tanh)
-    hidden: int = 256  # recurrent units per layer
-    layers: int = 1
-    # dropout between layers, before the readout and before the NADE's biases (training only): the NADE overfits
-    # without it
-    dropout: float = 0.3
-    impl: str = "auto"  # auto (Triton on NVIDIA GPUs, else XLA) | xla | triton: the GRU recurrence
-    embed_dim: int = 64  # token embedding size for event encodings (unused by the piano-roll LM)
-    style_dim: int = 0  # >0: condition on the piece's style label with an embedding of this size
-    # std of Gaussian noise added to every parameter in each training step (Graves 2011's weight noise, the
-    # regulariser of Chung et al. 2014); gradients are taken at the noisy weights. 0 = off.
-    weight_noise: float = 0.0
-    # piano-roll frame distribution: "nade" (RNN-NADE: keys depend on each other) | "bernoulli" (independent
-    # keys); event encodings always predict a softmax over the next event
-    output: str = "nade"
-    nade_hidden: int = 64  # NADE hidden units (output="nade"; 150 fits better at 1.6x the step: configs/lm.py)
-    nade_order: str = "high-low"  # the NADE's key order: "high-low" | "low-high"
-    # training only: each key of the piano-roll input frames is flipped with this probability (0 = off; events:
-    # not used)
-    input_flips: float = 0.01
+# The config groups every task shares (each task's own groups are in musejax/<task>/config.py). Each field is
+# declared once, with its default (the language model's) and what it means.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,29 +50,6 @@ class OptimConfig:
     grad_clip_norm: float = 1.0  # global-norm clipping (0 = off)
     b1: float = 0.9
     b2: float = 0.999
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    steps: int = 1600  # total optimizer steps
-    # global batch, divisible by the number of devices (GPUs/TPU cores; CPU: musejax/train/mesh.py)
-    batch_size: int = 16
-    seed: int = 0  # data order, augmentation, init and dropout all derive from it
-    log_every_steps: int = 50
-    eval_every_steps: int = 400  # valid NLL (and a checkpoint) every N steps and at the end
-    eval_batch_size: int = 40  # valid/test have ~36-39 whole chorales: one batch each
-
-
-@dataclasses.dataclass(frozen=True)
-class SampleConfig:
-    n: int = 4  # samples written to <run>/samples at the end of training
-    # length of each sample in time steps / events (0 = whole pieces: as long as a training piece drawn at random)
-    steps: int = 0
-    temperature: float = 0.8  # also `musejax sample`'s default; chosen on the valid split (configs/lm.py)
-    top_k: int | None = None  # event LMs: keep the k most likely events
-    top_p: float | None = None  # event LMs: nucleus sampling
-    threshold: float | None = None  # piano-roll: a key sounds if p > threshold (None = Bernoulli sampling)
-    seed: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,18 +69,6 @@ class TaskConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.KIND, **dataclasses.asdict(self)}
-
-
-@dataclasses.dataclass(frozen=True)
-class Config(TaskConfig):
-    KIND = "lm"
-    name: str = "lm"  # the config spec it came from, e.g. "lm:tiny"
-    data: DataConfig = group(DataConfig)
-    model: ModelConfig = group(ModelConfig)
-    optim: OptimConfig = group(OptimConfig)
-    train: TrainConfig = group(TrainConfig)
-    sample: SampleConfig = group(SampleConfig)
-    ckpt: CkptConfig = group(CkptConfig)
 
 
 # ----------------------------------------------------------------------------------------------- loading
@@ -271,14 +195,6 @@ def apply_overrides(config: ml_collections.ConfigDict, overrides: Iterable[str])
 # ---------------------------------------------------------------------------------- dataclass conversion
 
 
-# Fields added after runs were saved without them, and the value that reproduces what those runs computed (not
-# today's default). Any other missing key is an error: a default must not silently change a saved run.
-LEGACY_VALUES: dict[str, dict[str, Any]] = {
-    "ModelConfig": {"weight_noise": 0.0, "output": "bernoulli", "nade_hidden": 150, "nade_order": "low-high",
-                    "input_flips": 0.0},
-}
-
-
 def _to_dataclass(values: dict[str, Any], cls: type, path: str) -> Any:
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
@@ -288,8 +204,9 @@ def _to_dataclass(values: dict[str, Any], cls: type, path: str) -> Any:
     kwargs = {}
     for field in dataclasses.fields(cls):
         if field.name not in values:
-            if field.name in LEGACY_VALUES.get(cls.__name__, {}):
-                kwargs[field.name] = LEGACY_VALUES[cls.__name__][field.name]
+            legacy = getattr(cls, "LEGACY_VALUES", {})  # fields added later: the value older runs computed with
+            if field.name in legacy:
+                kwargs[field.name] = legacy[field.name]
                 continue
             raise ConfigError(f"config key {path}.{field.name} is missing")
         value = values[field.name]
@@ -306,7 +223,7 @@ def _to_dataclass(values: dict[str, Any], cls: type, path: str) -> Any:
     return cls(**kwargs)
 
 
-def to_dataclass(config: ml_collections.ConfigDict | dict[str, Any], cls: type = Config) -> Any:
+def to_dataclass(config: ml_collections.ConfigDict | dict[str, Any], cls: type) -> Any:
     """Turn a ConfigDict (or its JSON dict) into the frozen dataclass `cls` (unknown/missing keys are errors;
     a recorded task kind must be cls's)."""
     values = config.to_dict() if isinstance(config, ml_collections.ConfigDict) else dict(config)
@@ -315,11 +232,6 @@ def to_dataclass(config: ml_collections.ConfigDict | dict[str, Any], cls: type =
         raise ConfigError(f"config {values.get('name', '')!r} is a {kind!r} config, not a {cls.KIND!r} one "
                           f"(`{TRAINED_BY.get(kind, 'its own command')}` trains it)")
     return _to_dataclass(values, cls, "config")
-
-
-def resolve_config(spec: str, overrides: Iterable[str] = ()) -> Config:
-    """`load_config(spec)` + `apply_overrides` + `to_dataclass` in one call."""
-    return to_dataclass(apply_overrides(load_config(spec), overrides))
 
 
 LEGACY_KINDS = ("gan", "style")  # config.json written before it recorded "kind": the config name's prefix
@@ -368,7 +280,7 @@ def default_config(cls: type) -> ml_collections.ConfigDict:
     return config
 
 
-def config_dict_from_saved(values: dict[str, Any], cls: type = Config) -> ml_collections.ConfigDict:
+def config_dict_from_saved(values: dict[str, Any], cls: type) -> ml_collections.ConfigDict:
     """A saved config (config.json as a dict) as a typed ConfigDict, from its own values and the dataclass `cls`
     alone: no config module is imported, so a run outlives the config file it came from (renamed or gone)."""
     values = dict(values)
@@ -396,17 +308,5 @@ def saved_config_dict(run_dir: str | Path, cls: type, what: str, overrides: Iter
         raise ConfigError(f"{path}: not a {what} run (a {saved_kind(values)} run, config {values.get('name')!r}){hint}")
     try:
         return apply_overrides(config_dict_from_saved(values, cls), overrides)
-    except ConfigError as err:
-        raise ConfigError(f"{path}: {err}") from None
-
-
-def load_config_json(path: str | Path) -> Config:
-    """Read a run's config.json back into a `Config`."""
-    try:
-        values = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise ConfigError(f"{path}: cannot read config: {err}") from None
-    try:
-        return to_dataclass(values)
     except ConfigError as err:
         raise ConfigError(f"{path}: {err}") from None

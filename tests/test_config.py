@@ -11,9 +11,8 @@ from pathlib import Path
 import jax
 import pytest
 
-from musejax.config import (
-    Config, ConfigError, apply_overrides, available_configs, load_config, load_config_json, resolve_config,
-    save_config_json, split_override_args, to_dataclass)
+from musejax.config import ConfigError, apply_overrides, available_configs, load_config, save_config_json, split_override_args, to_dataclass
+from musejax.lm.config import Config, load_config_json, resolve_config
 
 
 def test_default_and_tiny_configs_load_as_frozen_dataclasses():
@@ -76,11 +75,11 @@ def test_to_dataclass_rejects_unknown_and_missing_keys():
     values = resolve_config("lm:tiny").to_dict()
     values["optim"]["momentum"] = 0.9
     with pytest.raises(ConfigError, match=r"config\.optim\.momentum"):
-        to_dataclass(values)
+        to_dataclass(values, Config)
     values = resolve_config("lm:tiny").to_dict()
     del values["train"]["seed"]
     with pytest.raises(ConfigError, match=r"config\.train\.seed is missing"):
-        to_dataclass(values)
+        to_dataclass(values, Config)
 
 
 def test_json_round_trip(tmp_path):
@@ -149,7 +148,7 @@ def test_a_saved_none_field_takes_an_override_of_its_declared_type(tmp_path):
 
     save_config_json(resolve_config("lm:tiny"), tmp_path / "config.json")
     assert json.loads((tmp_path / "config.json").read_text())["sample"]["top_k"] is None
-    config = to_dataclass(saved_config_dict(tmp_path, Config, "lm", ["--config.sample.top_k=5"]))
+    config = to_dataclass(saved_config_dict(tmp_path, Config, "lm", ["--config.sample.top_k=5"]), Config)
     assert config.sample.top_k == 5
     with pytest.raises(ConfigError, match="top_k"):
         saved_config_dict(tmp_path, Config, "lm", ["--config.sample.top_k=many"])
@@ -192,8 +191,8 @@ def test_a_run_saved_before_a_field_existed_loads_with_the_value_it_was_trained_
     values = json.loads((FIXTURES / "lm-tiny.json").read_text())
     for key in ("output", "nade_hidden", "nade_order", "input_flips", "weight_noise"):
         values["model"].pop(key, None)
-    model = to_dataclass(values).model
+    model = to_dataclass(values, Config).model
     assert (model.output, model.nade_hidden, model.nade_order, model.input_flips) == ("bernoulli", 150, "low-high", 0.0)
     del values["model"]["hidden"]
     with pytest.raises(ConfigError, match=r"config\.model\.hidden is missing"):
-        to_dataclass(values)
+        to_dataclass(values, Config)

@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 from note_seq.protobuf.music_pb2 import NoteSequence
 
-from musejax.config import resolve_config, save_config_json
+from musejax.config import save_config_json
+from musejax.lm.config import resolve_config
 from musejax.evaluate.likelihood import arrays_nll, run_nll, sequences_nll
-from musejax.train.checkpoint import make_checkpoint_manager, restore_run, save_checkpoint
+from musejax.lm.restore import restore_run
+from musejax.train.checkpoint import make_checkpoint_manager, save_checkpoint
 from musejax.lm.data import eval_batches, make_encoding, windows_from_arrays
 from musejax.train.mesh import make_mesh
 from musejax.lm.build import build_lm, data_meta

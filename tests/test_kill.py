@@ -86,7 +86,7 @@ def lm_args(corpus: Path, run_dir: Path, steps: int) -> list[str]:
 
 def check_lm(tmp_path: Path, kills: int, steps: int, seed: int, monkeypatch) -> dict[str, int]:
     from musejax.cli import main
-    from musejax.train.checkpoint import restore_run
+    from musejax.lm.restore import restore_run
 
     corpus, env = folder_corpus(tmp_path / "corpus"), environment(tmp_path / "cache")
     monkeypatch.setenv("MUSEJAX_CACHE", env["MUSEJAX_CACHE"])

@@ -66,7 +66,7 @@ def assert_close_records(a: list[dict], b: list[dict]) -> None:
 
 @pytest.mark.slow
 def test_two_processes_train_the_lm_as_one_two_device_process(tmp_path):
-    from musejax.train.checkpoint import restore_run
+    from musejax.lm.restore import restore_run
 
     for i in range(12):
         write_midi(tmp_path / "corpus" / f"tune{i:02d}.mid", pitches=[48 + (i * 5 + k * 7) % 36 for k in range(24)],

@@ -78,7 +78,7 @@ def test_every_layout_loads_the_same_rolls(tmp_path, suffix):
 
 def test_mat_column_cells_and_training_data(tmp_path):
     """A column cell array (n x 1) reads as a row one does; `load_lm_data` takes a .mat corpus."""
-    from musejax.config import resolve_config
+    from musejax.lm.config import resolve_config
     from musejax.lm.data import load_lm_data
 
     splits = _splits(1)
@@ -146,7 +146,7 @@ def test_script_rejects_bad_data_in_one_line(polyphonic, tmp_path, capsys, raw, 
 
 
 def test_config_variants_and_data_set_names(polyphonic):
-    from musejax.config import resolve_config
+    from musejax.lm.config import resolve_config
 
     nade, bernoulli = resolve_config("polyphonic"), resolve_config("polyphonic:bernoulli")
     assert (nade.model.output, bernoulli.model.output) == ("nade", "bernoulli")

@@ -339,7 +339,7 @@ def test_written_midi_parses_back_and_png_exists(tmp_path):
 @pytest.fixture(scope="module")
 def styled_melody_run(tmp_path_factory) -> Path:
     """A tiny style-conditioned melody LM trained for a few steps into a real run directory."""
-    from musejax.config import resolve_config
+    from musejax.lm.config import resolve_config
     from musejax.lm.data import make_encoding, windows_from_arrays
     from musejax.lm.task import train
 

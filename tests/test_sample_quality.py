@@ -88,7 +88,7 @@ def untrained_run(config, run_dir: Path) -> Path:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> dict[str, Path]:
     """lm:tiny run directories on the synthetic corpus, one per output."""
-    from musejax.config import resolve_config
+    from musejax.lm.config import resolve_config
 
     root = tmp_path_factory.mktemp("sample-quality")
     corpus = synthetic_corpus(root / "corpus", 0.2, 0.2)

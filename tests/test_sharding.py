@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from musejax.config import ConfigError, resolve_config
+from musejax.config import ConfigError
+from musejax.lm.config import resolve_config
 
 SCRIPT = textwrap.dedent("""
     import sys
@@ -22,7 +23,7 @@ SCRIPT = textwrap.dedent("""
     sys.path.insert(0, {tests_dir!r})
     from test_train import tiny_config, tiny_data, records
     from musejax.config import ConfigError
-    from musejax.train.checkpoint import restore_run
+    from musejax.lm.restore import restore_run
     from musejax.lm.data import eval_batches
     from musejax.lm.task import train
     from musejax.train.mesh import data_parallel_devices, make_mesh, shard_batch

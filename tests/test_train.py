@@ -11,8 +11,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from musejax.config import ConfigError, resolve_config
-from musejax.train.checkpoint import make_checkpoint_manager, restore_run, save_checkpoint
+from musejax.config import ConfigError
+from musejax.lm.config import resolve_config
+from musejax.lm.restore import restore_run
+from musejax.train.checkpoint import make_checkpoint_manager, save_checkpoint
 from musejax.lm.data import eval_batches, lm_batch, make_encoding, windows_from_arrays
 from musejax.train.fit import RunLockedError
 from musejax.lm.task import NonFiniteLossError, train

@@ -42,13 +42,14 @@ def _has_checkpoint(workdir: Path | None) -> bool:
 def _resolve(args: argparse.Namespace):
     """The config: --config (default lm) with overrides; when continuing a run without --config, the run's
     saved config.json with the overrides on top."""
-    from musejax.config import Config, resolve_config, saved_config_dict, to_dataclass
+    from musejax.config import saved_config_dict, to_dataclass
+    from musejax.lm.config import Config, resolve_config
 
     overrides = getattr(args, "config_overrides", [])
     saved = args.workdir / "config.json" if args.workdir is not None else None
     if args.config is None and args.resume is not False and saved is not None and saved.exists():
         return to_dataclass(saved_config_dict(args.workdir, Config, "language-model", overrides,
-                                              hint="; train it with its own command"))
+                                              hint="; train it with its own command"), Config)
     return resolve_config(args.config or "lm", overrides)
 
 

@@ -32,11 +32,12 @@ from __future__ import annotations
 
 import ml_collections
 
-from musejax.config import Config, default_config
+from musejax.config import default_config
+from musejax.lm.config import Config
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-    """arg: None (default) or "tiny". The default's values are the fields' defaults in musejax/config.py (each
+    """arg: None (default) or "tiny". The default's values are the fields' defaults in musejax/lm/config.py (each
     declared and explained there once); this file keeps why they were chosen and the variants."""
     config = default_config(Config)
     data, model, optim, train, sample = config.data, config.model, config.optim, config.train, config.sample

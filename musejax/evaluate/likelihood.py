@@ -131,7 +131,7 @@ def sequences_nll(run: Any, sequences: Sequence[NoteSequence], *, style: str | N
 
 def run_nll(run_dir: str | Path, sequences: Sequence[NoteSequence], *, checkpoint: str | int = "best",
             style: str | None = None, batch_size: int = 16) -> LikelihoodResult:
-    """Restore `run_dir` (musejax.train.checkpoint.restore_run) and score `sequences` with it."""
-    from musejax.train.checkpoint import restore_run
+    """Restore `run_dir` (musejax.lm.restore.restore_run) and score `sequences` with it."""
+    from musejax.lm.restore import restore_run
 
     return sequences_nll(restore_run(run_dir, checkpoint), sequences, style=style, batch_size=batch_size)

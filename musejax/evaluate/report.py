@@ -86,7 +86,7 @@ def _musegan_section(generated: PieceSet, reference: PieceSet, seed: int, limit:
 
 def _likelihood_section(generated: PieceSet, reference: PieceSet, options: EvaluateOptions) -> dict[str, Any]:
     from musejax.evaluate.likelihood import sequences_nll
-    from musejax.train.checkpoint import restore_run
+    from musejax.lm.restore import restore_run
 
     run = restore_run(options.lm_run, options.lm_checkpoint)
     out: dict[str, Any] = {}

@@ -14,7 +14,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from musejax.config import Config, ConfigError
+from musejax.config import ConfigError
+from musejax.lm.config import Config
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from musejax.config import DataConfig
+from musejax.lm.config import DataConfig
 
 # Encodings an LM trains on and their loss.
 LOSS_KIND = {"pianoroll": "bernoulli", "melody": "categorical", "performance": "categorical"}

@@ -72,7 +72,7 @@ class Run:
 def load_run(run_dir: str | Path, checkpoint: str | int = "best") -> Run:
     """Restore a run directory's model, params, encoding and styles ("best", "latest" or a step number)."""
     from musejax.config import ConfigError
-    from musejax.train.checkpoint import restore_run
+    from musejax.lm.restore import restore_run
 
     try:
         restored = restore_run(run_dir, checkpoint)

@@ -16,7 +16,8 @@ from typing import Any, Iterator, Sequence
 import jax
 import jax.numpy as jnp
 
-from musejax.config import Config, ConfigError
+from musejax.config import ConfigError
+from musejax.lm.config import Config
 from musejax.train import checkpoint as ckpt_lib
 from musejax.lm.data import LMData, TrainBatches, eval_batches, load_lm_data
 from musejax.train.fit import Cadence, NonFiniteLossError, TaskBase, fit

@@ -1,4 +1,4 @@
-"""Orbax checkpoints of a run, and `restore_run` for everything that loads a trained model (sampling, eval).
+"""Orbax checkpoints of a run: managers, saving, restoring, the resume checks and the damaged-checkpoint fallback.
 
 Layout: `<run_dir>/checkpoints/<step>/` composite checkpoints with items
   "state"  — the TrainState pytree (StandardSave; restored into the abstract state from jax.eval_shape),
@@ -11,7 +11,6 @@ Retention: the `ckpt.keep_best` best checkpoints by the task's metric (the LM's:
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import shutil
 import time
@@ -22,7 +21,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from musejax.config import CkptConfig, Config, ConfigError, load_config_json, save_config_json, to_dataclass
+from musejax.config import CkptConfig, ConfigError, TaskConfig, save_config_json
 
 CHECKPOINT_DIR = "checkpoints"
 BEST_METRIC = "valid_nll"
@@ -47,7 +46,7 @@ def make_checkpoint_manager(run_dir: str | Path, ckpt: CkptConfig, *, read_only:
     return ocp.CheckpointManager(directory, options=options, item_names=("state", "config", "meta"))
 
 
-def save_checkpoint(manager: ocp.CheckpointManager, state: Any, config: Config, meta: dict[str, Any],
+def save_checkpoint(manager: ocp.CheckpointManager, state: Any, config: TaskConfig, meta: dict[str, Any],
                     metric: float | None, best_metric: str | None = BEST_METRIC) -> None:
     """Save (asynchronously) at `state.step`; `metric` (the value of `best_metric`) ranks it for keep-best
     (None: kept only while it is among the latest)."""
@@ -67,63 +66,6 @@ def restore_state(manager: ocp.CheckpointManager, step: int, abstract_state: Any
     """The TrainState saved at `step`, restored into `abstract_state`'s shapes, dtypes and shardings."""
     restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state)))
     return restored["state"]
-
-
-@dataclasses.dataclass
-class RestoredRun:
-    """A trained run loaded back: what sampling and evaluation need.
-
-    `params` is the model's parameter pytree (`state.params`); `apply_fn(params, batch, train=False, rng=None)`
-    returns logits for a batch dict {"inputs", "style"} as in training; `model` is the Flax module itself
-    (`model.apply({"params": params}, ..., method="step")` for step-by-step decoding); `encoding` decodes
-    arrays to NoteSequences; `styles[i]` is style index i (pass `style` only if config.model.style_dim > 0).
-    Training conventions (musejax/lm/data.py): a piano-roll LM ("bernoulli") reads an all-zero frame first
-    and predicts frame 0 from it; an event LM ("categorical") is given event 0 and predicts events 1...
-    """
-
-    run_dir: Path
-    config: Config
-    step: int
-    state: Any
-    params: Any
-    model: Any
-    apply_fn: Any
-    encoding: Any
-    loss_kind: str
-    styles: list[str]
-    meta: dict[str, Any]
-
-
-def restore_run(run_dir: str | Path, which: str | int = "best") -> RestoredRun:
-    """Load a run directory's config and a checkpoint: "best" (lowest valid NLL), "latest" or a step number.
-
-    Raises ConfigError (a ValueError) naming the run dir if it has no config.json or no checkpoint.
-    """
-    from musejax.lm.build import build_lm, encoding_from_meta
-    from musejax.train.mesh import make_mesh
-    from musejax.train.state import abstract_train_state, make_optimizer
-
-    run_dir = Path(run_dir)
-    if not (run_dir / "config.json").exists():
-        raise ConfigError(f"{run_dir}: not a run directory (no config.json)")
-    config = load_config_json(run_dir / "config.json")
-    manager, step = open_checkpoint(run_dir, config.ckpt, which, "musejax train")
-    try:
-        meta = restore_meta(manager, step)
-        saved_config = manager.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))["config"]
-        config = to_dataclass(saved_config)
-        encoding = encoding_from_meta(meta)
-        lm = build_lm(config, meta)
-        tx, _ = make_optimizer(config.optim, config.train.steps)
-        # one device; in a multi-host job (`musejax sample` on N processes) replicated over all of them
-        mesh = make_mesh(jax.devices()[:1] if jax.process_count() == 1 else None)
-        abstract = abstract_train_state(lm.init_params, lm.apply_fn, tx, meta["loss_kind"], mesh)
-        state = restore_state(manager, step, abstract)
-    finally:
-        manager.close()
-    return RestoredRun(run_dir=run_dir, config=config, step=int(step), state=state, params=state.params,
-                       model=lm.model, apply_fn=lm.apply_fn, encoding=encoding, loss_kind=meta["loss_kind"],
-                       styles=list(meta["styles"]), meta=meta)
 
 
 def start_run(manager: ocp.CheckpointManager, run_dir: Path, config: Any, resume_groups: tuple[str, ...],

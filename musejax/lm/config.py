@@ -1,0 +1,115 @@
+"""The language model's config: frozen dataclasses with their defaults (made once from musejax/configs/lm.py,
+chung2014.py, polyphonic.py, or a run's config.json), with the optimizer and checkpoint groups every task shares
+(musejax/config.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from pathlib import Path
+from typing import Any, Iterable
+
+from musejax.config import CkptConfig, ConfigError, OptimConfig, TaskConfig, apply_overrides, group, load_config
+from musejax.config import to_dataclass
+
+# Each field is declared here once, with its default (the default run, `musejax train`) and what it means;
+# musejax/configs/lm.py (and chung2014.py, polyphonic.py) start from these defaults and change what differs.
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    corpus: str = "bach-chorales"  # bundled corpus name(s) ("," separated) or a folder of MIDI/MusicXML/ABC/kern
+    encoding: str = "pianoroll"  # pianoroll (polyphonic) | melody | performance (events)
+    steps_per_quarter: int = 4  # time resolution of the piano-roll / melody encodings (4: a sixteenth grid)
+    # training window length in time steps (256: 16 bars of 4/4, most chorales whole, so the model learns to run
+    # a whole piece)
+    window_steps: int = 256
+    hop_steps: int = 128  # hop between training windows (0 = window_steps, no overlap)
+    eval_window_steps: int = 0  # valid/test window length (0 = whole pieces: the literature's per-step NLL)
+    transpose_semitones: int = 5  # random transposition of training windows, +-semitones (0 = off)
+    max_pieces: int = 0  # use at most the first N pieces of each split (0 = all; quick runs)
+    valid_fraction: float = 0.1
+    test_fraction: float = 0.1
+    cache_dir: str = ""  # "" = $MUSEJAX_CACHE or ~/.cache/musejax
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    # Fields added after runs were saved without them, and the value that reproduces what those runs computed (not
+    # today's default). Any other missing key is an error: a default must not silently change a saved run.
+    LEGACY_VALUES: typing.ClassVar[dict[str, Any]] = {
+        "weight_noise": 0.0, "output": "bernoulli", "nade_hidden": 150, "nade_order": "low-high", "input_flips": 0.0}
+
+    cell: str = "gru"  # gru (cuDNN/torch.nn.GRU formulation) | gru-cho (Cho et al. 2014) | lstm | rnn (tanh)
+    hidden: int = 256  # recurrent units per layer
+    layers: int = 1
+    # dropout between layers, before the readout and before the NADE's biases (training only): the NADE overfits
+    # without it
+    dropout: float = 0.3
+    impl: str = "auto"  # auto (Triton on NVIDIA GPUs, else XLA) | xla | triton: the GRU recurrence
+    embed_dim: int = 64  # token embedding size for event encodings (unused by the piano-roll LM)
+    style_dim: int = 0  # >0: condition on the piece's style label with an embedding of this size
+    # std of Gaussian noise added to every parameter in each training step (Graves 2011's weight noise, the
+    # regulariser of Chung et al. 2014); gradients are taken at the noisy weights. 0 = off.
+    weight_noise: float = 0.0
+    # piano-roll frame distribution: "nade" (RNN-NADE: keys depend on each other) | "bernoulli" (independent
+    # keys); event encodings always predict a softmax over the next event
+    output: str = "nade"
+    nade_hidden: int = 64  # NADE hidden units (output="nade"; 150 fits better at 1.6x the step: configs/lm.py)
+    nade_order: str = "high-low"  # the NADE's key order: "high-low" | "low-high"
+    # training only: each key of the piano-roll input frames is flipped with this probability (0 = off; events:
+    # not used)
+    input_flips: float = 0.01
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 1600  # total optimizer steps
+    # global batch, divisible by the number of devices (GPUs/TPU cores; CPU: musejax/train/mesh.py)
+    batch_size: int = 16
+    seed: int = 0  # data order, augmentation, init and dropout all derive from it
+    log_every_steps: int = 50
+    eval_every_steps: int = 400  # valid NLL (and a checkpoint) every N steps and at the end
+    eval_batch_size: int = 40  # valid/test have ~36-39 whole chorales: one batch each
+
+
+@dataclasses.dataclass(frozen=True)
+class SampleConfig:
+    n: int = 4  # samples written to <run>/samples at the end of training
+    # length of each sample in time steps / events (0 = whole pieces: as long as a training piece drawn at random)
+    steps: int = 0
+    temperature: float = 0.8  # also `musejax sample`'s default; chosen on the valid split (configs/lm.py)
+    top_k: int | None = None  # event LMs: keep the k most likely events
+    top_p: float | None = None  # event LMs: nucleus sampling
+    threshold: float | None = None  # piano-roll: a key sounds if p > threshold (None = Bernoulli sampling)
+    seed: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Config(TaskConfig):
+    KIND = "lm"
+    name: str = "lm"  # the config spec it came from, e.g. "lm:tiny"
+    data: DataConfig = group(DataConfig)
+    model: ModelConfig = group(ModelConfig)
+    optim: OptimConfig = group(OptimConfig)
+    train: TrainConfig = group(TrainConfig)
+    sample: SampleConfig = group(SampleConfig)
+    ckpt: CkptConfig = group(CkptConfig)
+
+
+def resolve_config(spec: str, overrides: Iterable[str] = ()) -> Config:
+    """`load_config(spec)` + `apply_overrides` + `to_dataclass` in one call."""
+    return to_dataclass(apply_overrides(load_config(spec), overrides), Config)
+
+
+def load_config_json(path: str | Path) -> Config:
+    """Read a run's config.json back into a `Config`."""
+    try:
+        values = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ConfigError(f"{path}: cannot read config: {err}") from None
+    try:
+        return to_dataclass(values, Config)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None
