@@ -97,6 +97,29 @@ def test_musejax_has_no_import_cycle():
     assert not cycles, "import cycles in musejax/:\n" + "\n".join(described)
 
 
+TASKS = ("musejax.lm", "musejax.gan", "musejax.style")
+CORE = ("musejax.config", "musejax.train", "musejax.data", "musejax.midi", "musejax.nn", "musejax.ops")
+
+
+def _in(module: str, packages: tuple[str, ...]) -> str | None:
+    return next((p for p in packages if module == p or module.startswith(p + ".")), None)
+
+
+def test_tasks_build_on_the_core_and_never_on_each_other():
+    """DESIGN.md's layers: the core (config, train, data, midi, nn, ops) imports no task; a task imports no
+    other task (the style classifier reaches evaluate/ only through its public functions)."""
+    graph = import_graph(PACKAGE)
+    wrong = []
+    for module, targets in graph.items():
+        for target in targets:
+            task = _in(target, TASKS)
+            if task and _in(module, CORE):
+                wrong.append(f"core {module} imports task {target}")
+            elif task and _in(module, TASKS) not in (None, task):
+                wrong.append(f"task {module} imports another task, {target}")
+    assert not wrong, "\n".join(sorted(wrong))
+
+
 def test_a_lazy_import_cycle_is_found(tmp_path):
     package = tmp_path / "pkg"
     (package / "sub").mkdir(parents=True)
