@@ -1,5 +1,5 @@
 """Shared fixtures of the style tests: a tiny labelled MIDI corpus and a tiny classifier trained on it once per
-test process (tests/test_style.py and tests/test_recommend.py both use it)."""
+test process (tests/style/test_style.py and tests/style/test_recommend.py both use it)."""
 
 from __future__ import annotations
 

@@ -125,7 +125,7 @@ def test_works_under_jit_and_vmap():
 
 
 def test_impl_dispatch_on_cpu(monkeypatch):
-    monkeypatch.delenv(gru.INTERPRET_ENV, raising=False)  # the interpreter opt-in: tests/test_kernels_in_models.py
+    monkeypatch.delenv(gru.INTERPRET_ENV, raising=False)  # the interpreter opt-in: tests/kernels/test_kernels_in_models.py
     assert gru.resolved_impl("xla") == "xla"
     if jax.default_backend() != "gpu":
         assert gru.resolved_impl("auto") == "xla"

@@ -12,25 +12,14 @@ import note_seq
 import numpy as np
 import pytest
 
+from lm_fixtures import MELODY, event_run, pianoroll_run
 from musejax.lm import sample as sampling
 from musejax.cli import main as cli_main
-from musejax.data.encodings import MelodyEncoding, PianoRollEncoding
+from musejax.data.encodings import PianoRollEncoding
 from musejax.data.performance import PerformanceEncoding
-from musejax.lm.model import EventLM, PianoRollLM
+from musejax.lm.model import PianoRollLM
 from musejax.lm.sample import Run, SampleError, filter_logits, parse_mix, sample, sample_arrays
 
-MELODY = MelodyEncoding()
-
-
-def pianoroll_run(onsets: bool = False, hidden: int = 8, seed: int = 0) -> Run:
-    encoding = PianoRollEncoding(onsets=onsets)
-    frame = (2, 88) if onsets else (88,)
-    model = PianoRollLM(features=math.prod(frame), hidden=hidden, cell="gru", impl="xla")
-    params = model.init(jax.random.key(seed), jnp.zeros((1, 2, *frame)))["params"]
-    # a random readout bias: with the zero initial state and zero start frame, zero bias would make the first
-    # frame's logits exactly 0 (p = 0.5: a tie no temperature or threshold can break)
-    params["readout"]["bias"] = jax.random.normal(jax.random.key(seed + 1), params["readout"]["bias"].shape)
-    return Run(model=model, params=params, encoding=encoding, loss_kind="bernoulli")
 
 
 def nade_run(styles: tuple[str, ...] = (), hidden: int = 8, seed: int = 0) -> Run:
@@ -44,13 +33,6 @@ def nade_run(styles: tuple[str, ...] = (), hidden: int = 8, seed: int = 0) -> Ru
     params["nade_w"] = 3.0 * jax.random.normal(jax.random.key(seed + 2), params["nade_w"].shape)
     params["nade_v"] = 3.0 * jax.random.normal(jax.random.key(seed + 3), params["nade_v"].shape)
     return Run(model=model, params=params, encoding=PianoRollEncoding(), styles=list(styles), loss_kind="bernoulli")
-
-
-def event_run(styles: tuple[str, ...] = (), hidden: int = 8, seed: int = 0) -> Run:
-    model = EventLM(vocab_size=MELODY.vocab_size, hidden=hidden, embed_dim=8, n_styles=len(styles), style_dim=4)
-    style = jnp.zeros((1,), jnp.int32) if styles else None
-    params = model.init(jax.random.key(seed), jnp.zeros((1, 2), jnp.int32), style)["params"]
-    return Run(model=model, params=params, encoding=MELODY, styles=list(styles), loss_kind="categorical")
 
 
 def with_constant_logits(run: Run, logits: np.ndarray) -> Run:

@@ -19,8 +19,7 @@ from musejax.ops import gru as gru_ops
 from musejax.lm.sample import Run, sample_arrays
 from musejax.lm.task import train
 from musejax_kernels.gru import ops as kernel_ops
-from test_sample import event_run, pianoroll_run
-from test_train import records, tiny_config, tiny_data
+from lm_fixtures import event_run, pianoroll_run, records, tiny_config, tiny_data
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from lm_fixtures import records, synthetic_rolls, tiny_config, tiny_data
 from musejax.config import ConfigError
 from musejax.lm.config import resolve_config
 from musejax.lm.restore import restore_run
@@ -23,35 +24,6 @@ from musejax.train.metrics import read_metrics
 from musejax.lm.build import build_lm, data_meta
 from musejax.train.state import create_train_state, make_optimizer
 from musejax.lm.steps import masked_nll_sums, train_step
-
-
-def synthetic_rolls(n_pieces: int, seed: int) -> list[np.ndarray]:
-    """Repetitive two-voice piano-rolls of random lengths: easy to learn, so the loss must fall."""
-    rng = np.random.default_rng(seed)
-    rolls = []
-    for _ in range(n_pieces):
-        steps, offset = int(rng.integers(12, 40)), int(rng.integers(0, 12))
-        roll = np.zeros((steps, 88), bool)
-        t = np.arange(steps)
-        roll[t, 39 + offset + t % 4] = True
-        roll[t, 27 + offset + (t // 2) % 3] = True
-        rolls.append(roll)
-    return rolls
-
-
-def tiny_data(config, n_train: int = 16):
-    splits = {"train": (synthetic_rolls(n_train, 0), [0] * n_train),
-              "valid": (synthetic_rolls(3, 1), [0] * 3), "test": (synthetic_rolls(3, 2), [0] * 3)}
-    return windows_from_arrays(config.data, make_encoding(config.data), splits, ["bach"], "synthetic")
-
-
-def tiny_config(*overrides: str):
-    return resolve_config("lm:tiny", list(overrides))
-
-
-def records(run_dir: Path) -> list[dict]:
-    """metrics.jsonl without the wall-clock field."""
-    return [{k: v for k, v in r.items() if k != "steps_per_second"} for r in read_metrics(run_dir)]
 
 
 # ------------------------------------------------------------------------------------------------ losses

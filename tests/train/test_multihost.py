@@ -109,7 +109,7 @@ from pathlib import Path
 from musejax.train.mesh import initialize_distributed
 initialize_distributed()
 sys.path.insert(0, {tests!r})
-from test_gan import synthetic_data
+from gan_fixtures import synthetic_data
 from musejax.gan.task import train_gan
 from musejax.gan.config import resolve_gan_config
 config = resolve_gan_config("gan:tiny", ["--config.train.sample_every_steps=0"])
@@ -123,7 +123,7 @@ def test_two_processes_train_the_gan_as_one_two_device_process(tmp_path):
     from musejax.gan.run import restore_gan
 
     env = base_env(tmp_path / "cache")
-    tests = str(Path(__file__).parent)
+    tests = str(Path(__file__).parents[1])
     script = lambda run, devices: [sys.executable, "-c", GAN_SCRIPT.format(tests=tests, run=str(tmp_path / run))]  # noqa: E731
     single_code = GAN_SCRIPT.replace("initialize_distributed()\n", "").format(tests=tests, run=str(tmp_path / "single"))
     single_code = single_code.replace("data=synthetic_data(config), progress=False)",
@@ -163,7 +163,7 @@ def test_two_processes_train_the_style_classifier_as_one_two_device_process(tmp_
 
     corpus, cache = labelled_corpus(tmp_path / "corpus", n_per_style=8), tmp_path / "cache"
     env = base_env(cache)
-    code = STYLE_SCRIPT.format(tests=str(Path(__file__).parent), corpus=str(corpus), cache=str(cache),
+    code = STYLE_SCRIPT.format(tests=str(Path(__file__).parents[1]), corpus=str(corpus), cache=str(cache),
                                run=str(tmp_path / "single"))
     single = subprocess.run([sys.executable, "-c", code], env=dict(env, MUSEJAX_CPU_DEVICES="2"),
                             capture_output=True, text=True, timeout=300)

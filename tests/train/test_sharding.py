@@ -21,7 +21,7 @@ SCRIPT = textwrap.dedent("""
     import jax, numpy as np
     from jax.sharding import PartitionSpec as P
     sys.path.insert(0, {tests_dir!r})
-    from test_train import tiny_config, tiny_data, records
+    from lm_fixtures import tiny_config, tiny_data, records
     from musejax.config import ConfigError
     from musejax.lm.restore import restore_run
     from musejax.lm.data import eval_batches
@@ -71,7 +71,7 @@ SCRIPT = textwrap.dedent("""
 
 
 def test_four_devices_match_one_device(tmp_path):
-    tests_dir = str(Path(__file__).parent)
+    tests_dir = str(Path(__file__).parents[1])
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
     proc = subprocess.run([sys.executable, "-c", SCRIPT.format(tests_dir=tests_dir, tmp=str(tmp_path))],
                           env=env, capture_output=True, text=True, timeout=600)

@@ -194,7 +194,7 @@ def test_cli_build_writes_splits_report_and_summary(tmp_path, capsys) -> None:
 
     from musejax.cli import main
     from musejax.data.datasets import load_dataset
-    from test_cache import write_tiny_corpus  # pytest puts tests/ on sys.path (rootdir without __init__)
+    from test_cache import write_tiny_corpus  # pytest puts this folder on sys.path (no __init__.py)
 
     corpus = write_tiny_corpus(tmp_path / "tiny", n_pieces=12)
     out = tmp_path / "out"

@@ -14,15 +14,14 @@ import optax
 import pytest
 
 from experiment_scripts import load_experiment
+from gan_fixtures import SHAPE, real_batch, synthetic_data
 from musejax.gan.model import MODES, MultitrackDiscriminator, MultitrackGenerator
 from musejax.gan.config import resolve_gan_config
-from musejax.gan.data import GanData, make_encoding
 from musejax.gan.steps import (GanLoss, create_gan_state, d_step, g_step, gradient_penalty, minimax_d_loss,
                                      nonsaturating_g_loss, run_keys)
 from musejax.train.mesh import make_mesh
 from musejax.train.metrics import read_metrics
 
-SHAPE = (4, 4, 16, 48)  # tracks, bars, steps, pitches of the configs
 # Tests share the tiny config's networks and optimizers (equal static arguments share jit compilations with
 # the training loop), and compile each function once: compilation dominates their time on CPU.
 
@@ -37,18 +36,6 @@ def tiny():
     state, _ = create_gan_state(generator, discriminator, g_tx, d_tx, gan_loss(config), 0,
                                 run_keys(config.train.seed)[0], make_mesh(jax.devices()[:1]))
     return config, state
-
-
-def real_batch(n: int, seed: int = 0) -> np.ndarray:
-    """Random sparse segments: one note per track per beat."""
-    rng = np.random.default_rng(seed)
-    segments = np.zeros((n, *SHAPE), bool)
-    for i in range(n):
-        for track in range(SHAPE[0]):
-            pitches = 12 * (3 - track) + rng.integers(0, 12, size=SHAPE[1] * 4)
-            for beat, pitch in enumerate(pitches):
-                segments[i, track, beat // 4, (beat % 4) * 4:(beat % 4) * 4 + 4, pitch] = True
-    return segments
 
 
 def same_tree(a, b) -> bool:
@@ -212,12 +199,6 @@ def test_d_step_updates_only_the_discriminator_and_g_step_only_the_generator():
 
 
 # ------------------------------------------------------------------------------------------ loop, resume
-
-
-def synthetic_data(config) -> GanData:
-    train = real_batch(24, seed=1)
-    return GanData(make_encoding(config.data), train, np.zeros(len(train), np.int32), real_batch(4, seed=2),
-                   ["bach"], "synthetic")
 
 
 def test_batches_of_a_step_do_not_depend_on_where_the_stream_started():
