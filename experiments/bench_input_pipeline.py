@@ -1,0 +1,135 @@
+"""The training input pipeline: the hand-written BatchIterator against Grain, side by side in one run.
+
+    python experiments/bench_input_pipeline.py [--config lm] [--batches 400] [--repeats 5] [--out DIR]
+
+Both read the default run's training windows (the bundled chorales, from the corpus cache) with its batch size
+and transposition, and are timed producing `--batches` batches (median of `--repeats`, after one warm-up), and
+feeding `--train-steps` steps of the config's jit-compiled train step (what a run sees: Grain reads ahead in
+threads while the step runs). Exact resume: batches read from step k must equal those
+of an uninterrupted stream from step 0 (k = 0, 1, one epoch, one epoch + 3), for each pipeline. Prints a table
+and writes `<out>/input-pipeline.json` + `.md`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from musejax.data.windows import BatchIterator, transpose_augmentation  # noqa: E402
+import jax  # noqa: E402
+
+from musejax.lm.build import build_lm, data_meta  # noqa: E402
+from musejax.lm.config import resolve_config  # noqa: E402
+from musejax.lm.data import lm_batch, load_lm_data  # noqa: E402
+from musejax.lm.steps import train_step  # noqa: E402
+from musejax.train.mesh import make_mesh, shard_batch  # noqa: E402
+from musejax.train.state import create_train_state, make_optimizer  # noqa: E402
+from musejax.train.input_pipeline import iterate, window_batches  # noqa: E402
+
+
+def batch_iterator_stream(data, batch_size: int, seed: int, semitones: int, start: int):
+    augment = transpose_augmentation(data.encoding, semitones) if semitones else None
+    iterator = BatchIterator(data.train.windows, data.train.mask, {"style": data.train.style},
+                             batch_size=batch_size, seed=seed, augment=augment)
+    epoch, skip = divmod(start, iterator.steps_per_epoch)
+    while True:
+        yield from iterator.epoch(epoch, start_batch=skip)
+        epoch, skip = epoch + 1, 0
+
+
+def grain_stream(data, batch_size: int, seed: int, semitones: int, start: int):
+    augment = transpose_augmentation(data.encoding, semitones) if semitones else None
+    dataset = window_batches(data.train.windows, data.train.mask, {"style": data.train.style},
+                             batch_size=batch_size, seed=seed, augment=augment)
+    return iterate(dataset, start)
+
+
+PIPELINES = {"BatchIterator (hand-written)": batch_iterator_stream, "Grain MapDataset": grain_stream}
+
+
+def timed(make, n: int, repeats: int) -> list[float]:
+    times = []
+    for _ in range(repeats + 1):
+        begin = time.perf_counter()
+        for _ in itertools.islice(make(), n):
+            pass
+        times.append(time.perf_counter() - begin)
+    return times[1:]  # the first run warms caches and starts threads
+
+
+def train_seconds_per_step(config, data, stream, steps: int) -> float:
+    """Seconds per train step fed by `stream` (after 3 compile / warm-up steps)."""
+    lm = build_lm(config, data_meta(data))
+    tx, _ = make_optimizer(config.optim, config.train.steps)
+    mesh = make_mesh()
+    state, _ = create_train_state(lm.init_params, lm.apply_fn, tx, data.loss_kind, jax.random.key(0), mesh)
+    step_fn = jax.jit(train_step, donate_argnums=0)
+    batches = (shard_batch(lm_batch(b["array"], b["mask"], b["style"], data.loss_kind), mesh) for b in stream)
+    rng = jax.random.key(1)
+    for _ in range(3):
+        state, metrics = step_fn(state, next(batches), rng)
+    jax.block_until_ready(metrics)
+    begin = time.perf_counter()
+    for _ in range(steps):
+        state, metrics = step_fn(state, next(batches), rng)
+    jax.block_until_ready(metrics)
+    return (time.perf_counter() - begin) / steps
+
+
+def resumes_exactly(stream, per_epoch: int) -> bool:
+    reference = list(itertools.islice(stream(0), per_epoch + 8))
+    for start in (0, 1, per_epoch, per_epoch + 3):
+        got = list(itertools.islice(stream(start), 5))
+        if not all(all(np.array_equal(a[k], b[k]) for k in a) for a, b in zip(got, reference[start:start + 5])):
+            return False
+    return True
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default="lm")
+    parser.add_argument("--batches", type=int, default=400)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--train-steps", type=int, default=40, help="train steps timed per pipeline (0 = skip)")
+    parser.add_argument("--out", type=Path, default=Path("experiments/results"))
+    args = parser.parse_args(argv)
+    config = resolve_config(args.config)
+    data = load_lm_data(config.data, progress=False)
+    batch, seed, semitones = config.train.batch_size, config.train.seed, config.data.transpose_semitones
+    per_epoch = len(data.train.windows) // batch
+    rows = []
+    for name, stream in PIPELINES.items():
+        times = timed(lambda: stream(data, batch, seed, semitones, 0), args.batches, args.repeats)
+        ms = 1e3 * statistics.median(times) / args.batches
+        exact = resumes_exactly(lambda start: stream(data, batch, seed, semitones, start), per_epoch)
+        step = (train_seconds_per_step(config, data, stream(data, batch, seed, semitones, 0), args.train_steps)
+                if args.train_steps else float("nan"))
+        rows.append({"pipeline": name, "ms_per_batch": ms, "batches_per_second": 1e3 / ms,
+                     "runs_seconds": times, "exact_resume": exact, "train_ms_per_step": 1e3 * step})
+    result = {"config": args.config, "train_steps": args.train_steps, "windows": len(data.train.windows), "batch_size": batch,
+              "transpose_semitones": semitones, "batches": args.batches, "repeats": args.repeats, "rows": rows}
+    lines = [f"# Input pipeline: {args.config} training windows ({len(data.train.windows)} windows, batch {batch}, "
+             f"transposition +-{semitones})", "",
+             "| pipeline | ms / batch (median) | batches / s | exact resume | train step fed by it (ms) |",
+             "| --- | --- | --- | --- | --- |"]
+    lines += [f"| {r['pipeline']} | {r['ms_per_batch']:.3f} | {r['batches_per_second']:.0f} | "
+              f"{'yes' if r['exact_resume'] else 'NO'} | {r['train_ms_per_step']:.1f} |" for r in rows]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "input-pipeline.json").write_text(json.dumps(result, indent=2) + "\n")
+    (args.out / "input-pipeline.md").write_text(text)
+    return result
+
+
+if __name__ == "__main__":
+    main()
