@@ -24,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from musejax.data.windows import BatchIterator, transpose_augmentation  # noqa: E402
+from musejax.data.windows import transpose_augmentation  # noqa: E402
 import jax  # noqa: E402
 
 from musejax.lm.build import build_lm, data_meta  # noqa: E402
@@ -37,12 +37,22 @@ from musejax.train.input_pipeline import iterate, window_batches  # noqa: E402
 
 
 def batch_iterator_stream(data, batch_size: int, seed: int, semitones: int, start: int):
+    """The peer: the hand-written iterator Grain replaced (musejax/data/windows.py before this change), in brief:
+    each epoch a permutation seeded by (seed, epoch), whole batches, windows transposed by a generator seeded by
+    (seed, epoch, batch); resume by (epoch, batch) = divmod(step, batches per epoch)."""
     augment = transpose_augmentation(data.encoding, semitones) if semitones else None
-    iterator = BatchIterator(data.train.windows, data.train.mask, {"style": data.train.style},
-                             batch_size=batch_size, seed=seed, augment=augment)
-    epoch, skip = divmod(start, iterator.steps_per_epoch)
+    arrays, masks, style = data.train.windows, data.train.mask, data.train.style
+    per_epoch = len(arrays) // batch_size
+    epoch, skip = divmod(start, per_epoch)
     while True:
-        yield from iterator.epoch(epoch, start_batch=skip)
+        order = np.random.default_rng([seed, epoch]).permutation(len(arrays))
+        for batch in range(skip, per_epoch):
+            index = order[batch * batch_size:(batch + 1) * batch_size]
+            windows, mask = arrays[index], masks[index]
+            if augment is not None:
+                rng = np.random.default_rng([seed, epoch, batch])
+                windows = np.stack([augment(a, m, rng) for a, m in zip(windows, mask)])
+            yield {"array": windows, "mask": mask, "style": style[index]}
         epoch, skip = epoch + 1, 0
 
 

@@ -1,8 +1,9 @@
-"""Windows, augmentation (transposition) and batches of encoded pieces: plain numpy, deterministic in a seed."""
+"""Windows and augmentation (transposition) of encoded pieces: plain numpy, deterministic in a generator. Batches
+of them come from the Grain pipeline in musejax/train/input_pipeline.py."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -61,7 +62,7 @@ Augment = Callable[[np.ndarray, np.ndarray, np.random.Generator], np.ndarray]  #
 
 
 def transpose_augmentation(encoding: Any, max_semitones: int) -> Augment:
-    """An `augment` for BatchIterator: transposes the unpadded prefix of a window (see `random_transpose`)."""
+    """An `augment` for the input pipeline (musejax/train/input_pipeline.py): transposes the unpadded prefix of a window (see `random_transpose`)."""
 
     def augment(window: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         steps = int(mask.sum())
@@ -70,55 +71,3 @@ def transpose_augmentation(encoding: Any, max_semitones: int) -> Augment:
         return out
 
     return augment
-
-
-class BatchIterator:
-    """Batches of windows as dicts of numpy arrays: {"array", "mask", **extras}, deterministic in (seed, epoch).
-
-    `extras` are per-window arrays (e.g. "style", "piece_index") batched alongside. `augment(window, mask, rng)`
-    (e.g. `transpose_augmentation`) is applied per window with a generator seeded by (seed, epoch, batch), so
-    resuming a run at batch k of an epoch (`epoch(e, start_batch=k)`) sees exactly the same data.
-    """
-
-    def __init__(self, arrays: np.ndarray, masks: np.ndarray, extras: dict[str, np.ndarray] | None = None,
-                 batch_size: int = 32, seed: int = 0, shuffle: bool = True, drop_remainder: bool = True,
-                 augment: Augment | None = None) -> None:
-        arrays = np.asarray(arrays)
-        extras = {key: np.asarray(value) for key, value in (extras or {}).items()}
-        n = len(arrays)
-        if np.shape(masks)[:2] != np.shape(arrays)[:2]:
-            raise ValueError(f"masks shape {np.shape(masks)} does not match arrays shape {np.shape(arrays)}")
-        for key, value in extras.items():
-            if key in ("array", "mask") or len(value) != n:
-                raise ValueError(f"extra {key!r}: reserved name or length {len(value)} != {n} windows")
-        if batch_size < 1 or seed < 0:
-            raise ValueError(f"need batch_size >= 1 and seed >= 0, got {batch_size=}, {seed=}")
-        if drop_remainder and n < batch_size:
-            raise ValueError(f"{n} windows are fewer than one batch of {batch_size} (drop_remainder=True)")
-        self.arrays, self.masks, self.extras = arrays, np.asarray(masks, dtype=bool), extras
-        self.batch_size, self.seed, self.shuffle = batch_size, seed, shuffle
-        self.drop_remainder, self.augment = drop_remainder, augment
-
-    @property
-    def steps_per_epoch(self) -> int:
-        """Number of batches in one epoch."""
-        n = len(self.arrays)
-        return n // self.batch_size if self.drop_remainder else -(-n // self.batch_size)
-
-    def order(self, epoch: int) -> np.ndarray:
-        """The window order of an epoch (a permutation seeded by (seed, epoch) when shuffling)."""
-        if epoch < 0:
-            raise ValueError(f"epoch must be >= 0, got {epoch}")
-        n = len(self.arrays)
-        return np.random.default_rng([self.seed, epoch]).permutation(n) if self.shuffle else np.arange(n)
-
-    def epoch(self, epoch: int, start_batch: int = 0) -> Iterator[dict[str, np.ndarray]]:
-        """Yield the batches of `epoch`, beginning at batch `start_batch` (for an exact resume)."""
-        order = self.order(epoch)
-        for batch in range(start_batch, self.steps_per_epoch):
-            index = order[batch * self.batch_size:(batch + 1) * self.batch_size]
-            arrays, masks = self.arrays[index], self.masks[index]
-            if self.augment is not None:
-                rng = np.random.default_rng([self.seed, epoch, batch])
-                arrays = np.stack([self.augment(a, m, rng) for a, m in zip(arrays, masks)])
-            yield {"array": arrays, "mask": masks, **{key: value[index] for key, value in self.extras.items()}}

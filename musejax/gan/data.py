@@ -11,7 +11,9 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from musejax.data.windows import random_transpose
 from musejax.gan.config import GanDataConfig
+from musejax.train.input_pipeline import iterate, window_batches
 
 
 @dataclasses.dataclass
@@ -61,35 +63,30 @@ def load_gan_data(data: GanDataConfig, *, progress: bool = True) -> GanData:
 
 class GanBatches:
     """Real batches for generator steps start, start+1, ...: step s takes the n_critic batches
-    s * n_critic .. (s + 1) * n_critic - 1 of a seeded BatchIterator (epochs of shuffled segments, each
-    randomly transposed), stacked as {"real": (n_critic, B, ...) bool, "style": (n_critic, B) int32}.
-    Deterministic in (seed, step), so a resumed run sees exactly the batches an uninterrupted one does.
+    s * n_critic .. (s + 1) * n_critic - 1 of the Grain pipeline of musejax/train/input_pipeline.py (epochs of
+    shuffled segments, each randomly transposed), stacked as {"real": (n_critic, B, ...) bool,
+    "style": (n_critic, B) int32}. Deterministic in (seed, step), so a resumed run sees exactly the batches an
+    uninterrupted one does.
     """
 
     def __init__(self, data: GanData, batch_size: int, seed: int, transpose_semitones: int, n_critic: int,
                  with_style: bool) -> None:
-        from musejax.data.windows import BatchIterator, random_transpose
-
         def augment(segment: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
             return random_transpose(segment, data.encoding, rng, transpose_semitones)
 
-        every_track = np.ones(data.train.shape[:2], bool)  # BatchIterator wants a mask; nothing is padding
-        self.iterator = BatchIterator(data.train, every_track, {"style": data.train_style}, batch_size=batch_size,
-                                      seed=seed, shuffle=True, drop_remainder=True,
-                                      augment=augment if transpose_semitones else None)
-        self.n_critic, self.with_style = n_critic, with_style
+        every_track = np.ones(data.train.shape[:2], bool)  # the pipeline wants a mask; nothing is padding
+        batches = window_batches(data.train, every_track, {"style": data.train_style}, batch_size=batch_size,
+                                 seed=seed, augment=augment if transpose_semitones else None)
+        self.steps = batches.batch(n_critic)  # item s: the n_critic batches of generator step s, stacked
+        self.with_style = with_style
 
     def from_step(self, start_step: int) -> Iterator[dict[str, np.ndarray]]:
-        per_epoch = self.iterator.steps_per_epoch
-        epoch, skip = divmod(start_step * self.n_critic, per_epoch)
-        pending: list[dict[str, np.ndarray]] = []
-        while True:
-            for batch in self.iterator.epoch(epoch, start_batch=skip):
-                pending.append(batch)
-                if len(pending) == self.n_critic:
-                    out = {"real": np.stack([b["array"] for b in pending])}
-                    if self.with_style:
-                        out["style"] = np.stack([b["style"] for b in pending]).astype(np.int32)
-                    yield out
-                    pending = []
-            epoch, skip = epoch + 1, 0
+        with_style = self.with_style
+
+        def to_step(group: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            out = {"real": group["array"]}
+            if with_style:
+                out["style"] = group["style"].astype(np.int32)
+            return out
+
+        return iterate(self.steps, start_step, to_step)

@@ -14,7 +14,9 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from musejax.data.windows import transpose_augmentation
 from musejax.lm.config import DataConfig
+from musejax.train.input_pipeline import iterate, window_batches
 
 # Encodings an LM trains on and their loss.
 LOSS_KIND = {"pianoroll": "bernoulli", "melody": "categorical", "performance": "categorical"}
@@ -160,28 +162,18 @@ def eval_batches(split: WindowSplit, batch_size: int, loss_kind: str) -> list[di
 
 
 class TrainBatches:
-    """Training batches for steps start, start+1, ...: epochs of a seeded BatchIterator with transposition.
-
-    Step s is batch s % steps_per_epoch of epoch s // steps_per_epoch, so a resumed run sees exactly the
-    batches (and augmentations) an uninterrupted one would.
+    """Training batches for steps start, start+1, ...: the Grain pipeline of musejax/train/input_pipeline.py
+    (epochs of shuffled windows, each randomly transposed) as LM batches. Batch s depends only on (data, seed,
+    s), so a resumed run sees exactly the batches (and augmentations) an uninterrupted one would.
     """
 
     def __init__(self, data: LMData, batch_size: int, seed: int, transpose_semitones: int) -> None:
-        from musejax.data.windows import BatchIterator, transpose_augmentation
-
         augment = transpose_augmentation(data.encoding, transpose_semitones) if transpose_semitones else None
         self.loss_kind = data.loss_kind
-        self.iterator = BatchIterator(data.train.windows, data.train.mask, {"style": data.train.style},
-                                      batch_size=batch_size, seed=seed, shuffle=True, drop_remainder=True,
-                                      augment=augment)
-
-    @property
-    def steps_per_epoch(self) -> int:
-        return self.iterator.steps_per_epoch
+        self.dataset = window_batches(data.train.windows, data.train.mask, {"style": data.train.style},
+                                      batch_size=batch_size, seed=seed, augment=augment)
 
     def from_step(self, start_step: int) -> Iterator[dict[str, np.ndarray]]:
-        epoch, skip = divmod(start_step, self.steps_per_epoch)
-        while True:
-            for batch in self.iterator.epoch(epoch, start_batch=skip):
-                yield lm_batch(batch["array"], batch["mask"], batch["style"], self.loss_kind)
-            epoch, skip = epoch + 1, 0
+        loss_kind = self.loss_kind
+        return iterate(self.dataset, start_step,
+                       lambda batch: lm_batch(batch["array"], batch["mask"], batch["style"], loss_kind))

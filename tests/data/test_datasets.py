@@ -1,4 +1,4 @@
-"""Splits, windows, transposition augmentation and the batch iterator (numpy only)."""
+"""Splits, windows and transposition augmentation (numpy only; batches: tests/train/test_input_pipeline.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from musejax.data.splits import split_of
-from musejax.data.windows import BatchIterator, make_windows, random_transpose, transpose_augmentation
+from musejax.data.windows import make_windows, random_transpose, transpose_augmentation
 
 # ---------------------------------------------------------------- splits
 
@@ -82,56 +82,6 @@ def test_windows_cover_every_step(lengths: list[int], length: int, hop: int) -> 
     for i, array in enumerate(arrays):
         covered = set(windows[piece == i][mask[piece == i]].tolist())
         assert covered == set(array.tolist())
-
-
-# ---------------------------------------------------------------- batches
-
-
-def _iterator(**kwargs) -> BatchIterator:
-    windows = np.arange(23 * 4).reshape(23, 4)
-    mask = np.ones((23, 4), dtype=bool)
-    return BatchIterator(windows, mask, {"style": np.arange(23) % 3, "piece_index": np.arange(23)}, **kwargs)
-
-
-def test_batch_iterator_deterministic_in_seed_and_epoch() -> None:
-    it = _iterator(batch_size=5, seed=7)
-    assert it.steps_per_epoch == 4
-    epoch0 = [b["piece_index"].tolist() for b in it.epoch(0)]
-    again = [b["piece_index"].tolist() for b in _iterator(batch_size=5, seed=7).epoch(0)]
-    assert epoch0 == again
-    assert epoch0 != [b["piece_index"].tolist() for b in it.epoch(1)]
-    assert epoch0 != [b["piece_index"].tolist() for b in _iterator(batch_size=5, seed=8).epoch(0)]
-    flat = sum(epoch0, [])
-    assert len(flat) == 20 and len(set(flat)) == 20  # no window twice in an epoch
-    for batch in it.epoch(0):
-        np.testing.assert_array_equal(batch["array"][:, 0] // 4, batch["piece_index"])
-        np.testing.assert_array_equal(batch["style"], batch["piece_index"] % 3)
-        assert batch["mask"].shape == (5, 4) and batch["mask"].dtype == bool
-
-
-def test_batch_iterator_resume_and_remainder() -> None:
-    it = _iterator(batch_size=5, seed=3)
-    full = [b["array"] for b in it.epoch(2)]
-    resumed = [b["array"] for b in it.epoch(2, start_batch=2)]
-    assert len(resumed) == 2 and all(np.array_equal(x, y) for x, y in zip(full[2:], resumed))
-    keep = _iterator(batch_size=5, seed=3, drop_remainder=False, shuffle=False)
-    batches = list(keep.epoch(0))
-    assert keep.steps_per_epoch == 5 and [len(b["array"]) for b in batches] == [5, 5, 5, 5, 3]
-    assert np.concatenate([b["piece_index"] for b in batches]).tolist() == list(range(23))
-    with pytest.raises(ValueError, match="fewer than one batch"):
-        _iterator(batch_size=50)
-
-
-def test_batch_iterator_augmentation_is_reproducible_on_resume() -> None:
-    def shift(window: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        return window + rng.integers(0, 1000) * mask
-
-    it = _iterator(batch_size=4, seed=1, augment=shift)
-    full = [b["array"] for b in it.epoch(5)]
-    resumed = [b["array"] for b in it.epoch(5, start_batch=3)]
-    assert all(np.array_equal(x, y) for x, y in zip(full[3:], resumed))
-    plain = [b["array"] for b in _iterator(batch_size=4, seed=1).epoch(5)]
-    assert not all(np.array_equal(x, y) for x, y in zip(full, plain))
 
 
 # ---------------------------------------------------------------- transposition augmentation
