@@ -302,6 +302,10 @@ def test_gan_command_trains_and_samples_midi_and_png(tmp_path, capsys):
     assert (out / "sample_grid.png").read_bytes()[:4] == b"\x89PNG"
     ns = note_seq.midi_file_to_note_sequence(str(out / "sample_000.mid"))
     assert ns.total_time > 0 and set(n.instrument for n in ns.notes) <= {0, 1, 2, 3}
+    assert main(["gan", "sample", "--run", str(run_dir), "--n", "2", "--out", str(tmp_path / "heard"), "--audio",
+                 "--sample-rate", "8000"]) == 0
+    assert sorted(p.name for p in (tmp_path / "heard").glob("sample_00?.wav")) == ["sample_000.wav", "sample_001.wav"]
+    assert "WAV" in capsys.readouterr().out
     assert main(["gan", "sample", "--run", str(tmp_path / "nowhere")]) == 2
     assert "no config.json" in capsys.readouterr().err
 
