@@ -96,6 +96,10 @@ class SampleConfig:
     top_p: float | None  # event LMs: nucleus sampling
     threshold: float | None  # piano-roll: a key sounds if p > threshold (None = Bernoulli sampling)
     seed: int
+    # TensorBoard samples (defaults here too: runs saved before these keys existed reload with them)
+    board_n: int = 0  # pieces sampled at each evaluation, logged as piano-roll image + audio (0 = off)
+    board_steps: int = 64  # their length in time steps / events
+    board_metrics_every: int = 5  # every N evaluations also their metrics against the valid pieces (0 = never)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -90,6 +90,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     sample.threshold = config_dict.FieldReference(0.5, field_type=float)  # p > threshold; None = Bernoulli
     sample.seed = 0
     sample.qpm = 100.0
+    sample.board_n = 2  # segments of each grid also in TensorBoard (piano-roll + audio); 0 = off
+    sample.board_metrics_every = 5  # every N grids their `musejax evaluate` metrics vs the held-out segments
 
     config.ckpt = ckpt = ml_collections.ConfigDict()
     ckpt.keep_best = 1  # unused by the GAN (no validation loss); the latest are kept
@@ -109,6 +111,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         train.sample_every_steps = 2
         train.checkpoint_every_steps = 2
         sample.n = 2
+        sample.board_n = 0  # tests turn it on where they check it
     elif arg:
         raise ValueError(f"musejax/configs/gan.py: unknown variant {arg!r} (use gan or gan:tiny)")
     return config

@@ -94,6 +94,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     sample.top_p = config_dict.placeholder(float)  # events only
     sample.threshold = config_dict.placeholder(float)  # piano-roll: None = Bernoulli sampling
     sample.seed = 0
+    sample.board_n = 2  # at each evaluation, pieces sampled into TensorBoard (piano-roll + audio); 0 = off
+    sample.board_steps = 64  # their length: 4 bars of sixteenths
+    sample.board_metrics_every = 5  # every N evaluations also their `musejax evaluate` metrics vs the valid pieces
 
     config.ckpt = ckpt = ml_collections.ConfigDict()
     ckpt.keep_best = 1  # by valid NLL
@@ -118,6 +121,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         train.eval_batch_size = 8
         sample.n = 1
         sample.steps = 16
+        sample.board_n = 0  # tests turn it on where they check it
     elif arg:
         raise ValueError(f"musejax/configs/lm.py: unknown variant {arg!r} (use lm or lm:tiny)")
     return config

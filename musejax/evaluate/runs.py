@@ -13,6 +13,7 @@ from note_seq import NoteSequence
 from musejax.evaluate.inputs import PieceSet
 from musejax.evaluate.report import EvaluateOptions, Evaluation, evaluate_sets
 
+BOARD_SAMPLE_RATE = 16_000  # TensorBoard audio: small event files
 REPORT_DIR = "evaluation"  # <run>/evaluation: where `musejax evaluate --samples RUN` writes by default too
 
 
@@ -77,3 +78,24 @@ def lm_validation_pieces(config: Any, limit: int = 64) -> list[NoteSequence]:
 
     data = load_lm_data(config.data, progress=False)
     return decode_windows(data.encoding, data.valid.windows, data.valid.mask, limit)
+
+
+def log_samples(writer: Any, sequences: Sequence[NoteSequence], reference: Sequence[NoteSequence], step: int, *,
+                with_metrics: bool) -> dict[str, float]:
+    """Each sample as a piano-roll image and audio (built-in synthesizer, 16 kHz) in TensorBoard under
+    samples/; `with_metrics`: also the metrics against `reference` (split "samples", returned)."""
+    from musejax.midi.audio import Renderer
+    from musejax.midi.plots import pianoroll_image
+
+    renderer = Renderer("builtin", sample_rate=BOARD_SAMPLE_RATE)
+    for index, sequence in enumerate(sequences):
+        writer.image(f"samples/pianoroll_{index}", pianoroll_image(sequence), step)
+        writer.audio(f"samples/audio_{index}", renderer.samples(sequence).astype(np.float32), BOARD_SAMPLE_RATE, step)
+    if not with_metrics:
+        return {}
+    try:
+        scalars = sample_scalars(compare(sequences, reference, originality=False))
+    except ValueError:  # fewer than two samples with notes: no set to compare yet
+        return {}
+    writer.write(step, "samples", scalars)
+    return scalars

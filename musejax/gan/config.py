@@ -68,6 +68,9 @@ class GanSampleConfig:
     threshold: float | None  # binarise p > threshold; None = Bernoulli sampling
     seed: int
     qpm: float  # tempo of the written MIDI
+    # TensorBoard samples (defaults here too: runs saved before these keys existed reload with them)
+    board_n: int = 0  # segments of each grid logged as piano-roll image + audio (0 = off)
+    board_metrics_every: int = 5  # every N grids also their metrics against the held-out segments (0 = never)
 
 
 @dataclasses.dataclass(frozen=True)
