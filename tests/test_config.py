@@ -131,7 +131,12 @@ def test_a_saved_run_reloads_from_its_own_config_json_without_its_config_module(
     (tmp_path / "config.json").write_text(json.dumps(values))
     config = to_dataclass(saved_config_dict(tmp_path, cls, kind, ["--config.train.steps=7"]), cls)
     assert config.train.steps == 7 and config.name == f"{kind}_renamed_since:tiny"
-    assert {k: v for k, v in config.to_dict().items() if k not in ("kind", "train")} == \
+    reloaded = config.to_dict()
+    sample = reloaded.get("sample", {})
+    added = {key: sample.pop(key) for key in list(sample) if key not in values["sample"]}
+    assert added == ({} if kind == "style" else {"board_n": 0, "board_metrics_every": 5} if kind == "gan" else
+                     {"board_n": 0, "board_steps": 64, "board_metrics_every": 5})  # keys added since: defaults
+    assert {k: v for k, v in reloaded.items() if k not in ("kind", "train")} == \
         {k: (v if not isinstance(v, dict) else {a: tuple(b) if isinstance(b, list) else b for a, b in v.items()})
          for k, v in values.items() if k != "train"}
     save_config_json(config, tmp_path / "config.json")

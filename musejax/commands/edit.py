@@ -11,6 +11,7 @@ import pretty_midi
 
 from musejax import edit
 from musejax.cli import CommandError
+from musejax.commands.audio_options import add_audio_arguments, renderer_from_args
 from musejax.data.atomic import write_bytes_atomically
 from musejax.data.readers import ReadError, read_piece
 from musejax.midi import gm
@@ -183,6 +184,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for option, metavar in metavars.items():
         parser.add_argument(f"--{option}", dest=option, metavar=metavar, action=_AppendOperation,
                             help=helps[option])
+    add_audio_arguments(parser)
 
 
 def _read(path: Path) -> NoteSequence:
@@ -213,6 +215,7 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(f"{target}: only MIDI output is supported (.mid or .midi)")
     if target is not None and not target.parent.is_dir():
         raise CommandError(f"{target}: cannot write: directory {target.parent} does not exist")
+    renderer = renderer_from_args(args)
     ns = _read(source)
     if args.list_tracks:
         for track in list_tracks(ns):
@@ -233,4 +236,10 @@ def run(args: argparse.Namespace) -> int:
     except OSError as err:
         raise CommandError(f"{target}: cannot write: {err.strerror or err}") from None
     print(f"wrote {target}: {len(ns.notes)} notes; tracks: {describe_tracks(ns)}")
+    if renderer is not None:
+        try:
+            wav = renderer.render(ns, target.with_suffix(".wav"))
+        except (OSError, ValueError) as err:
+            raise CommandError(f"{target.with_suffix('.wav')}: cannot write audio: {err}") from None
+        print(f"wrote {wav} ({renderer.describe()})")
     return 0

@@ -1,4 +1,5 @@
-"""`musejax evaluate`: compare generated pieces with a reference corpus; write report.json, report.md and plots.
+"""`musejax evaluate`: compare generated pieces with a reference corpus; write report.json, report.md, plots and
+report.html (piano-rolls of the pieces, and players with --audio).
 
     musejax evaluate --samples runs/gru/samples --reference bach-chorales
     musejax evaluate --samples runs/gru --reference bach-chorales --lm runs/gru     # a run: its samples/ + NLL
@@ -11,6 +12,7 @@ import argparse
 from pathlib import Path
 
 from musejax.cli import CommandError
+from musejax.commands.audio_options import add_audio_arguments, renderer_from_args
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,14 +38,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache-dir", default=None, help="corpus cache (default $MUSEJAX_CACHE or ~/.cache/musejax)")
     parser.add_argument("--workers", type=int, default=None, help="processes parsing the reference (default: all cores)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar while parsing a corpus")
+    parser.add_argument("--html-pieces", type=int, default=16, metavar="N",
+                        help="generated pieces shown in report.html with their piano-roll (and player with --audio; "
+                             "default 16)")
+    add_audio_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from musejax.evaluate.inputs import read_reference, read_samples
+    from musejax.evaluate.html import write_piece_media
     from musejax.evaluate.report import EvaluateOptions, evaluate_sets, write_report
 
     if args.steps_per_quarter < 1 or args.max_compare_pieces < 2 or args.copy_bars <= 0:
         raise CommandError("--steps-per-quarter must be >= 1, --max-compare-pieces >= 2 and --copy-bars > 0")
+    if args.html_pieces < 0:
+        raise CommandError(f"--html-pieces must be >= 0, got {args.html_pieces}")
+    renderer = renderer_from_args(args)
     out = args.out if args.out is not None else args.samples / "evaluation"
     if args.lm is not None and not (Path(args.lm) / "config.json").is_file():
         raise CommandError(f"{args.lm}: not a run directory (no config.json) for --lm")
@@ -60,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
         evaluation = evaluate_sets(generated, reference, options)
     except ValueError as err:  # unreadable inputs, unknown corpus, a run without checkpoints: the user's to fix
         raise CommandError(str(err)) from None
-    paths = write_report(evaluation, out, plots=not args.no_plots)
+    pieces = write_piece_media(generated.sequences, out / "pieces", audio=renderer, limit=args.html_pieces)
+    paths = write_report(evaluation, out, plots=not args.no_plots, pieces=pieces)
     report = evaluation.report
     print(f"generated: {report['generated']['n_evaluated']} pieces ({len(report['generated']['failures'])} skipped)"
           f"  reference: {report['reference']['n_evaluated']} pieces ({len(report['reference']['failures'])} skipped)")
@@ -79,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"  Fréchet distance of style embeddings: {_fmt(report['frechet']['frechet_distance'])}"
               f" (reference halves: {_fmt(report['frechet']['reference_halves_frechet_distance'])})")
     print("wrote " + ", ".join(str(p) for p in paths.values()))
+    print(f"open the report: python -m webbrowser {paths['html'].resolve().as_uri()}")
     return 0
 
 

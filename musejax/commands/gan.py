@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from musejax.cli import CommandError
+from musejax.commands.audio_options import add_audio_arguments, renderer_from_args
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,6 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sample.add_argument("--style", default=None, help="style name of a conditional run")
     sample.add_argument("--checkpoint", default="latest", help="latest or a step number")
     sample.add_argument("--out", type=Path, default=None, metavar="DIR", help="output folder (default RUN/samples)")
+    add_audio_arguments(sample)
     from musejax.config import accept_config_overrides
 
     accept_config_overrides(parser)
@@ -136,6 +138,7 @@ def _sample(args: argparse.Namespace) -> int:
         raise CommandError(f"--n must be >= 1, got {args.n}")
     if args.threshold is not None and not 0.0 <= args.threshold < 1.0:
         raise CommandError(f"--threshold must be in [0, 1), got {args.threshold}")
+    renderer = renderer_from_args(args)
     try:
         restored = restore_gan(args.run, checkpoint)
     except ConfigError as err:
@@ -152,8 +155,9 @@ def _sample(args: argparse.Namespace) -> int:
     segments = generate_segments(restored.generator, restored.variables, args.n, seed=args.seed,
                                  threshold=threshold, style=style)
     out_dir = args.out or args.run / "samples"
-    paths = write_segments(segments, restored.encoding, out_dir, qpm=restored.config.sample.qpm)
+    paths = write_segments(segments, restored.encoding, out_dir, qpm=restored.config.sample.qpm, audio=renderer)
     how = "Bernoulli draws" if threshold is None else f"p > {threshold:g}"
-    print(f"wrote {len(paths)} samples ({how}, step {restored.step}) as MIDI + PNG to {out_dir}: "
+    kinds = "MIDI + PNG + WAV" if renderer is not None else "MIDI + PNG"
+    print(f"wrote {len(paths)} samples ({how}, step {restored.step}) as {kinds} to {out_dir}: "
           f"{paths[0].name} .. {paths[-1].name}, sample_grid.png, sample_all.mid")
     return 0

@@ -12,6 +12,7 @@ import argparse
 from pathlib import Path
 
 from musejax.cli import CommandError
+from musejax.commands.audio_options import add_audio_arguments, renderer_from_args
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,6 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="multi-host job: call jax.distributed.initialize() (also done whenever "
                              "JAX_COORDINATOR_ADDRESS is set); the samples are split over every device, the "
                              "first process writes them")
+    add_audio_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,6 +56,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"joined a multi-host run: {describe_devices()}")
     except ValueError as err:
         raise CommandError(str(err)) from None
+    import jax
+
+    renderer = renderer_from_args(args, announce=jax.process_index() == 0)
     checkpoint = args.checkpoint
     if checkpoint not in ("best", "latest") and not checkpoint.isdigit():
         raise CommandError(f"--checkpoint must be best, latest or a step number, got {checkpoint!r}")
@@ -65,14 +70,14 @@ def run(args: argparse.Namespace) -> int:
         temperature = args.temperature if args.temperature is not None else run_.config.sample.temperature
         paths = sampling.write_samples(run_, out_dir, n=args.n, steps=args.steps, bars=args.bars, seed=args.seed,
                                        temperature=temperature, top_k=args.top_k, top_p=args.top_p,
-                                       threshold=args.threshold, primer=primer, style=args.style, mix=mix)
+                                       threshold=args.threshold, primer=primer, style=args.style, mix=mix,
+                                       audio=renderer)
     except sampling.SampleError as err:
         raise CommandError(str(err)) from None
-    import jax
-
     if jax.process_index() != 0:
         return 0
-    print(f"wrote {len(paths)} samples (MIDI + PNG) to {out_dir}: {paths[0].name} .. {paths[-1].name}")
+    kinds = "MIDI + PNG + WAV" if renderer is not None else "MIDI + PNG"
+    print(f"wrote {len(paths)} samples ({kinds}) to {out_dir}: {paths[0].name} .. {paths[-1].name}")
     if primer is not None:
         length = (f"{args.steps} steps" if args.steps else f"{args.bars} bars" if args.bars
                   else "to the length of a corpus piece")

@@ -1,4 +1,5 @@
-"""`musejax train`: train a music language model into a run directory (resumable), then write a few samples.
+"""`musejax train`: train a music language model into a run directory (resumable), then write a few samples
+(MIDI, PNG, WAV) and report.html, the samples against the validation pieces.
 
     musejax train                                  # default config (GRU piano-roll LM on the Bach chorales)
     musejax train --config lm:tiny --workdir runs/t --config.train.steps=50
@@ -58,7 +59,9 @@ def run(args: argparse.Namespace) -> int:
     from absl import logging as absl_logging
 
     from musejax.config import ConfigError
+    from musejax.evaluate.runs import REPORT_DIR, lm_validation_pieces, write_run_report
     from musejax.lm.task import NonFiniteLossError, default_run_dir, train
+    from musejax.midi.audio import make_renderer
     from musejax.train.mesh import describe_devices, initialize_distributed
 
     absl_logging.set_verbosity(absl_logging.ERROR)  # Orbax's informational warnings are not for users
@@ -84,16 +87,27 @@ def run(args: argparse.Namespace) -> int:
     final = result.final or {}
     print(f"best step {final.get('best_step')}: valid NLL {final.get('valid_nll', float('nan')):.4f}, "
           f"test NLL {final.get('test_nll', float('nan')):.4f} (nats per time step)")
+    report = None
     if config.sample.n > 0 and result.final is not None:
-        paths = write_samples(workdir, config)  # a multi-host job: every process samples, the first one writes
-        if jax.process_index() == 0:
-            print(f"wrote {len(paths)} samples to {workdir / 'samples'}")
+        is_main = jax.process_index() == 0
+        renderer = make_renderer()
+        if renderer.notice and is_main:
+            print(renderer.notice)
+        # a multi-host job: every process samples, the first one writes
+        paths = write_samples(workdir, config, audio=renderer)
+        if is_main:
+            print(f"wrote {len(paths)} samples to {workdir / 'samples'}: {paths[0].name} .. {paths[-1].name} "
+                  f"(MIDI, piano-roll PNG and WAV audio: {paths[0].with_suffix('.wav')})")
+            report = write_run_report(paths, lm_validation_pieces(config), workdir / REPORT_DIR)
     print(f"done in {time.perf_counter() - started:.0f} s: {workdir}")
+    if report is not None:
+        print(f"open the report (tables, piano-rolls, players): python -m webbrowser {report.resolve().as_uri()}")
     return 0
 
 
-def write_samples(run_dir: Path, config) -> list[Path]:
-    """Sample `config.sample.n` pieces from the run's best checkpoint into <run_dir>/samples (MIDI + PNG)."""
+def write_samples(run_dir: Path, config, audio=None) -> list[Path]:
+    """Sample `config.sample.n` pieces from the run's best checkpoint into <run_dir>/samples (MIDI + PNG, and WAV
+    with an `audio` renderer)."""
     from musejax.lm import sample as sampling
 
     s = config.sample
@@ -102,6 +116,6 @@ def write_samples(run_dir: Path, config) -> list[Path]:
                if value is not None}
     try:
         return sampling.write_samples(run_dir, Path(run_dir) / "samples", n=s.n, steps=s.steps or None, seed=s.seed,
-                                      **options)
+                                      audio=audio, **options)
     except sampling.SampleError as err:
         raise CommandError(f"{run_dir}: config.sample: {err}") from None

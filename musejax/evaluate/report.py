@@ -1,4 +1,4 @@
-"""Run every evaluation on a generated and a reference piece set and write report.json, report.md and plots.
+"""Run every evaluation on a generated and a reference piece set; write report.json, report.md, plots, report.html.
 
 `evaluate_sets` returns one JSON-able dict: per-piece metrics (generated vs reference distributions), the
 Yang & Lerch set comparison, the MuseGAN table on multitrack segments, originality against the whole
@@ -13,7 +13,7 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -280,16 +280,24 @@ def _originality_markdown(section: dict[str, Any] | None, per_piece: list[dict[s
     return lines
 
 
-def write_report(evaluation: Evaluation, out_dir: str | Path, *, plots: bool = True) -> dict[str, Path]:
-    """Write report.json, report.md and (with `plots`) the PNG figures into `out_dir`; returns the paths."""
+def write_report(evaluation: Evaluation, out_dir: str | Path, *, plots: bool = True,
+                 pieces: Sequence[Any] = ()) -> dict[str, Path]:
+    """Write report.json, report.md, (with `plots`) the PNG figures and report.html into `out_dir`; returns the
+    paths. `pieces` (`html.PieceMedia`) are the generated pieces the page shows with piano-roll and player."""
+    from musejax.evaluate.html import write_html
+
     report = evaluation.report
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"json": out_dir / "report.json", "markdown": out_dir / "report.md"}
     paths["json"].write_text(json.dumps(json_ready(report), indent=1, allow_nan=False) + "\n")
-    paths["markdown"].write_text(markdown_report(json_ready(report)))
+    markdown = markdown_report(json_ready(report))
+    paths["markdown"].write_text(markdown)
+    figures = {}
     if plots:
         from musejax.evaluate.plots import write_plots
 
-        paths.update(write_plots(evaluation, out_dir))
+        figures = write_plots(evaluation, out_dir)
+        paths.update(figures)
+    paths["html"] = write_html(markdown, out_dir, figures, pieces)
     return paths

@@ -8,8 +8,9 @@ optimizer per network (g_optim, d_optim).
 from __future__ import annotations
 
 import dataclasses
+import typing
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 from musejax.config import CkptConfig, ConfigError, OptimConfig, TaskConfig, apply_overrides, group, load_config
 from musejax.config import saved_config_dict, to_dataclass
@@ -80,6 +81,10 @@ class GanSampleConfig:
     threshold: float | None = 0.5  # binarise p > threshold; None = Bernoulli sampling
     seed: int = 0
     qpm: float = 100.0  # tempo of the written MIDI
+    board_n: int = 2  # segments of each grid also in TensorBoard (piano-roll image + audio); 0 = off
+    board_metrics_every: int = 5  # every N grids also their `musejax evaluate` metrics vs the held-out segments
+    # runs saved before the TensorBoard samples existed reload with them off
+    LEGACY_VALUES: typing.ClassVar[dict[str, Any]] = {"board_n": 0, "board_metrics_every": 5}
 
 
 # MuseGAN / DCGAN Adam settings, one optimizer per network, at a constant learning rate.

@@ -144,16 +144,20 @@ def plot_multitrack_grid(segments: np.ndarray, path: str | Path, *, min_pitch: i
 
 
 def write_segments(segments: np.ndarray, encoding: Any, out_dir: str | Path, *, qpm: float = 120.0,
-                   prefix: str = "sample") -> list[Path]:
-    """Each segment as `<prefix>_000.mid` + `.png`, and all of them as `<prefix>_grid.png` / `_all.mid`."""
+                   prefix: str = "sample", audio: Any = None) -> list[Path]:
+    """Each segment as `<prefix>_000.mid` + `.png` (+ `.wav` with an `audio` renderer, musejax.midi.audio), and
+    all of them as `<prefix>_grid.png` / `_all.mid`."""
     from musejax.midi.meta import write_midi
 
     out_dir = Path(out_dir)
     paths = []
     for index, segment in enumerate(segments):
         stem = out_dir / f"{prefix}_{index:03d}"
-        paths.append(write_midi(segments_to_sequence(segment[None], encoding, qpm=qpm), stem.with_suffix(".mid")))
+        sequence = segments_to_sequence(segment[None], encoding, qpm=qpm)
+        paths.append(write_midi(sequence, stem.with_suffix(".mid")))
         plot_multitrack_grid(segment[None], stem.with_suffix(".png"), min_pitch=encoding.min_pitch)
+        if audio is not None:
+            audio.render(sequence, stem.with_suffix(".wav"))
     write_grid(segments, encoding, out_dir, prefix, qpm=qpm)
     return paths
 

@@ -90,8 +90,29 @@ class GanTask(TaskBase):
         t = self.config.train
         if jax.process_index() != 0 or not t.sample_every_steps or (step % t.sample_every_steps and step != t.steps):
             return False
-        writer.write(step, "samples", sample_grid(state, self.config, self.data.encoding, self.run_dir, step))
+        values, segments = sample_grid(state, self.config, self.data.encoding, self.run_dir, step)
+        writer.write(step, "samples", values)
+        self._board(segments, step, writer)
         return True  # sampling time is not training speed
+
+    def _board(self, segments: np.ndarray, step: int, writer: Any) -> None:
+        """The grid's first `sample.board_n` segments in TensorBoard (piano-roll + audio) and, every
+        `sample.board_metrics_every` grids, their `musejax evaluate` metrics against the held-out segments."""
+        s, t = self.config.sample, self.config.train
+        if not s.board_n:
+            return
+        from musejax.evaluate.runs import log_samples
+        from musejax.gan.sample import segments_to_sequence
+
+        encoding = self.data.encoding
+        if not hasattr(self, "board_reference"):
+            self.board_reference = [segments_to_sequence(segment[None], encoding, qpm=s.qpm)
+                                    for segment in self.data.heldout[:64]]
+        sequences = [segments_to_sequence(segment[None], encoding, qpm=s.qpm) for segment in segments[:s.board_n]]
+        n_grid = -(-step // t.sample_every_steps)  # the last step, off the cadence, counts as the next grid
+        every = s.board_metrics_every
+        log_samples(writer, sequences, self.board_reference, step,
+                    with_metrics=bool(every) and (n_grid % every == 0 or step == t.steps))
 
     def postfix(self, summary: dict[str, float]) -> dict[str, str]:
         return {"d": f"{summary['d_loss']:.3f}", "g": f"{summary['g_loss']:.3f}"}
@@ -127,9 +148,10 @@ def train_gan(config: GanConfig, run_dir: str | Path, *, resume: bool = True, st
     return GanTrainResult(result.run_dir, result.step, result.finished, result.seconds)
 
 
-def sample_grid(state: Any, config: GanConfig, encoding: Any, run_dir: Path, step: int) -> dict[str, float]:
-    """Write the step's sample grid (fixed noise: same samples at the same step on resume) and return a few
-    MuseGAN metrics of it, averaged over tracks."""
+def sample_grid(state: Any, config: GanConfig, encoding: Any, run_dir: Path,
+                step: int) -> tuple[dict[str, float], np.ndarray]:
+    """Write the step's sample grid (fixed noise: same samples at the same step on resume); return a few
+    MuseGAN metrics of it, averaged over tracks, and its segments."""
     from musejax.evaluate.musegan import empty_bar_rate, polyphony, used_pitch_classes_per_bar
 
     variables = {"params": state.g_params, "batch_stats": state.g_batch_stats}
@@ -144,7 +166,7 @@ def sample_grid(state: Any, config: GanConfig, encoding: Any, run_dir: Path, ste
                for key, value in values.items()}
     out["density"] = float(segments.mean())
     out["mean_pairwise_jaccard"] = mean_pairwise_jaccard(segments)  # ~0: mode collapse
-    return out
+    return out, segments
 
 
 def final_samples(run_dir: str | Path, config: GanConfig, out_dir: str | Path | None = None) -> list[Path]:

@@ -84,6 +84,12 @@ class SampleConfig:
     top_p: float | None = None  # event LMs: nucleus sampling
     threshold: float | None = None  # piano-roll: a key sounds if p > threshold (None = Bernoulli sampling)
     seed: int = 0
+    board_n: int = 2  # at each evaluation, pieces sampled into TensorBoard (piano-roll + audio); 0 = off
+    board_steps: int = 64  # their length in time steps / events (64: 4 bars of sixteenths)
+    # every N evaluations also their `musejax evaluate` metrics against the valid pieces (0 = never)
+    board_metrics_every: int = 5
+    # runs saved before the TensorBoard samples existed reload with them off
+    LEGACY_VALUES: typing.ClassVar[dict[str, Any]] = {"board_n": 0, "board_steps": 64, "board_metrics_every": 5}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -22,6 +22,7 @@ from jax.experimental.multihost_utils import process_allgather
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from note_seq import NoteSequence
 
+from musejax.midi.audio import Renderer
 from musejax.midi.meta import PRIMER_END_ANNOTATION, primer_end_seconds, write_midi
 from musejax.midi.plots import plot_pianoroll
 from musejax.train.mesh import DATA_AXIS, data_parallel_devices, make_mesh, replicate_tree
@@ -458,9 +459,9 @@ def _describe(ns: NoteSequence, run: Run, index: int, style_label: str, primer: 
 
 
 def write_samples(run: Run | str | Path, out_dir: str | Path, *, n: int = 4, steps: int | Sequence[int] | None = None,
-                  seed: int = 0, **options: Any) -> list[Path]:
+                  seed: int = 0, audio: Renderer | None = None, **options: Any) -> list[Path]:
     """Sample (see `sample`; `options` = bars, temperature, top_k, ...) and write sample_000.mid/.png ... to
-    out_dir (steps None: lengths drawn from the corpus's pieces).
+    out_dir (steps None: lengths drawn from the corpus's pieces), and sample_000.wav ... with an `audio` renderer.
 
     `run` is a Run or a run directory (its best checkpoint). Returns the MIDI paths.
     """
@@ -472,4 +473,6 @@ def write_samples(run: Run | str | Path, out_dir: str | Path, *, n: int = 4, ste
         for path, ns in zip(paths, sequences):
             write_midi(ns, path)
             plot_pianoroll(ns, path.with_suffix(".png"))
+            if audio is not None:
+                audio.render(ns, path.with_suffix(".wav"))
     return paths

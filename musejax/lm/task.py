@@ -91,6 +91,7 @@ class LMTask(TaskBase):
                               f"one batch (config.train.batch_size={config.train.batch_size})")
         self.meta = data_meta(data)
         lm = build_lm(config, self.meta)
+        self.model = lm.model
         tx, schedule = make_optimizer(config.optim, config.train.steps)
         init_rng, step_rng = jax.random.split(jax.random.key(config.train.seed))
         state, abstract_state = create_train_state(lm.init_params, lm.apply_fn, tx, data.loss_kind, init_rng, mesh)
@@ -120,6 +121,33 @@ class LMTask(TaskBase):
 
     def best_value(self, metrics: dict[str, float]) -> float:
         return metrics["nll"]
+
+    def after_step(self, state: Any, step: int, writer: Any) -> bool:
+        """At each evaluation, `sample.board_n` pieces to TensorBoard (piano-roll + audio), and every
+        `sample.board_metrics_every` evaluations their metrics against the valid pieces (split "samples").
+
+        Sampling has its own seed (sample.seed + step), never the training key, so the run computes the same.
+        Skipped in multi-process jobs: sampling there is a collective every process must join, and only
+        process 0 writes (`musejax sample` serves those runs after training).
+        """
+        s = self.config.sample
+        if not s.board_n or not self.cadence.is_eval(step) or jax.process_count() > 1:
+            return False
+        from musejax.evaluate.runs import decode_windows, log_samples
+        from musejax.lm.sample import Run, sample
+
+        if not hasattr(self, "board_reference"):
+            valid = self.data.valid
+            self.board_reference = decode_windows(self.data.encoding, valid.windows, valid.mask, limit=64)
+        run = Run(model=self.model, params=state.params, encoding=self.data.encoding, styles=self.data.styles,
+                  loss_kind=self.data.loss_kind, config=self.config, step=step, meta=self.meta)
+        sequences = sample(run, s.board_n, s.board_steps, seed=s.seed + step, temperature=s.temperature,
+                           top_k=s.top_k, top_p=s.top_p, threshold=s.threshold)
+        n_evaluation = -(-step // self.cadence.eval_every)  # the last step, off the cadence, counts as the next
+        every = s.board_metrics_every
+        log_samples(writer, sequences, self.board_reference, step,
+                    with_metrics=bool(every) and (n_evaluation % every == 0 or step == self.cadence.steps))
+        return True  # sampling time is not training speed
 
     def postfix(self, summary: dict[str, float]) -> dict[str, str]:
         return {"nll": f"{summary['nll']:.3f}"}

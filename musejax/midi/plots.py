@@ -148,3 +148,28 @@ def plot_pianoroll(
     path_png.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path_png)
     return path_png
+
+
+def pianoroll_image(sequence: NoteSequence, *, pixels_per_second: int = 32, pixels_per_pitch: int = 3,
+                    max_width: int = 1200) -> np.ndarray:
+    """A small (H, W, 3) uint8 piano-roll picture of `sequence` (high pitches on top, one colour per track),
+    drawn in numpy for TensorBoard: no axes, no matplotlib."""
+    notes = [n for n in sequence.notes if n.end_time > n.start_time]
+    low, high = (min(n.pitch for n in notes) - 2, max(n.pitch for n in notes) + 2) if notes else (58, 72)
+    seconds = max([sequence.total_time, 1.0] + [n.end_time for n in notes])
+    scale = min(pixels_per_second, max_width / seconds)
+    width, height = max(1, int(np.ceil(seconds * scale))), (high - low + 1) * pixels_per_pitch
+    image = np.full((height, width, 3), 250, np.uint8)
+    for pitch in range(low, high + 1):
+        if pitch % 12 in _BLACK_KEYS:
+            row = (high - pitch) * pixels_per_pitch
+            image[row:row + pixels_per_pitch] = 236
+    colours = np.array([[224, 123, 26], [31, 95, 168], [74, 154, 58], [170, 60, 140], [120, 120, 120]], np.uint8)
+    tracks = sorted({(n.instrument, n.program, n.is_drum) for n in notes})
+    for note in notes:
+        row = (high - note.pitch) * pixels_per_pitch
+        start = int(note.start_time * scale)
+        end = max(start + 1, int(note.end_time * scale) - 1)  # a pixel's gap between repeated notes
+        colour = colours[tracks.index((note.instrument, note.program, note.is_drum)) % len(colours)]
+        image[row:row + pixels_per_pitch - 1, start:end] = colour
+    return image

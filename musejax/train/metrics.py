@@ -1,4 +1,5 @@
-"""Metric records: one JSON object per line in `metrics.jsonl` plus TensorBoard scalars (tensorboardX).
+"""Metric records: one JSON object per line in `metrics.jsonl` plus TensorBoard scalars (tensorboardX); sample
+pictures and audio go to TensorBoard only.
 
 Records look like `{"step": 100, "split": "train", "nll": 31.2, ...}`; `split` is "train", "valid", "test"
 or "final". Values are plain floats so the file diff-compares across runs.
@@ -46,6 +47,16 @@ class MetricWriter:
             for key, value in record.items():
                 if key not in ("step", "split") and isinstance(value, float) and math.isfinite(value):
                     self._tensorboard.add_scalar(f"{split}/{key}", value, global_step=int(step))
+
+    def image(self, tag: str, image_hwc: Any, step: int) -> None:
+        """An (H, W, 3) uint8 picture in TensorBoard (nothing in metrics.jsonl)."""
+        if self._tensorboard is not None:
+            self._tensorboard.add_image(tag, image_hwc, global_step=int(step), dataformats="HWC")
+
+    def audio(self, tag: str, samples: Any, sample_rate: int, step: int) -> None:
+        """Mono float audio in [-1, 1] in TensorBoard (nothing in metrics.jsonl)."""
+        if self._tensorboard is not None:
+            self._tensorboard.add_audio(tag, samples, global_step=int(step), sample_rate=int(sample_rate))
 
     def truncate_after(self, step: int) -> None:
         """Drop records newer than `step` (written after the checkpoint a resumed run restarts from)."""

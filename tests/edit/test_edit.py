@@ -421,6 +421,27 @@ def test_editing_one_track_leaves_every_other_event_alone(tmp_path, capsys):
     assert "velocity x0.5 (track 1 Violin): 2 notes, range 50-70 -> 25-35" in out
 
 
+def test_audio_writes_a_wav_of_the_edited_piece_beside_the_midi(tmp_path, capsys, monkeypatch):
+    from musejax.midi.audio import BUILTIN_NOTICE, SOUNDFONT_ENV, read_wav
+
+    monkeypatch.delenv(SOUNDFONT_ENV, raising=False)
+    monkeypatch.setattr("musejax.midi.audio.SOUNDFONT_PATHS", ())  # no SoundFont: the built-in synthesizer
+    _write_midi_fixture(tmp_path / "in.mid")
+    code, out, err = _run([tmp_path / "in.mid", tmp_path / "out.mid", "--tempo", "2", "--audio",
+                           "--sample-rate", "16000", "--stereo"], capsys)
+    assert code == 0, err
+    assert err.count(BUILTIN_NOTICE) == 1 and f"wrote {tmp_path / 'out.wav'}" in out
+    samples, rate = read_wav(tmp_path / "out.wav")
+    import note_seq
+
+    edited = note_seq.midi_file_to_note_sequence(str(tmp_path / "out.mid"))
+    assert rate == 16000 and samples.shape[1] == 2
+    assert len(samples) / rate == pytest.approx(edited.total_time + 0.5, abs=0.01)  # twice as fast, + the tail
+    code, _, err = _run([tmp_path / "in.mid", tmp_path / "out2.mid", "--audio", "--soundfont", tmp_path / "no.sf2"],
+                        capsys)
+    assert code == 2 and "no.sf2: SoundFont not found" in err and not (tmp_path / "out2.mid").exists()
+
+
 def test_transpose_on_the_command_line_never_moves_drums(tmp_path, capsys):
     _write_midi_fixture(tmp_path / "in.mid")
     code, out, err = _run([tmp_path / "in.mid", tmp_path / "out.mid", "--transpose", "2"], capsys)

@@ -274,7 +274,14 @@ def test_gan_command_trains_and_samples_midi_and_png(tmp_path, capsys):
         write_chorale_like_midi(corpus / f"piece_{index:02d}.mid", index)
     run_dir = tmp_path / "run"
     assert main(["gan", "train", "--config", "gan:tiny", "--workdir", str(run_dir), "--no-progress",
-                 f"--config.data.corpus={corpus}", f"--config.data.cache_dir={tmp_path / 'cache'}"]) == 0
+                 f"--config.data.corpus={corpus}", f"--config.data.cache_dir={tmp_path / 'cache'}",
+                 "--config.sample.board_n=2"]) == 0
+    from test_board import events
+
+    tags = {(e.step, v.tag) for e in events(run_dir) for v in e.summary.value}
+    assert {(2, "samples/pianoroll_1"), (4, "samples/audio_0")} <= tags  # each grid's samples in TensorBoard
+    # (the metrics against the held-out segments need two samples with notes: untrained, these are silent;
+    # tests/test_board.py checks them on the LM)
     assert json.loads((run_dir / "config.json").read_text())["data"]["corpus"] == str(corpus)
     assert (run_dir / "samples" / "step_000004_grid.png").stat().st_size > 0
     assert main(["gan", "sample", "--run", str(run_dir), "--n", "3", "--bernoulli", "--out", str(tmp_path / "out")]) == 0
@@ -283,6 +290,10 @@ def test_gan_command_trains_and_samples_midi_and_png(tmp_path, capsys):
     assert (out / "sample_grid.png").read_bytes()[:4] == b"\x89PNG"
     ns = note_seq.midi_file_to_note_sequence(str(out / "sample_000.mid"))
     assert ns.total_time > 0 and set(n.instrument for n in ns.notes) <= {0, 1, 2, 3}
+    assert main(["gan", "sample", "--run", str(run_dir), "--n", "2", "--out", str(tmp_path / "heard"), "--audio",
+                 "--sample-rate", "8000"]) == 0
+    assert sorted(p.name for p in (tmp_path / "heard").glob("sample_00?.wav")) == ["sample_000.wav", "sample_001.wav"]
+    assert "WAV" in capsys.readouterr().out
     assert main(["gan", "sample", "--run", str(tmp_path / "nowhere")]) == 2
     assert "no config.json" in capsys.readouterr().err
 

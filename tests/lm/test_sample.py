@@ -381,6 +381,20 @@ def test_command_samples_at_the_run_configs_temperature_by_default(styled_melody
     assert outputs["default"] == outputs["same"] != outputs["hot"]
 
 
+def test_command_writes_a_wav_beside_each_midi_with_audio(styled_melody_run, tmp_path, capsys):
+    from musejax.midi.audio import read_wav
+
+    code, out, err = run_cli(capsys, "--run", styled_melody_run, "--n", 2, "--steps", 16, "--out", tmp_path / "o",
+                             "--audio", "--sample-rate", "22050")
+    assert code == 0, err
+    assert "MIDI + PNG + WAV" in out
+    for index in range(2):
+        ns = note_seq.midi_file_to_note_sequence(str(tmp_path / "o" / f"sample_00{index}.mid"))
+        samples, rate = read_wav(tmp_path / "o" / f"sample_00{index}.wav")
+        assert rate == 22050 and len(samples) / rate >= ns.total_time + 0.5 - 1e-3  # to the sample's end, + tail
+        assert 0.5 < abs(samples).max() <= 1.0 or not ns.notes
+
+
 def test_load_run_and_default_output_folder(styled_melody_run, capsys):
     run = sampling.load_run(styled_melody_run)
     assert run.styles == ["bach", "irish"] and run.conditioned and run.loss_kind == "categorical"

@@ -300,7 +300,12 @@ def test_train_command_end_to_end(tmp_path, capsys):
     assert list(run_dir.glob("events.out.tfevents.*"))
     assert [p.name for p in (run_dir / "checkpoints").iterdir() if p.name.isdigit()] == ["20"]
     assert sorted(p.name for p in (run_dir / "samples").iterdir()) == [
-        "sample_000.mid", "sample_000.png", "sample_001.mid", "sample_001.png"]
+        f"sample_00{i}.{suffix}" for i in range(2) for suffix in ("mid", "png", "wav")]
+    # it ends by saying where the samples (and their audio) are and the one command that opens the report
+    report = run_dir / "evaluation" / "report.html"
+    assert str(run_dir / "samples" / "sample_000.wav") in out
+    assert out.rstrip().splitlines()[-1].endswith(f"python -m webbrowser {report.resolve().as_uri()}")
+    assert "<table>" in report.read_text() and 'src="../samples/sample_001.wav"' in report.read_text()
     final = read_metrics(run_dir, "final")[-1]
     assert final["best_step"] == 20 and np.isfinite(final["test_nll"])
     # continuing the finished run (its saved config + overrides) trains nothing more; unknown keys are errors
