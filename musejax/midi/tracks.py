@@ -1,4 +1,4 @@
-"""Tracks of a NoteSequence, the time grid (tempo map, bars) and shared helpers for `musejax.edit`.
+"""Tracks of a NoteSequence, the time grid (tempo map, bars) and shared helpers for `musejax.edit.ops`.
 
 A track is what note-seq's MIDI writer turns into one MIDI track: the events (notes, control changes, pitch
 bends) sharing `(instrument, program, is_drum)`. Tracks are indexed 0.. in that sorted order, which for a MIDI

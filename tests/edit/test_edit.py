@@ -1,4 +1,4 @@
-"""musejax.edit operations on hand-computed fixtures, and the `musejax edit` command end to end."""
+"""musejax.edit.ops operations on hand-computed fixtures, and the `musejax edit` command end to end."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import note_seq
 import pytest
 from note_seq.protobuf import music_pb2
 
-from musejax import edit
+from musejax.edit import ops as edit
 from musejax.midi import gm
 from musejax.midi.meta import (PRIMER_END_ANNOTATION, add_midi_extras, primer_end_seconds, sequence_to_midi_bytes,
                                 write_midi)
