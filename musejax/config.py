@@ -22,6 +22,7 @@ from typing import Any, Iterable
 
 import ml_collections
 from ml_collections import config_dict
+import musejax.configs
 
 OVERRIDE_PREFIX = "--config."
 
@@ -76,7 +77,6 @@ class TaskConfig:
 
 def available_configs() -> list[str]:
     """Names of the config modules in musejax/configs."""
-    import musejax.configs
 
     return sorted(m.name for m in pkgutil.iter_modules(musejax.configs.__path__) if not m.name.startswith("_"))
 

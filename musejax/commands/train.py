@@ -60,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
 
     from musejax.config import ConfigError
     from musejax.evaluate.runs import REPORT_DIR, lm_validation_pieces, write_run_report
+    from musejax.lm.sample import SampleError, write_run_samples
     from musejax.lm.task import NonFiniteLossError, default_run_dir, train
     from musejax.midi.audio import make_renderer
     from musejax.train.mesh import describe_devices, initialize_distributed
@@ -94,7 +95,10 @@ def run(args: argparse.Namespace) -> int:
         if renderer.notice and is_main:
             print(renderer.notice)
         # a multi-host job: every process samples, the first one writes
-        paths = write_samples(workdir, config, audio=renderer)
+        try:
+            paths = write_run_samples(workdir, config, audio=renderer)
+        except SampleError as err:
+            raise CommandError(f"{workdir}: config.sample: {err}") from None
         if is_main:
             print(f"wrote {len(paths)} samples to {workdir / 'samples'}: {paths[0].name} .. {paths[-1].name} "
                   f"(MIDI, piano-roll PNG and WAV audio: {paths[0].with_suffix('.wav')})")
@@ -103,19 +107,3 @@ def run(args: argparse.Namespace) -> int:
     if report is not None:
         print(f"open the report (tables, piano-rolls, players): python -m webbrowser {report.resolve().as_uri()}")
     return 0
-
-
-def write_samples(run_dir: Path, config, audio=None) -> list[Path]:
-    """Sample `config.sample.n` pieces from the run's best checkpoint into <run_dir>/samples (MIDI + PNG, and WAV
-    with an `audio` renderer)."""
-    from musejax.lm import sample as sampling
-
-    s = config.sample
-    options = {key: value for key, value in
-               dict(temperature=s.temperature, top_k=s.top_k, top_p=s.top_p, threshold=s.threshold).items()
-               if value is not None}
-    try:
-        return sampling.write_samples(run_dir, Path(run_dir) / "samples", n=s.n, steps=s.steps or None, seed=s.seed,
-                                      audio=audio, **options)
-    except sampling.SampleError as err:
-        raise CommandError(f"{run_dir}: config.sample: {err}") from None

@@ -18,6 +18,9 @@ import numpy as np
 
 from musejax.data.bl2012 import save_bl2012
 from musejax.data.piano import PIANO_LOW_PITCH
+from musejax.data.quantize import shift_pitch_axis
+from musejax.data.datasets import build_dataset
+from musejax.data.encodings import PianoRollEncoding
 
 ENCODE_STEPS_PER_QUARTER = 4  # encode finely, then sample each beat, so passing notes do not smear
 # BL2012's JSB Chorales split: 229 / 76 / 77 of 382 pieces, i.e. 20% valid and 20% test
@@ -32,7 +35,6 @@ def beat_frames(roll: np.ndarray, steps_per_quarter: int) -> np.ndarray:
 def transpose_final_bass_to_c(roll: np.ndarray, piece_id: str) -> np.ndarray:
     """Shift a (T, 88) roll by -6..+5 semitones so the lowest note of its last sounding step is a C: the
     common tonality (C major / C minor) of BL2012's JSB Chorales, whose pieces all end on a C chord."""
-    from musejax.data.quantize import shift_pitch_axis
 
     sounding = np.flatnonzero(np.asarray(roll).any(axis=1))
     if not len(sounding):
@@ -52,8 +54,6 @@ def build_bl2012_from_corpus(path: str | os.PathLike, corpus: str = "bach-choral
     """Encode `corpus` (bundled name or folder) at quarter-note resolution into a BL2012 file at `path`
     (.pickle/.pkl/.json), each piece transposed to end on C if `to_c`; pieces are split by `split_of(piece id)`
     with BL2012's JSB proportions (`heldout_fraction` valid and as much test). Returns the (T, 88) rolls per split."""
-    from musejax.data.datasets import build_dataset
-    from musejax.data.encodings import PianoRollEncoding
 
     dataset = build_dataset(corpus, PianoRollEncoding(steps_per_quarter=ENCODE_STEPS_PER_QUARTER),
                             cache_dir=cache_dir, progress=progress, valid_fraction=heldout_fraction,

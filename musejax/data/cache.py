@@ -25,6 +25,7 @@ from typing import IO, TYPE_CHECKING, Any
 import numpy as np
 
 from musejax.data.atomic import atomic_write
+from musejax.data import readers
 
 if TYPE_CHECKING:
     from note_seq import NoteSequence
@@ -175,7 +176,6 @@ def read_arrays(path: Path) -> tuple[dict[str, Any], list[np.ndarray], list[str]
 
 def corpus_identity(corpus: Corpus) -> dict[str, Any]:
     """What a corpus cache entry depends on: name, root, file fingerprint, style labels, reader version."""
-    from musejax.data import readers
 
     # Styles come from the labels file, which the fingerprint of the files does not see.
     styles = stable_hash(sorted((str(f.rel), f.style) for f in corpus.files))

@@ -20,12 +20,14 @@ from musejax.data import cache as cache_files
 from musejax.data.atomic import write_bytes_atomically
 from musejax.data.report import BuildReport, merge_reports
 from musejax.data.splits import SPLITS, split_of
+from musejax.data.corpora import BUNDLED_CORPORA, read_corpus, resolve_corpus
+from musejax.data.encodings import EncodingError, get_encoding
+from musejax.data.readers import ReadFailure
 
 if TYPE_CHECKING:
     from note_seq import NoteSequence
 
     from musejax.data.corpora import Corpus
-    from musejax.data.readers import ReadFailure
 
 ENCODING_FAILURE_REASON = "encoding-error"
 
@@ -66,7 +68,6 @@ class EncodedDataset:
 
 def expand_corpus_names(corpus: str | Sequence[str]) -> list[str]:
     """Corpus names/paths as a de-duplicated list; "all" stands for every bundled corpus."""
-    from musejax.data.corpora import BUNDLED_CORPORA
 
     names = [corpus] if isinstance(corpus, (str, Path)) else list(corpus)
     expanded: list[str] = []
@@ -88,8 +89,6 @@ def build_dataset(corpus: str | Sequence[str], encoding: Any, *, cache_dir: str 
     (default `$MUSEJAX_CACHE` or `~/.cache/musejax`) and is invalidated by a change of the sources
     (corpus fingerprint, labels), of the encoding options or of the cache format version.
     """
-    from musejax.data.corpora import resolve_corpus
-    from musejax.data.encodings import get_encoding
 
     split_of("", valid_fraction, test_fraction)  # validates the fractions before any work
     encoder = get_encoding(encoding) if isinstance(encoding, str) else encoding
@@ -120,7 +119,6 @@ def load_sequences(corpus: Corpus, *, cache_dir: str | Path | None = None, worke
 
     Returns (sequences, read report, whether they came from the cache).
     """
-    from musejax.data.corpora import read_corpus
 
     root = Path(cache_dir).expanduser() if cache_dir is not None else cache_files.default_cache_dir()
     path, header = cache_files.sequences_entry(corpus, root)
@@ -164,8 +162,6 @@ def encode_sequences(sequences: Sequence[NoteSequence], encoder: Any, *, progres
     """Encode each sequence; a sequence the encoding rejects becomes a failure naming its file and reason."""
     from tqdm.auto import tqdm
 
-    from musejax.data.encodings import EncodingError
-    from musejax.data.readers import ReadFailure
 
     pieces: list[EncodedPiece] = []
     failures: list[ReadFailure] = []

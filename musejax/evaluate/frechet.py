@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from musejax.style.classify import embed_sequences, load_style_run
 
 
 def gaussian_stats(embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -53,7 +54,6 @@ def frechet_section(generated: Any, reference: Any, style_run_dir: str, *, max_p
     """The `musejax evaluate` section: FD of generated vs reference piece embeddings under a style classifier,
     the reference-vs-reference FD of two random halves (a floor to read FD against), and the share of each set
     the classifier assigns to each style."""
-    from musejax.style.classify import embed_sequences, load_style_run
 
     run = load_style_run(style_run_dir)
     rng = np.random.default_rng(seed)

@@ -18,6 +18,7 @@ from typing import Any, Sequence
 from note_seq import NoteSequence
 
 from musejax.data.atomic import write_bytes_atomically
+from musejax.midi.plots import plot_pianoroll
 
 HTML_FILE = "report.html"
 STYLE = """
@@ -134,7 +135,6 @@ def write_piece_media(sequences: Sequence[NoteSequence], media_dir: str | Path, 
                       limit: int = 16) -> list[PieceMedia]:
     """Piano-roll PNGs (and WAVs with an `audio` renderer, musejax.midi.audio) of the first `limit` pieces,
     as piece_000.png / .wav ... in `media_dir`."""
-    from musejax.midi.plots import plot_pianoroll
 
     media_dir = Path(media_dir)
     media = []

@@ -13,6 +13,8 @@ from typing import Any
 from note_seq.protobuf.music_pb2 import NoteSequence
 
 from musejax.data.readers import SUPPORTED_FORMATS, ReadFailure, read_file
+from musejax.data.corpora import resolve_corpus
+from musejax.data.datasets import load_sequences
 
 
 @dataclasses.dataclass
@@ -95,8 +97,6 @@ def read_samples(path: str | Path, *, exclude: Path | None = None) -> PieceSet:
 def read_reference(name_or_path: str, *, cache_dir: str | Path | None = None, workers: int | None = None,
                    progress: bool = False) -> PieceSet:
     """A bundled corpus name or a folder, parsed through the corpus cache (musejax.data.datasets)."""
-    from musejax.data.corpora import resolve_corpus
-    from musejax.data.datasets import load_sequences
 
     started = time.perf_counter()
     corpus = resolve_corpus(str(name_or_path))

@@ -18,6 +18,10 @@ import numpy as np
 from note_seq.protobuf.music_pb2 import NoteSequence
 
 from musejax.data.quantize import EncodingError, piece_name
+from musejax.lm.steps import masked_nll_sums
+from musejax.lm.data import lm_batch
+from musejax.lm.build import covering
+from musejax.lm.restore import restore_run
 
 BUCKET_STEPS = 64  # pad batch lengths to a multiple of this, so few shapes are compiled
 
@@ -52,7 +56,6 @@ class LikelihoodResult:
 def _row_nll_fn(apply_fn: Any, loss_kind: str):
     import jax
 
-    from musejax.lm.steps import masked_nll_sums
 
     def row_nll(params, batch):
         logits = apply_fn(params, batch, train=False, rng=None)
@@ -70,8 +73,6 @@ def is_conditioned(run: Any) -> bool:
 def arrays_nll(run: Any, arrays: Sequence[np.ndarray], style_index: Sequence[int] | None = None,
                batch_size: int = 16) -> tuple[np.ndarray, np.ndarray]:
     """(NLL sum, predicted steps) per encoded piece under `run` (a RestoredRun); whole pieces, length-bucketed."""
-    from musejax.lm.data import lm_batch
-    from musejax.lm.build import covering
 
     if is_conditioned(run) and style_index is None:
         raise ValueError(f"{run.run_dir}: the model is style-conditioned on {run.styles}; give a style per piece")
@@ -132,6 +133,5 @@ def sequences_nll(run: Any, sequences: Sequence[NoteSequence], *, style: str | N
 def run_nll(run_dir: str | Path, sequences: Sequence[NoteSequence], *, checkpoint: str | int = "best",
             style: str | None = None, batch_size: int = 16) -> LikelihoodResult:
     """Restore `run_dir` (musejax.lm.restore.restore_run) and score `sequences` with it."""
-    from musejax.lm.restore import restore_run
 
     return sequences_nll(restore_run(run_dir, checkpoint), sequences, style=style, batch_size=batch_size)

@@ -21,6 +21,10 @@ from musejax.data.quantize import EncodingError, piece_name
 from musejax.evaluate import distributions, metrics, musegan, originality
 from musejax.evaluate.inputs import PieceSet
 from musejax.evaluate.pieces import DEFAULT_STEPS_PER_QUARTER, GridPiece, grid_piece
+from musejax.data.encodings import MultitrackEncoding
+from musejax.evaluate.likelihood import sequences_nll
+from musejax.lm.restore import restore_run
+from musejax.evaluate.html import write_html
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,7 +69,6 @@ def pitch_class_histogram(pieces: list[GridPiece]) -> list[float]:
 
 
 def _musegan_section(generated: PieceSet, reference: PieceSet, seed: int, limit: int) -> dict[str, Any]:
-    from musejax.data.encodings import MultitrackEncoding
 
     encoding = MultitrackEncoding()
     out: dict[str, Any] = {"encoding": encoding.options()}
@@ -85,8 +88,6 @@ def _musegan_section(generated: PieceSet, reference: PieceSet, seed: int, limit:
 
 
 def _likelihood_section(generated: PieceSet, reference: PieceSet, options: EvaluateOptions) -> dict[str, Any]:
-    from musejax.evaluate.likelihood import sequences_nll
-    from musejax.lm.restore import restore_run
 
     run = restore_run(options.lm_run, options.lm_checkpoint)
     out: dict[str, Any] = {}
@@ -167,7 +168,7 @@ def evaluate_sets(generated: PieceSet, reference: PieceSet, options: EvaluateOpt
     if options.lm_run:
         lap("likelihood")
     if options.style_run:
-        from musejax.evaluate.frechet import frechet_section
+        from musejax.evaluate.frechet import frechet_section  # lazy: the classifier loads JAX; only with a style run
 
         report["frechet"] = frechet_section(generated, reference, options.style_run,
                                             max_pieces=options.max_compare_pieces, seed=options.seed)
@@ -225,7 +226,7 @@ def markdown_report(report: dict[str, Any]) -> str:
     lines += _musegan_markdown(report.get("musegan"))
     lines += _originality_markdown(report.get("originality"), report["per_piece"])
     if report.get("frechet"):
-        from musejax.evaluate.frechet import frechet_markdown
+        from musejax.evaluate.frechet import frechet_markdown  # lazy: as frechet_section
 
         lines += frechet_markdown(report["frechet"])
     if report.get("likelihood"):
@@ -284,7 +285,6 @@ def write_report(evaluation: Evaluation, out_dir: str | Path, *, plots: bool = T
                  pieces: Sequence[Any] = ()) -> dict[str, Path]:
     """Write report.json, report.md, (with `plots`) the PNG figures and report.html into `out_dir`; returns the
     paths. `pieces` (`html.PieceMedia`) are the generated pieces the page shows with piano-roll and player."""
-    from musejax.evaluate.html import write_html
 
     report = evaluation.report
     out_dir = Path(out_dir)
@@ -295,7 +295,7 @@ def write_report(evaluation: Evaluation, out_dir: str | Path, *, plots: bool = T
     paths["markdown"].write_text(markdown)
     figures = {}
     if plots:
-        from musejax.evaluate.plots import write_plots
+        from musejax.evaluate.plots import write_plots  # lazy: matplotlib, only when plotting
 
         figures = write_plots(evaluation, out_dir)
         paths.update(figures)

@@ -11,7 +11,12 @@ import numpy as np
 from note_seq import NoteSequence
 
 from musejax.evaluate.inputs import PieceSet
-from musejax.evaluate.report import EvaluateOptions, Evaluation, evaluate_sets
+from musejax.evaluate.report import evaluate_sets, EvaluateOptions, Evaluation, write_report
+from musejax.data.readers import read_piece
+from musejax.evaluate.html import PieceMedia, write_html
+from musejax.lm.data import load_lm_data
+from musejax.midi.audio import Renderer
+from musejax.midi.plots import pianoroll_image
 
 BOARD_SAMPLE_RATE = 16_000  # TensorBoard audio: small event files
 REPORT_DIR = "evaluation"  # <run>/evaluation: where `musejax evaluate --samples RUN` writes by default too
@@ -50,9 +55,6 @@ def write_run_report(midi_paths: Sequence[Path], reference: Sequence[NoteSequenc
                      *, source: str = "samples") -> Path:
     """report.html (+ json, md, plots) of a run's written samples against `reference`, showing each sample's
     PNG and WAV written beside its MIDI. With fewer than two samples the page shows them without the tables."""
-    from musejax.data.readers import read_piece
-    from musejax.evaluate.html import PieceMedia, write_html
-    from musejax.evaluate.report import write_report
 
     pieces = []
     sequences = []
@@ -74,7 +76,6 @@ def write_run_report(midi_paths: Sequence[Path], reference: Sequence[NoteSequenc
 
 def lm_validation_pieces(config: Any, limit: int = 64) -> list[NoteSequence]:
     """A language-model run's validation pieces (from the corpus cache), decoded from its encoding."""
-    from musejax.lm.data import load_lm_data
 
     data = load_lm_data(config.data, progress=False)
     return decode_windows(data.encoding, data.valid.windows, data.valid.mask, limit)
@@ -84,8 +85,6 @@ def log_samples(writer: Any, sequences: Sequence[NoteSequence], reference: Seque
                 with_metrics: bool) -> dict[str, float]:
     """Each sample as a piano-roll image and audio (built-in synthesizer, 16 kHz) in TensorBoard under
     samples/; `with_metrics`: also the metrics against `reference` (split "samples", returned)."""
-    from musejax.midi.audio import Renderer
-    from musejax.midi.plots import pianoroll_image
 
     renderer = Renderer("builtin", sample_rate=BOARD_SAMPLE_RATE)
     for index, sequence in enumerate(sequences):

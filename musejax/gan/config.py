@@ -12,8 +12,9 @@ import typing
 from pathlib import Path
 from typing import Any, Iterable
 
-from musejax.config import CkptConfig, ConfigError, OptimConfig, TaskConfig, apply_overrides, group, load_config
-from musejax.config import saved_config_dict, to_dataclass
+from musejax.config import (apply_overrides, CkptConfig, ConfigError, group, load_config, OptimConfig, saved_config_dict,
+    TaskConfig, to_dataclass)
+from musejax.gan.model import MODES
 
 
 # Each field is declared here once, with its default (the default run, `musejax gan train`: a hybrid MuseGAN on
@@ -124,7 +125,6 @@ def saved_gan_config(run_dir: str | Path, overrides: Iterable[str] = ()) -> GanC
 
 def check_gan_config(config: GanConfig) -> GanConfig:
     """Validate the values the model and loop rely on (errors name the key)."""
-    from musejax.gan.model import MODES
 
     d, m, l, t = config.data, config.model, config.loss, config.train
     problems = []

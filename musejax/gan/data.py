@@ -14,6 +14,8 @@ import numpy as np
 from musejax.data.windows import random_transpose
 from musejax.gan.config import GanDataConfig
 from musejax.train.input_pipeline import iterate, window_batches
+from musejax.data.multitrack import MultitrackEncoding
+from musejax.data.datasets import build_dataset
 
 
 @dataclasses.dataclass
@@ -29,7 +31,6 @@ class GanData:
 
 
 def make_encoding(data: GanDataConfig) -> Any:
-    from musejax.data.multitrack import MultitrackEncoding
 
     return MultitrackEncoding(n_tracks=data.n_tracks, n_bars=data.n_bars, steps_per_bar=data.steps_per_bar,
                               min_pitch=data.min_pitch, n_pitches=data.n_pitches,
@@ -42,7 +43,6 @@ def _stack(arrays: list[np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
 
 def load_gan_data(data: GanDataConfig, *, progress: bool = True) -> GanData:
     """Build (or load from the cache) the multitrack dataset of `data.corpus`; ValueError if no training segment."""
-    from musejax.data.datasets import build_dataset
 
     encoding = make_encoding(data)
     corpora = [name.strip() for name in data.corpus.split(",") if name.strip()]

@@ -16,11 +16,15 @@ import jax
 from musejax.config import ConfigError
 from musejax.gan.config import GanConfig, saved_gan_config
 from musejax.gan.steps import GanLoss, abstract_gan_state
+from musejax.gan.model import MultitrackDiscriminator, MultitrackGenerator
+from musejax.train.state import make_optimizer
+from musejax.train import checkpoint as ckpt_lib
+from musejax.gan.data import make_encoding
+from musejax.train.mesh import make_mesh
 
 
 def build_networks(config: GanConfig, n_styles: int) -> tuple[Any, Any]:
     """(MultitrackGenerator, MultitrackDiscriminator) as configured; conditional when config.model.style_dim > 0."""
-    from musejax.gan.model import MultitrackDiscriminator, MultitrackGenerator
 
     d, m = config.data, config.model
     conditional = n_styles if m.style_dim > 0 else 0
@@ -49,7 +53,6 @@ def _optimizers(g_optim: Any, g_steps: int, d_optim: Any, d_steps: int) -> tuple
     """Cached: the optimizers are static in the state, so equal configs must give equal objects (shared jit caches)."""
     import optax
 
-    from musejax.train.state import make_optimizer
 
     return optax.flatten(make_optimizer(g_optim, g_steps)[0]), optax.flatten(make_optimizer(d_optim, d_steps)[0])
 
@@ -93,9 +96,6 @@ class RestoredGan:
 def restore_gan(run_dir: str | Path, which: str | int = "latest") -> RestoredGan:
     """Load a GAN run's config and a checkpoint ("latest" or a step); ConfigError naming the run dir if none.
     (A GAN has no validation loss: "best" is the latest.)"""
-    from musejax.train import checkpoint as ckpt_lib
-    from musejax.gan.data import make_encoding
-    from musejax.train.mesh import make_mesh
 
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").exists():

@@ -13,6 +13,7 @@ from typing import Any, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+from musejax.midi.meta import write_midi
 
 TRACK_COLOURS = ("#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#7f7f7f")
 CHORALE_TRACK_NAMES = ("soprano", "alto", "tenor", "bass")
@@ -147,7 +148,6 @@ def write_segments(segments: np.ndarray, encoding: Any, out_dir: str | Path, *, 
                    prefix: str = "sample", audio: Any = None) -> list[Path]:
     """Each segment as `<prefix>_000.mid` + `.png` (+ `.wav` with an `audio` renderer, musejax.midi.audio), and
     all of them as `<prefix>_grid.png` / `_all.mid`."""
-    from musejax.midi.meta import write_midi
 
     out_dir = Path(out_dir)
     paths = []
@@ -165,7 +165,6 @@ def write_segments(segments: np.ndarray, encoding: Any, out_dir: str | Path, *, 
 def write_grid(segments: np.ndarray, encoding: Any, out_dir: str | Path, stem: str, *,
                qpm: float = 120.0) -> tuple[Path, Path]:
     """`<stem>_grid.png` (all segments) and `<stem>_all.mid` (them one after another, a bar of rest between)."""
-    from musejax.midi.meta import write_midi
 
     out_dir = Path(out_dir)
     png = plot_multitrack_grid(segments, out_dir / f"{stem}_grid.png", min_pitch=encoding.min_pitch,

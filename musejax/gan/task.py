@@ -21,10 +21,13 @@ from musejax.config import ConfigError
 from musejax.train.fit import Cadence, TaskBase, fit
 from musejax.gan.config import RESUME_GROUPS, GanConfig
 from musejax.gan.data import GanBatches, GanData, load_gan_data
-from musejax.gan.run import build_networks, conditioning_styles, gan_loss, gan_meta, make_optimizers
-from musejax.gan.sample import generate_segments, mean_pairwise_jaccard, write_grid
+from musejax.gan.run import build_networks, conditioning_styles, gan_loss, gan_meta, make_optimizers, restore_gan
+from musejax.gan.sample import (generate_segments, mean_pairwise_jaccard, segments_to_sequence, write_grid,
+    write_segments)
 from musejax.gan.steps import create_gan_state, run_keys, summarize, train_step_accumulate, zero_metrics
 from musejax.train.mesh import make_mesh, replicate_tree, shard_batch
+from musejax.evaluate.musegan import empty_bar_rate, polyphony, used_pitch_classes_per_bar
+from musejax.evaluate.runs import log_samples
 
 
 @dataclasses.dataclass
@@ -101,8 +104,6 @@ class GanTask(TaskBase):
         s, t = self.config.sample, self.config.train
         if not s.board_n:
             return
-        from musejax.evaluate.runs import log_samples
-        from musejax.gan.sample import segments_to_sequence
 
         encoding = self.data.encoding
         if not hasattr(self, "board_reference"):
@@ -152,7 +153,6 @@ def sample_grid(state: Any, config: GanConfig, encoding: Any, run_dir: Path,
                 step: int) -> tuple[dict[str, float], np.ndarray]:
     """Write the step's sample grid (fixed noise: same samples at the same step on resume); return a few
     MuseGAN metrics of it, averaged over tracks, and its segments."""
-    from musejax.evaluate.musegan import empty_bar_rate, polyphony, used_pitch_classes_per_bar
 
     variables = {"params": state.g_params, "batch_stats": state.g_batch_stats}
     style = 0 if state.generator.n_styles else None
@@ -171,8 +171,6 @@ def sample_grid(state: Any, config: GanConfig, encoding: Any, run_dir: Path,
 
 def final_samples(run_dir: str | Path, config: GanConfig, out_dir: str | Path | None = None) -> list[Path]:
     """`config.sample.n` samples of the run's latest checkpoint as MIDI + PNG in <run>/samples (or out_dir)."""
-    from musejax.gan.run import restore_gan
-    from musejax.gan.sample import write_segments
 
     restored = restore_gan(run_dir)
     style = 0 if restored.generator.n_styles else None

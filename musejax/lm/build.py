@@ -16,6 +16,8 @@ import numpy as np
 
 from musejax.config import ConfigError
 from musejax.lm.config import Config
+from musejax.data.encodings import get_encoding
+from musejax.lm.model import NADE_ORDERS, OUTPUTS, EventLM, PianoRollLM
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,7 +47,6 @@ def data_meta(data: Any) -> dict[str, Any]:
 
 
 def encoding_from_meta(meta: dict[str, Any]) -> Any:
-    from musejax.data.encodings import get_encoding
 
     options = dict(meta["encoding"])
     name = options.pop("name")
@@ -122,7 +123,6 @@ class InitLM:
 
 def build_lm(config: Config, meta: dict[str, Any]) -> LMFunctions:
     """PianoRollLM (loss "bernoulli") or EventLM ("categorical") as configured by config.model."""
-    from musejax.lm.model import NADE_ORDERS, OUTPUTS, EventLM, PianoRollLM
 
     m = config.model
     conditioned = m.style_dim > 0

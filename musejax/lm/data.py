@@ -14,9 +14,12 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from musejax.data.windows import transpose_augmentation
+from musejax.data.windows import make_windows, transpose_augmentation
 from musejax.lm.config import DataConfig
 from musejax.train.input_pipeline import iterate, window_batches
+from musejax.data.encodings import get_encoding
+from musejax.data.datasets import build_dataset
+from musejax.data.bl2012 import load_bl2012
 
 # Encodings an LM trains on and their loss.
 LOSS_KIND = {"pianoroll": "bernoulli", "melody": "categorical", "performance": "categorical"}
@@ -65,7 +68,6 @@ class LMData:
 
 def make_encoding(data: DataConfig) -> Any:
     """The encoding named by `data.encoding` with the config's options."""
-    from musejax.data.encodings import get_encoding
 
     if data.encoding not in LOSS_KIND:
         raise ValueError(f"config.data.encoding must be one of {', '.join(LOSS_KIND)} for a language model, "
@@ -80,7 +82,6 @@ def load_lm_data(data: DataConfig, *, progress: bool = True) -> LMData:
     `data.corpus` names bundled corpora / folders, or a Boulanger-Lewandowski 2012 piano-roll file
     (.pickle / .json, its own train/valid/test split; piano-roll encoding only).
     """
-    from musejax.data.datasets import build_dataset
 
     encoding = make_encoding(data)
     if data.corpus.endswith((".pickle", ".pkl", ".json", ".mat")):
@@ -102,7 +103,6 @@ def load_lm_data(data: DataConfig, *, progress: bool = True) -> LMData:
 
 
 def _load_bl2012(data: DataConfig, encoding: Any) -> LMData:
-    from musejax.data.bl2012 import load_bl2012
 
     if encoding.name != "pianoroll" or getattr(encoding, "onsets", False):
         raise ValueError(f"{data.corpus}: a BL2012 piano-roll file needs config.data.encoding=pianoroll (no onsets)")
@@ -122,7 +122,6 @@ def windows_from_arrays(data: DataConfig, encoding: Any, splits: dict[str, tuple
                         styles: list[str], description: str = "") -> LMData:
     """Cut per-split (arrays, style indices) into windows: training windows of `data.window_steps` every
     `data.hop_steps`, evaluation windows of `data.eval_window_steps` (0 = the longest valid/test piece)."""
-    from musejax.data.windows import make_windows
 
     eval_length = data.eval_window_steps or max(len(a) for s in ("valid", "test") for a in splits[s][0])
     lengths = {"train": (data.window_steps, data.hop_steps or data.window_steps),

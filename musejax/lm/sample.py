@@ -26,8 +26,11 @@ from musejax.midi.audio import Renderer
 from musejax.midi.meta import PRIMER_END_ANNOTATION, primer_end_seconds, write_midi
 from musejax.midi.plots import plot_pianoroll
 from musejax.train.mesh import DATA_AXIS, data_parallel_devices, make_mesh, replicate_tree
+from musejax.config import ConfigError
+from musejax.lm.restore import restore_run
+from musejax.data.encodings import EncodingError
 
-__all__ = ["Run", "SampleError", "load_run", "sample", "sample_arrays", "write_samples", "filter_logits", "parse_mix",
+__all__ = ["Run", "SampleError", "load_run", "sample", "sample_arrays", "write_samples", "write_run_samples", "filter_logits", "parse_mix",
            "plot_pianoroll", "primer_end_seconds"]
 
 DEFAULT_QPM = 120.0
@@ -72,8 +75,6 @@ class Run:
 
 def load_run(run_dir: str | Path, checkpoint: str | int = "best") -> Run:
     """Restore a run directory's model, params, encoding and styles ("best", "latest" or a step number)."""
-    from musejax.config import ConfigError
-    from musejax.lm.restore import restore_run
 
     try:
         restored = restore_run(run_dir, checkpoint)
@@ -272,7 +273,6 @@ def _frame_shape(encoding: Any) -> tuple[int, ...]:
 
 
 def _encode_primer(run: Run, primer: NoteSequence) -> np.ndarray:
-    from musejax.data.encodings import EncodingError
 
     try:
         array = run.encoding.encode(primer)
@@ -476,3 +476,14 @@ def write_samples(run: Run | str | Path, out_dir: str | Path, *, n: int = 4, ste
             if audio is not None:
                 audio.render(ns, path.with_suffix(".wav"))
     return paths
+
+
+def write_run_samples(run_dir: str | Path, config: Any, audio: Renderer | None = None) -> list[Path]:
+    """The end of a training run: `config.sample.n` pieces with the run's sampling settings, from its best
+    checkpoint, into <run_dir>/samples (MIDI + PNG, and WAV with an `audio` renderer)."""
+    s = config.sample
+    options = {key: value for key, value in
+               dict(temperature=s.temperature, top_k=s.top_k, top_p=s.top_p, threshold=s.threshold).items()
+               if value is not None}
+    return write_samples(run_dir, Path(run_dir) / "samples", n=s.n, steps=s.steps or None, seed=s.seed, audio=audio,
+                         **options)

@@ -25,6 +25,8 @@ from musejax.train.mesh import data_parallel_devices, make_mesh, replicate_tree,
 from musejax.lm.build import build_lm, data_meta
 from musejax.train.state import create_train_state, make_optimizer
 from musejax.lm.steps import eval_step, summarize, train_step_accumulate, zero_train_metrics
+from musejax.evaluate.runs import decode_windows, log_samples
+from musejax.lm.sample import Run, sample
 
 
 __all__ = ["LMTask", "NonFiniteLossError", "TrainResult", "check_config", "default_run_dir", "train"]
@@ -133,8 +135,6 @@ class LMTask(TaskBase):
         s = self.config.sample
         if not s.board_n or not self.cadence.is_eval(step) or jax.process_count() > 1:
             return False
-        from musejax.evaluate.runs import decode_windows, log_samples
-        from musejax.lm.sample import Run, sample
 
         if not hasattr(self, "board_reference"):
             valid = self.data.valid

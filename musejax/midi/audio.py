@@ -23,6 +23,7 @@ from note_seq import NoteSequence
 
 from musejax.data.atomic import atomic_write
 from musejax.midi.synth import DEFAULT_SAMPLE_RATE, synthesize
+from musejax.midi.meta import write_midi
 
 PEAK = 0.89  # peak level after normalisation (of full scale)
 SOUNDFONT_ENV = "MUSEJAX_SOUNDFONT"
@@ -152,7 +153,6 @@ def make_renderer(*, soundfont: str | Path | None = None, sample_rate: int = DEF
 
 def _fluidsynth_program(sequence: NoteSequence, soundfont: Path, sample_rate: int) -> np.ndarray:
     """Render through the `fluidsynth` program (fast-render to a file); (n, 2) float audio."""
-    from musejax.midi.meta import write_midi
 
     with tempfile.TemporaryDirectory(prefix="musejax-audio-") as folder:
         midi, out = Path(folder) / "in.mid", Path(folder) / "out.wav"

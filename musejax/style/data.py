@@ -18,6 +18,9 @@ import numpy as np
 
 from musejax.data.piano import PIANO_KEYS
 from musejax.data.quantize import shift_pitch_axis
+from musejax.data.datasets import build_dataset
+from musejax.data.encodings import PianoRollEncoding
+from musejax.data.windows import make_windows
 
 BALANCE_MODES = ("sampling", "loss", "none")
 
@@ -103,8 +106,6 @@ def split_from_pieces(pieces: list[Any], styles: list[str], merge: dict[str, str
 
 def load_style_data(data: Any, *, progress: bool = True) -> StyleData:
     """Build (or load from the cache) the labelled piano-roll dataset named by a StyleDataConfig."""
-    from musejax.data.datasets import build_dataset
-    from musejax.data.encodings import PianoRollEncoding
 
     encoding = PianoRollEncoding(steps_per_quarter=data.steps_per_quarter, onsets=data.onsets)
     corpora = [name.strip() for name in data.corpus.split(",") if name.strip()]
@@ -183,6 +184,5 @@ def _transpose(window: np.ndarray, rng: np.random.Generator, max_semitones: int)
 
 def piece_windows(rolls: list[np.ndarray], window_steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Non-overlapping windows of bit-packed rolls: (windows (N, W, 11) uint8, mask (N, W), piece_index (N,))."""
-    from musejax.data.windows import make_windows
 
     return make_windows(rolls, window_steps, window_steps)

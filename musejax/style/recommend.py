@@ -20,6 +20,11 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+from musejax.data.corpora import resolve_corpus
+from musejax.data.datasets import expand_corpus_names, load_sequences
+from musejax.data.cache import default_cache_dir, safe_name
+from musejax.style.classify import embed_sequences
+from musejax.data.atomic import atomic_write
 
 INDEX_VERSION = 1
 DEFAULT_DISLIKE_WEIGHT = 0.5
@@ -65,7 +70,6 @@ class LibraryIndex:
 
     def save(self, path: str | Path) -> Path:
         """Write atomically as .npz (embeddings + a JSON header of the metadata)."""
-        from musejax.data.atomic import atomic_write
 
         header = {"version": INDEX_VERSION, "meta": self.meta, "ids": self.ids, "keys": self.keys,
                   "styles": self.styles, "composers": self.composers, "titles": self.titles}
@@ -93,8 +97,6 @@ class LibraryIndex:
 
 def library_corpora(library: str) -> list[Any]:
     """Resolved corpora of a library spec: bundled names ("," separated, "all") or a folder."""
-    from musejax.data.corpora import resolve_corpus
-    from musejax.data.datasets import expand_corpus_names
 
     names = [library] if Path(library).expanduser().exists() else [n.strip() for n in library.split(",") if n.strip()]
     try:
@@ -113,7 +115,6 @@ def index_identity(style_run: Any, corpora: Sequence[Any]) -> dict[str, Any]:
 
 def default_index_path(identity: dict[str, Any], cache_dir: str | Path | None = None) -> Path:
     """<cache>/recommend/<corpora>-<hash of identity>.npz (cache: $MUSEJAX_CACHE or ~/.cache/musejax)."""
-    from musejax.data.cache import default_cache_dir, safe_name
 
     root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     digest = hashlib.sha1(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
@@ -123,7 +124,6 @@ def default_index_path(identity: dict[str, Any], cache_dir: str | Path | None = 
 
 def index_sequences(style_run: Any, sequences: Sequence[Any], meta: dict[str, Any]) -> LibraryIndex:
     """Embed NoteSequences into an index (pieces that cannot be encoded are left out, counted in meta)."""
-    from musejax.style.classify import embed_sequences
 
     embedded = embed_sequences(style_run, sequences)
     kept = [sequences[i] for i in embedded.kept]
@@ -140,7 +140,6 @@ def load_or_build_index(style_run: Any, library: str, *, index_path: str | Path 
                         rebuild: bool = False, cache_dir: str | Path | None = None, workers: int | None = None,
                         progress: bool = False) -> tuple[LibraryIndex, Path, bool]:
     """(index, its path, whether it was built now). A saved index is reused when its identity matches."""
-    from musejax.data.datasets import load_sequences
 
     corpora = library_corpora(library)
     identity = index_identity(style_run, corpora)

@@ -124,17 +124,18 @@ def write_tiny_corpus(folder: Path, n_pieces: int = 6, broken: bool = True) -> P
 
 @pytest.fixture()
 def tiny(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
-    """A tiny corpus, an empty cache dir and a counter of calls to read_corpus (the parser; not replaced)."""
-    from musejax.data import corpora
+    """A tiny corpus, an empty cache dir and a counter of the dataset build's calls to read_corpus (the parser;
+    not replaced)."""
+    from musejax.data import datasets
 
     calls = []
-    real_read_corpus = corpora.read_corpus
+    real_read_corpus = datasets.read_corpus
 
     def counting_read_corpus(*args, **kwargs):
         calls.append(args[0])
         return real_read_corpus(*args, **kwargs)
 
-    monkeypatch.setattr(corpora, "read_corpus", counting_read_corpus)
+    monkeypatch.setattr(datasets, "read_corpus", counting_read_corpus)
     return {"corpus": str(write_tiny_corpus(tmp_path / "tiny")), "cache": tmp_path / "cache", "calls": calls}
 
 
