@@ -83,7 +83,8 @@ class GanSampleConfig:
     seed: int = 0
     qpm: float = 100.0  # tempo of the written MIDI
     board_n: int = 2  # segments of each grid also in TensorBoard (piano-roll image + audio); 0 = off
-    board_metrics_every: int = 5  # every N grids also their `musejax evaluate` metrics vs the held-out segments
+    # every N grids (1: each) also their `musejax evaluate` metrics against the held-out segments (0 = never)
+    board_metrics_every: int = 1
     # runs saved before the TensorBoard samples existed reload with them off
     LEGACY_VALUES: typing.ClassVar[dict[str, Any]] = {"board_n": 0, "board_metrics_every": 5}
 

@@ -86,8 +86,9 @@ class SampleConfig:
     seed: int = 0
     board_n: int = 2  # at each evaluation, pieces sampled into TensorBoard (piano-roll + audio); 0 = off
     board_steps: int = 64  # their length in time steps / events (64: 4 bars of sixteenths)
-    # every N evaluations also their `musejax evaluate` metrics against the valid pieces (0 = never)
-    board_metrics_every: int = 5
+    # every N evaluations (1: each, a curve beside the loss) also their `musejax evaluate` metrics against the
+    # valid pieces' openings of the same length (0 = never)
+    board_metrics_every: int = 1
     # runs saved before the TensorBoard samples existed reload with them off
     LEGACY_VALUES: typing.ClassVar[dict[str, Any]] = {"board_n": 0, "board_steps": 64, "board_metrics_every": 5}
 

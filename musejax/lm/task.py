@@ -137,8 +137,10 @@ class LMTask(TaskBase):
             return False
 
         if not hasattr(self, "board_reference"):
-            valid = self.data.valid
-            self.board_reference = decode_windows(self.data.encoding, valid.windows, valid.mask, limit=64)
+            # the valid pieces' openings, as long as the samples: length-dependent metrics (notes, bars) compare
+            valid, steps = self.data.valid, s.board_steps
+            self.board_reference = decode_windows(self.data.encoding, valid.windows[:, :steps], valid.mask[:, :steps],
+                                                  limit=64)
         run = Run(model=self.model, params=state.params, encoding=self.data.encoding, styles=self.data.styles,
                   loss_kind=self.data.loss_kind, config=self.config, step=step, meta=self.meta)
         sequences = sample(run, s.board_n, s.board_steps, seed=s.seed + step, temperature=s.temperature,
