@@ -84,7 +84,8 @@ def test_two_processes_train_the_lm_as_one_two_device_process(tmp_path):
     first, second = run_processes([args("multi"), args("multi")], env)
     assert "2 cpu device(s), process 1 of 2" in first and "process 2 of 2" in second
     assert "wrote 1 samples" in first and "wrote" not in second  # both sample, the first one writes
-    assert sorted(p.name for p in (tmp_path / "multi" / "samples").iterdir()) == ["sample_000.mid", "sample_000.png"]
+    assert sorted(p.name for p in (tmp_path / "multi" / "samples").iterdir()) == ["sample_000.mid", "sample_000.png",
+                                                                            "sample_000.wav"]
     a, b = restore_run(tmp_path / "single", "latest"), restore_run(tmp_path / "multi", "latest")  # restores here
     assert a.step == b.step == 20
     for x, y in zip(jax.tree.leaves(a.state), jax.tree.leaves(b.state)):
