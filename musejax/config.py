@@ -5,7 +5,13 @@ A task's config is a frozen dataclass whose fields carry their defaults: the one
 `default_config(cls)` with what the experiment changes. `load_config("lm:tiny")` imports it,
 `apply_overrides(config, ["--config.model.hidden=512"])` applies command-line overrides (unknown keys and
 values of the wrong type are errors naming the key), and `to_dataclass(config, cls)` turns the result into the
-frozen dataclass of the config's task (e.g. `musejax.lm.config.Config`) every module sees. Only this file (and the config files) import ml_collections.
+frozen dataclass of the config's task (e.g. `musejax.lm.config.Config`) every module sees. Only this file (and
+the config files) import ml_collections.
+
+The overrides are parsed here rather than by ml_collections' `config_flags`: those are absl flags, global to the
+process and parsed by `absl.app`, which does not fit argparse sub-commands (`musejax train`, `musejax gan train`,
+`musejax classify --train` each take their own config); the values are still checked by ConfigDict's own typed
+assignment.
 """
 
 from __future__ import annotations
