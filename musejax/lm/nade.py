@@ -81,15 +81,6 @@ def nade_sample(visible_bias: Array, hidden_bias: Array, w: Array, v: Array, noi
     return jnp.swapaxes(keys_on, 0, 1)
 
 
-def max_notes_per_frame(arrays: list[np.ndarray] | tuple[np.ndarray, ...]) -> int:
-    """The most sounding keys in any frame of (T, ...) piano-roll arrays (flattened per frame); at least 1."""
-    most = 1
-    for array in arrays:
-        if len(array):
-            most = max(most, int(np.asarray(array).reshape(len(array), -1).sum(axis=1).max()))
-    return most
-
-
 def check_max_notes(frames: np.ndarray, max_notes: int, where: str) -> None:
     """Raise a ValueError if a frame of `frames` (..., K) has more sounding keys than the NADE form handles."""
     most = int(np.asarray(frames).sum(axis=-1).max(initial=0))
