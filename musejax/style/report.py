@@ -11,6 +11,8 @@ from typing import Any
 import jax
 import numpy as np
 
+from musejax.style.config import texture_shift_names
+from musejax.style.data import shifted_split
 from musejax.style.embeddings import (CALIBRATION_FILE, GAUSSIANS_FILE, calibrate_threshold, fit_style_gaussians,
                                       split_outputs, style_distance)
 from musejax.evaluate.classification import (classification_scores, confusion_markdown, majority_baseline,
@@ -24,12 +26,28 @@ def final_report(model: Any, params: Any, data: Any, config: Any, run_dir: str |
     run_dir = Path(run_dir)
     window, batch = config.data.window_steps, config.train.eval_batch_size
     train_embeddings, _ = split_outputs(model, params, data.train, window, batch)
-    means, precision, scales = fit_style_gaussians(train_embeddings, data.train.labels, len(data.styles))
     valid_embeddings, valid_probs = split_outputs(model, params, data.valid, window, batch)
-    valid_distances = style_distance(valid_embeddings, means, precision, scales)
-    threshold = calibrate_threshold(valid_distances, config.classify.coverage, data.valid.labels)
+    fit_embeddings, fit_labels = train_embeddings, data.train.labels
+    valid_labels = data.valid.labels
+    calibration_embeddings = valid_embeddings
+    shifts = texture_shift_names(config.data.texture_shifts)
+    if config.classify.shifted_copies and shifts:  # the Gaussians see each style in other textures too
+        spq = config.data.steps_per_quarter
+        shifted_train = shifted_split(data.train, shifts, spq, config.train.seed)
+        shifted_valid = shifted_split(data.valid, shifts, spq, config.train.seed + 1)
+        fit_embeddings = np.concatenate([train_embeddings, split_outputs(model, params, shifted_train, window,
+                                                                         batch)[0]])
+        fit_labels = np.concatenate([data.train.labels, shifted_train.labels])
+        calibration_embeddings = np.concatenate([valid_embeddings, split_outputs(model, params, shifted_valid,
+                                                                                 window, batch)[0]])
+        valid_labels = np.concatenate([data.valid.labels, shifted_valid.labels])
+    means, precision, scales = fit_style_gaussians(fit_embeddings, fit_labels, len(data.styles))
+    valid_distances = style_distance(calibration_embeddings, means, precision, scales)
+    threshold = calibrate_threshold(valid_distances, config.classify.coverage, valid_labels)
     calibration = {"rule": "mahalanobis", "threshold": threshold, "coverage": config.classify.coverage,
-                   "n_valid": len(data.valid), "valid_accepted": float((valid_distances <= threshold).mean()),
+                   "n_valid": len(data.valid), "n_calibration": len(valid_distances),
+                   "shifted_copies": int(config.classify.shifted_copies and bool(shifts)),
+                   "valid_accepted": float((valid_distances[:len(data.valid)] <= threshold).mean()),
                    "step": int(best_step)}
     test_embeddings, probs = split_outputs(model, params, data.test, window, batch)
     predicted = probs.argmax(-1)
