@@ -182,21 +182,27 @@ class BalancedWindows:
         return {"x": x, "mask": mask, "label": labels, "weight": weight}
 
 
-def shifted_split(split: StyleSplit, shifts: tuple[str, ...], steps_per_quarter: int, seed: int = 0) -> StyleSplit:
-    """A copy of every piece under one texture shift of `shifts` drawn per piece (note values x2 or x0.5 for
-    "stretch"); pieces the shift empties are left out. The out-of-style rule fits its Gaussians to these too, so
-    a melody heard with chords is not "unknown" for its texture alone."""
+def shifted_split(split: StyleSplit, shifts: tuple[str, ...], steps_per_quarter: int, seed: int = 0,
+                  per_style: int = 0) -> StyleSplit:
+    """Copies of the pieces under every texture shift of `shifts` (note values x2 or x0.5, drawn per piece, for
+    "stretch"), of at most `per_style` pieces per style (drawn; 0 = all); copies the shift empties are left out.
+    The out-of-style rule fits its Gaussians to these too, so a melody heard with chords is not "unknown" for its
+    texture alone."""
     rng = np.random.default_rng([seed, 18])
+    chosen = np.arange(len(split))
+    if per_style:
+        chosen = np.concatenate([rng.permutation(np.flatnonzero(split.labels == s))[:per_style]
+                                 for s in np.unique(split.labels)])
     ids, labels, rolls = [], [], []
-    for piece_id, label, packed in zip(split.ids, split.labels, split.rolls):
-        shift = shifts[rng.integers(len(shifts))]
-        roll = unpack_roll(packed)
-        factor = (0.5 if rng.random() < 0.5 else 2.0) if shift == "stretch" else 1.0
-        out = shift_roll(roll, shift, rng, steps_per_quarter, max(1, int(np.ceil(len(roll) * factor))), factor)
-        if out.any():
-            ids.append(f"{piece_id}#{shift}")
-            labels.append(label)
-            rolls.append(pack_roll(out))
+    for index in np.sort(chosen):
+        roll = unpack_roll(split.rolls[index])
+        for shift in shifts:
+            factor = (0.5 if rng.random() < 0.5 else 2.0) if shift == "stretch" else 1.0
+            out = shift_roll(roll, shift, rng, steps_per_quarter, max(1, int(np.ceil(len(roll) * factor))), factor)
+            if out.any():
+                ids.append(f"{split.ids[index]}#{shift}")
+                labels.append(split.labels[index])
+                rolls.append(pack_roll(out))
     return StyleSplit(ids, np.asarray(labels, np.int32), rolls)
 
 

@@ -1,4 +1,6 @@
-"""After classifier training: fit the per-style Gaussians of the out-of-style rule on the training embeddings,
+"""After classifier training: fit the per-style Gaussians of the out-of-style rule on the training embeddings
+(with config.classify.shifted_copies, one per style and texture: the pieces as they are and their copies under
+each texture shift),
 calibrate its threshold on valid, score the test split, and write calibration.json / .npz, report.json,
 report.md and confusion.png into the run directory."""
 
@@ -18,6 +20,8 @@ from musejax.style.embeddings import (CALIBRATION_FILE, GAUSSIANS_FILE, calibrat
 from musejax.evaluate.classification import (classification_scores, confusion_markdown, majority_baseline,
                                              plot_confusion, scores_markdown)
 
+SHIFTED_PER_STYLE = 300  # pieces per style whose texture-shifted copies (one per shift) join the calibration
+
 
 def final_report(model: Any, params: Any, data: Any, config: Any, run_dir: str | Path, best_step: int,
                  ) -> dict[str, Any]:
@@ -33,15 +37,17 @@ def final_report(model: Any, params: Any, data: Any, config: Any, run_dir: str |
     shifts = texture_shift_names(config.data.texture_shifts)
     if config.classify.shifted_copies and shifts:  # the Gaussians see each style in other textures too
         spq = config.data.steps_per_quarter
-        shifted_train = shifted_split(data.train, shifts, spq, config.train.seed)
-        shifted_valid = shifted_split(data.valid, shifts, spq, config.train.seed + 1)
+        shifted_train = shifted_split(data.train, shifts, spq, config.train.seed, SHIFTED_PER_STYLE)
+        shifted_valid = shifted_split(data.valid, shifts, spq, config.train.seed + 1, SHIFTED_PER_STYLE)
         fit_embeddings = np.concatenate([train_embeddings, split_outputs(model, params, shifted_train, window,
                                                                          batch)[0]])
-        fit_labels = np.concatenate([data.train.labels, shifted_train.labels])
+        # one Gaussian per style and texture (as is, or under each shift): the nearest one sets the distance
+        fit_labels = np.concatenate([data.train.labels, shifted_train.labels + len(data.styles) * np.array(
+            [1 + shifts.index(i.rsplit("#", 1)[1]) for i in shifted_train.ids], np.int64)])
         calibration_embeddings = np.concatenate([valid_embeddings, split_outputs(model, params, shifted_valid,
                                                                                  window, batch)[0]])
         valid_labels = np.concatenate([data.valid.labels, shifted_valid.labels])
-    means, precision, scales = fit_style_gaussians(fit_embeddings, fit_labels, len(data.styles))
+    means, precision, scales = fit_style_gaussians(fit_embeddings, fit_labels, int(fit_labels.max()) + 1)
     valid_distances = style_distance(calibration_embeddings, means, precision, scales)
     threshold = calibrate_threshold(valid_distances, config.classify.coverage, valid_labels)
     calibration = {"rule": "mahalanobis", "threshold": threshold, "coverage": config.classify.coverage,

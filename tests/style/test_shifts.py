@@ -136,7 +136,6 @@ def test_texture_grid_and_voices():
 
 
 def test_balanced_windows_with_texture_shifts_are_deterministic():
-    rng = np.random.default_rng(0)
     rolls = [pack_roll(ENCODING.encode(chorale())), pack_roll(ENCODING.encode(tune()))]
     split = StyleSplit(["a", "b"], np.array([0, 1], np.int32), rolls)
     sampler = BalancedWindows(split, 2, 16, 32, seed=3, shift_rate=1.0, shifts=shifts.ROLL_SHIFTS)
@@ -145,9 +144,10 @@ def test_balanced_windows_with_texture_shifts_are_deterministic():
     assert first["x"].shape == (32, 16, 2, 88) and first["mask"].any(axis=1).all()
     plain = BalancedWindows(split, 2, 16, 32, seed=3).batch(5)
     assert not np.array_equal(plain["x"], first["x"])
-    assert rng is not None
     copies = shifted_split(split, shifts.ROLL_SHIFTS, 4)
-    assert copies.labels.tolist() == [0, 1] and all(i.startswith(("a#", "b#")) for i in copies.ids)
+    assert copies.ids == [f"{p}#{s}" for p in "ab" for s in shifts.ROLL_SHIFTS]
+    assert copies.labels.tolist() == [0] * 4 + [1] * 4
+    assert len(shifted_split(split, ("melody",), 4, per_style=1)) == 2
 
 
 def test_texture_shift_config_checks_and_old_runs_reload_without_them():
