@@ -349,10 +349,17 @@ def _chord_symbols(ns: NoteSequence, bar_starts: np.ndarray, bar: float) -> list
 
 
 def melody_only(ns: NoteSequence) -> NoteSequence:
-    """The top line of the piece (skyline over all its parts)."""
+    """The top line of the piece (skyline over all its parts), as one part: that of most of its notes."""
     notes, pitch, start, end, _ = _notes(ns)
     index, new_end = skyline(pitch, start, end)
-    return _with_notes(ns, [notes[i] for i in index], start[index], new_end)
+    out = _with_notes(ns, [notes[i] for i in index], start[index], new_end)
+    pitched = [n for n in out.notes if not n.is_drum]
+    if pitched:
+        owners = [(n.instrument, n.part, n.program) for n in pitched]
+        instrument, part, program = max(set(owners), key=owners.count)
+        for note in pitched:
+            note.instrument, note.part, note.program = instrument, part, program
+    return out
 
 
 def add_accompaniment(ns: NoteSequence, pattern: str = "oompah") -> NoteSequence:

@@ -80,7 +80,7 @@ def texture_of(ns: NoteSequence) -> Texture:
     voices = max(parts, polyphony, 1)
     grid = onset_grid(start)
     if monophonic:
-        return Texture("monophonic", voices, grid, parts)
+        return Texture("monophonic", 1, grid, parts)  # one line, even when it passes between parts
     # onsets under the top line: do they fall on the top line's onsets?
     top_onsets = set()
     for onset in np.unique(np.round(start, 4)):

@@ -54,6 +54,11 @@ def pitches_at(ns: NoteSequence, seconds: float) -> list[int]:
 def test_skyline_keeps_the_top_line_and_held_notes():
     melody = shifts.melody_only(chorale())
     assert [(n.pitch, n.start_time, n.end_time) for n in melody.notes] == [(72, 0.0, 1.0), (71, 1.0, 2.0)]
+    crossing = sequence([(72, 0.0, 1.0, 0), (60, 0.0, 2.0, 1), (74, 1.0, 1.5, 1), (71, 1.5, 2.0, 0)])
+    line = shifts.melody_only(crossing)  # the top line passes from part 0 to part 1 and back: one part now
+    assert [n.pitch for n in line.notes] == [72, 74, 71] and len({n.instrument for n in line.notes}) == 1
+    assert texture_of(crossing).describe() == "homophonic, 2 voices, quarter grid"
+    assert texture_of(line).describe() == "monophonic, 1 voice, quarter grid"
     # a lower onset under a held higher note does not cut it; a higher onset cuts the lower held note
     index, ends = shifts.skyline(np.array([60, 64, 67]), np.array([0.0, 1.0, 2.0]), np.array([4.0, 2.0, 3.0]))
     assert index.tolist() == [0, 1, 2] and ends.tolist() == [1.0, 2.0, 3.0]
