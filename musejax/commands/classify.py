@@ -8,7 +8,9 @@
 
 A piece far from every training style (Mahalanobis distance of its embedding to the nearest style, relative
 to that style's typical piece, above the threshold calibrated on valid pieces; see musejax/style/classify.py) is reported as "unknown style"
-instead of being forced into one of the training styles; its ranked styles are still printed.
+instead of being forced into one of the training styles; its ranked styles are still printed. Beside them each
+piece's texture as the classifier saw it (monophonic / homophonic / polyphonic, the number of voices, the onset
+grid; musejax/style/texture.py), so an odd answer can be traced to the texture; --json gives it as "texture".
 """
 
 from __future__ import annotations
@@ -98,6 +100,7 @@ def _train(args: argparse.Namespace) -> int:
 def _classify(args: argparse.Namespace) -> int:
     from musejax.style.classify import StyleRunError, embed_sequences, load_style_run, predictions
     from musejax.data.readers import ReadError, read_file
+    from musejax.style.texture import texture_of
 
     try:
         style_run = load_style_run(args.model)
@@ -123,19 +126,21 @@ def _classify(args: argparse.Namespace) -> int:
         print(f"{names[position]}: cannot classify: {reason}", file=sys.stderr)
         problems += 1
     results = predictions(style_run, [names[i] for i in embedded.kept], embedded)
-    for result in results:
+    for position, result in zip(embedded.kept, results):
+        texture = texture_of(sequences[position])
         top = result.ranked[:args.top]
         if args.json:
             print(json.dumps({"file": result.name, "style": result.style, "confident": result.confident,
                               "distance": round(result.distance, 3), "threshold": round(style_run.threshold, 3),
-                              "top": [{"style": s, "probability": round(p, 4)} for s, p in top]}))
+                              "top": [{"style": s, "probability": round(p, 4)} for s, p in top],
+                              "texture": texture.to_dict()}))
             continue
         ranked = ", ".join(f"{s} {p:.2f}" for s, p in top)
         if result.confident:
-            print(f"{result.name}: {ranked}")
+            print(f"{result.name}: {ranked}  [texture: {texture.describe()}]")
         else:
             print(f"{result.name}: unknown style (distance {result.distance:.2f} to the nearest training style "
-                  f"> threshold {style_run.threshold:.2f}); {ranked}")
+                  f"> threshold {style_run.threshold:.2f}); {ranked}  [texture: {texture.describe()}]")
     if not results:
         raise CommandError("no piece could be classified (see the messages above)")
     return 1 if problems else 0

@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Iterable
+from typing import Any, ClassVar, Iterable
 
 from musejax.config import CkptConfig, ConfigError, OptimConfig, TaskConfig, apply_overrides, group, load_config
 from musejax.config import saved_config_dict, to_dataclass
 from musejax.style.data import BALANCE_MODES
 from musejax.style.model import ENCODER_KINDS
+from musejax.style.shifts import ROLL_SHIFTS
+
+
+def texture_shift_names(text: str) -> tuple[str, ...]:
+    """"melody,grid" -> ("melody", "grid")."""
+    return tuple(name.strip() for name in text.split(",") if name.strip())
 
 
 # Each field is declared here once, with its default (the default run, `musejax classify --train`: a small
@@ -28,11 +34,17 @@ class StyleDataConfig:
     onsets: bool = True  # add an onset channel ((T, 2, 88)): repeated notes differ from held ones
     window_steps: int = 128  # 8 bars of 4/4 per window; a piece is classified by averaging its windows
     transpose_semitones: int = 6  # random transposition of training windows (+-), so the key is no cue
+    # share of training windows given one random texture shift (musejax/style/shifts.py), so that texture (one
+    # line or several, the grid, the note values) is no cue either: the style survives a melody heard alone, with
+    # chords, on a coarser grid or written in other note values (experiments/style_robustness.py measures it)
+    texture_shift_rate: float = 0.5
+    texture_shifts: str = "melody,accompaniment,grid,stretch"  # "," separated, from shifts.ROLL_SHIFTS
     max_pieces_per_style: int = 0  # >0: at most N training pieces per style (quick runs)
     valid_fraction: float = 0.1
     test_fraction: float = 0.1
     cache_dir: str = ""  # "" = $MUSEJAX_CACHE or ~/.cache/musejax
     workers: int = 0  # processes parsing an uncached corpus (0 = all cores)
+    LEGACY_VALUES: ClassVar[dict[str, Any]] = {"texture_shift_rate": 0.0, "texture_shifts": ""}  # runs before them
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,7 +59,7 @@ class StyleModelConfig:
 
 @dataclasses.dataclass(frozen=True)
 class StyleTrainConfig:
-    steps: int = 2500
+    steps: int = 5000  # texture-shifted windows make the task harder: 2500 steps left valid macro-F1 at 0.93
     batch_size: int = 64
     seed: int = 0
     balance: str = "sampling"  # "sampling" | "loss" | "none": how the styles are balanced
@@ -59,6 +71,12 @@ class StyleTrainConfig:
 @dataclasses.dataclass(frozen=True)
 class StyleClassifyConfig:
     coverage: float = 0.95  # share of valid pieces the out-of-style threshold accepts
+    # 1: besides one Gaussian per style over its training pieces, one per style and texture shift
+    # (config.data.texture_shifts) over copies of up to 300 of them, the nearest setting the distance, and the
+    # threshold calibrated on valid pieces and such copies, so that a style heard in another texture is still
+    # accepted (0 = the pieces as they are, one Gaussian per style)
+    shifted_copies: int = 1
+    LEGACY_VALUES: ClassVar[dict[str, Any]] = {"shifted_copies": 0}  # runs before it
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,6 +105,13 @@ def check_style_config(config: StyleConfig) -> StyleConfig:
     if config.data.window_steps < 2 ** len(m.channels):
         problems.append(f"config.data.window_steps={config.data.window_steps} is shorter than the "
                         f"{2 ** len(m.channels)} steps the conv blocks pool over")
+    if not 0.0 <= config.data.texture_shift_rate <= 1.0:
+        problems.append(f"config.data.texture_shift_rate must be in [0, 1], got {config.data.texture_shift_rate}")
+    unknown = [s for s in texture_shift_names(config.data.texture_shifts) if s not in ROLL_SHIFTS]
+    if unknown:
+        problems.append(f"config.data.texture_shifts: unknown shift {unknown[0]!r} (known: {', '.join(ROLL_SHIFTS)})")
+    if config.classify.shifted_copies not in (0, 1):
+        problems.append(f"config.classify.shifted_copies must be 0 or 1, got {config.classify.shifted_copies}")
     if not 0.0 < config.classify.coverage <= 1.0:
         problems.append(f"config.classify.coverage must be in (0, 1], got {config.classify.coverage}")
     if problems:

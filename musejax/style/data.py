@@ -21,6 +21,7 @@ from musejax.data.quantize import shift_pitch_axis
 from musejax.data.datasets import build_dataset
 from musejax.data.encodings import PianoRollEncoding
 from musejax.data.windows import make_windows
+from musejax.style.shifts import ROLL_SHIFTS, shift_roll
 
 BALANCE_MODES = ("sampling", "loss", "none")
 
@@ -134,14 +135,21 @@ def load_style_data(data: Any, *, progress: bool = True) -> StyleData:
 
 class BalancedWindows:
     """Training batches {"x" (B, W, *frame) bool, "mask" (B, W) bool, "label" (B,) int32, "weight" (B,) float32},
-    a pure function of (seed, step); random transposition within +-`transpose_semitones` keeps notes on the keys."""
+    a pure function of (seed, step); random transposition within +-`transpose_semitones` keeps notes on the keys.
+    A `shift_rate` share of the windows gets one texture shift of `shifts` (musejax/style/shifts.py: melody only,
+    accompaniment added, coarser grid, note values x2 / x0.5), drawn uniformly, before the transposition."""
 
     def __init__(self, split: StyleSplit, n_styles: int, window_steps: int, batch_size: int, seed: int,
-                 balance: str = "sampling", transpose_semitones: int = 0) -> None:
+                 balance: str = "sampling", transpose_semitones: int = 0, shift_rate: float = 0.0,
+                 shifts: tuple[str, ...] = (), steps_per_quarter: int = 4) -> None:
         if balance not in BALANCE_MODES:
             raise ValueError(f"config.train.balance must be one of {', '.join(BALANCE_MODES)}, got {balance!r}")
+        unknown = [s for s in shifts if s not in ROLL_SHIFTS]
+        if unknown:
+            raise ValueError(f"config.data.texture_shifts: unknown shift {unknown[0]!r} (known: {', '.join(ROLL_SHIFTS)})")
         self.split, self.window_steps, self.batch_size = split, window_steps, batch_size
         self.seed, self.balance, self.transpose_semitones = seed, balance, transpose_semitones
+        self.shift_rate, self.shifts, self.steps_per_quarter = shift_rate if shifts else 0.0, tuple(shifts), steps_per_quarter
         counts = split.counts(n_styles)
         self.by_style = [np.flatnonzero(split.labels == s) for s in range(n_styles)]
         self.present = np.flatnonzero(counts > 0)
@@ -159,13 +167,44 @@ class BalancedWindows:
         mask = np.zeros((b, w), bool)
         for row, piece in enumerate(pieces):
             roll = self.split.rolls[piece]
-            start = int(rng.integers(0, max(len(roll) - w, 0) + 1))
-            window = unpack_roll(roll[start:start + w])
+            shift = self.shifts[rng.integers(len(self.shifts))] if self.shift_rate and rng.random() < self.shift_rate \
+                else None
+            factor = (0.5 if rng.random() < 0.5 else 2.0) if shift == "stretch" else 1.0
+            source = int(w / factor)  # note values x2 from half a window, x0.5 from two
+            start = int(rng.integers(0, max(len(roll) - source, 0) + 1))
+            window = unpack_roll(roll[start:start + source])
+            if shift is not None:
+                window = shift_roll(window, shift, rng, self.steps_per_quarter,
+                                    min(w, int(np.ceil(len(window) * factor))), stretch_factor=factor)
             x[row, :len(window)] = _transpose(window, rng, self.transpose_semitones)
             mask[row, :len(window)] = True
         labels = self.split.labels[pieces].astype(np.int32)
         weight = (self.class_weight[labels] if self.balance == "loss" else np.ones(b)).astype(np.float32)
         return {"x": x, "mask": mask, "label": labels, "weight": weight}
+
+
+def shifted_split(split: StyleSplit, shifts: tuple[str, ...], steps_per_quarter: int, seed: int = 0,
+                  per_style: int = 0) -> StyleSplit:
+    """Copies of the pieces under every texture shift of `shifts` (note values x2 or x0.5, drawn per piece, for
+    "stretch"), of at most `per_style` pieces per style (drawn; 0 = all); copies the shift empties are left out.
+    The out-of-style rule fits its Gaussians to these too, so a melody heard with chords is not "unknown" for its
+    texture alone."""
+    rng = np.random.default_rng([seed, 18])
+    chosen = np.arange(len(split))
+    if per_style:
+        chosen = np.concatenate([rng.permutation(np.flatnonzero(split.labels == s))[:per_style]
+                                 for s in np.unique(split.labels)])
+    ids, labels, rolls = [], [], []
+    for index in np.sort(chosen):
+        roll = unpack_roll(split.rolls[index])
+        for shift in shifts:
+            factor = (0.5 if rng.random() < 0.5 else 2.0) if shift == "stretch" else 1.0
+            out = shift_roll(roll, shift, rng, steps_per_quarter, max(1, int(np.ceil(len(roll) * factor))), factor)
+            if out.any():
+                ids.append(f"{split.ids[index]}#{shift}")
+                labels.append(split.labels[index])
+                rolls.append(pack_roll(out))
+    return StyleSplit(ids, np.asarray(labels, np.int32), rolls)
 
 
 def _transpose(window: np.ndarray, rng: np.random.Generator, max_semitones: int) -> np.ndarray:

@@ -1,4 +1,6 @@
-"""After classifier training: fit the per-style Gaussians of the out-of-style rule on the training embeddings,
+"""After classifier training: fit the per-style Gaussians of the out-of-style rule on the training embeddings
+(with config.classify.shifted_copies, one per style and texture: the pieces as they are and their copies under
+each texture shift),
 calibrate its threshold on valid, score the test split, and write calibration.json / .npz, report.json,
 report.md and confusion.png into the run directory."""
 
@@ -11,10 +13,14 @@ from typing import Any
 import jax
 import numpy as np
 
+from musejax.style.config import texture_shift_names
+from musejax.style.data import shifted_split
 from musejax.style.embeddings import (CALIBRATION_FILE, GAUSSIANS_FILE, calibrate_threshold, fit_style_gaussians,
                                       split_outputs, style_distance)
 from musejax.evaluate.classification import (classification_scores, confusion_markdown, majority_baseline,
                                              plot_confusion, scores_markdown)
+
+SHIFTED_PER_STYLE = 300  # pieces per style whose texture-shifted copies (one per shift) join the calibration
 
 
 def final_report(model: Any, params: Any, data: Any, config: Any, run_dir: str | Path, best_step: int,
@@ -24,12 +30,30 @@ def final_report(model: Any, params: Any, data: Any, config: Any, run_dir: str |
     run_dir = Path(run_dir)
     window, batch = config.data.window_steps, config.train.eval_batch_size
     train_embeddings, _ = split_outputs(model, params, data.train, window, batch)
-    means, precision, scales = fit_style_gaussians(train_embeddings, data.train.labels, len(data.styles))
     valid_embeddings, valid_probs = split_outputs(model, params, data.valid, window, batch)
-    valid_distances = style_distance(valid_embeddings, means, precision, scales)
-    threshold = calibrate_threshold(valid_distances, config.classify.coverage, data.valid.labels)
+    fit_embeddings, fit_labels = train_embeddings, data.train.labels
+    valid_labels = data.valid.labels
+    calibration_embeddings = valid_embeddings
+    shifts = texture_shift_names(config.data.texture_shifts)
+    if config.classify.shifted_copies and shifts:  # the Gaussians see each style in other textures too
+        spq = config.data.steps_per_quarter
+        shifted_train = shifted_split(data.train, shifts, spq, config.train.seed, SHIFTED_PER_STYLE)
+        shifted_valid = shifted_split(data.valid, shifts, spq, config.train.seed + 1, SHIFTED_PER_STYLE)
+        fit_embeddings = np.concatenate([train_embeddings, split_outputs(model, params, shifted_train, window,
+                                                                         batch)[0]])
+        # one Gaussian per style and texture (as is, or under each shift): the nearest one sets the distance
+        fit_labels = np.concatenate([data.train.labels, shifted_train.labels + len(data.styles) * np.array(
+            [1 + shifts.index(i.rsplit("#", 1)[1]) for i in shifted_train.ids], np.int64)])
+        calibration_embeddings = np.concatenate([valid_embeddings, split_outputs(model, params, shifted_valid,
+                                                                                 window, batch)[0]])
+        valid_labels = np.concatenate([data.valid.labels, shifted_valid.labels])
+    means, precision, scales = fit_style_gaussians(fit_embeddings, fit_labels, int(fit_labels.max()) + 1)
+    valid_distances = style_distance(calibration_embeddings, means, precision, scales)
+    threshold = calibrate_threshold(valid_distances, config.classify.coverage, valid_labels)
     calibration = {"rule": "mahalanobis", "threshold": threshold, "coverage": config.classify.coverage,
-                   "n_valid": len(data.valid), "valid_accepted": float((valid_distances <= threshold).mean()),
+                   "n_valid": len(data.valid), "n_calibration": len(valid_distances),
+                   "shifted_copies": int(config.classify.shifted_copies and bool(shifts)),
+                   "valid_accepted": float((valid_distances[:len(data.valid)] <= threshold).mean()),
                    "step": int(best_step)}
     test_embeddings, probs = split_outputs(model, params, data.test, window, batch)
     predicted = probs.argmax(-1)

@@ -22,7 +22,7 @@ from musejax.train import checkpoint as ckpt_lib
 from musejax.train.fit import Cadence, TaskBase, fit
 from musejax.train.mesh import local_copy, make_mesh, replicate_tree, shard_batch
 from musejax.train.state import abstract_train_state, create_train_state, make_optimizer
-from musejax.style.config import StyleConfig, saved_style_config
+from musejax.style.config import StyleConfig, saved_style_config, texture_shift_names
 from musejax.style.data import BalancedWindows, StyleData, frame_shape, load_style_data
 from musejax.style.report import final_report
 from musejax.style.steps import ApplyStyle, InitStyle, accumulate, build_classifier, zero_sums
@@ -88,8 +88,10 @@ class StyleTask(TaskBase):
 
     def batches(self, start_step: int) -> Iterator[dict[str, jax.Array]]:
         t, data = self.config.train, self.data
-        sampler = BalancedWindows(data.train, len(data.styles), self.config.data.window_steps, t.batch_size, t.seed,
-                                  t.balance, self.config.data.transpose_semitones)
+        d = self.config.data
+        sampler = BalancedWindows(data.train, len(data.styles), d.window_steps, t.batch_size, t.seed, t.balance,
+                                  d.transpose_semitones, d.texture_shift_rate, texture_shift_names(d.texture_shifts),
+                                  d.steps_per_quarter)
         return (shard_batch(sampler.batch(step), self.mesh) for step in itertools.count(start_step))
 
     def summarize(self, sums: dict[str, Any], step: int) -> dict[str, float]:

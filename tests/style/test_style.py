@@ -252,10 +252,13 @@ def test_train_report_and_classify_cli(tmp_path, capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 2 and lines[0].startswith(f"{chords}: chords 0.")
     assert "scales" in lines[1] and "chords" in lines[1]
+    assert lines[0].endswith("[texture: homophonic, 4 voices, quarter grid]")  # the texture it saw, beside
+    assert lines[1].endswith("[texture: monophonic, 1 voice, eighth grid]")
 
     assert main(["classify", "--model", str(run), "--json", str(chords)]) == 0
     record = json.loads(capsys.readouterr().out)
     assert record["top"][0]["style"] == "chords" and record["confident"] is True
+    assert record["texture"] == {"kind": "homophonic", "voices": 4, "grid": "quarter", "parts": 1}
 
 
 def test_classify_reports_low_confidence_instead_of_forcing(tmp_path, capsys):
