@@ -5,5 +5,7 @@ model.py       the window encoders (conv / GRU) and the head  steps.py  model bu
 task.py        StyleTask (hooks for musejax.train.fit), train_classifier, restore_style_run
 embeddings.py  piece embeddings, the per-style Gaussians and the out-of-style distance (array maths)
 report.py      calibration and the test report after training
+shifts.py      texture shifts (melody only, chords added, grids, note values) of NoteSequences and rolls;
+               harmony.py the skyline, key and chords they use; texture.py the texture a piece shows
 classify.py    classify pieces with a trained run               recommend.py  similar pieces from a corpus index
 """

@@ -27,6 +27,7 @@ from note_seq.protobuf.music_pb2 import NoteSequence
 
 from musejax.data.piano import PIANO_KEYS, PIANO_LOW_PITCH
 from musejax.data.quantize import notes_to_roll, roll_to_notes, seconds_to_quarters
+from musejax.style.harmony import PATTERNS, accompaniment_notes, skyline
 
 # the shifts the benchmark applies to whole pieces (name -> what it does), in report order
 SEQUENCE_SHIFTS = {
@@ -44,152 +45,10 @@ SEQUENCE_SHIFTS = {
 # the shifts of training windows (config.data.texture_shifts)
 ROLL_SHIFTS = ("melody", "accompaniment", "grid", "stretch")
 
-_MAJOR = (0, 2, 4, 5, 7, 9, 11)
-_MINOR = (0, 2, 3, 5, 7, 8, 10)
-_KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
-_KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
-_PATTERNS = ("block", "beats", "oompah")
-# the 24 key profiles (12 major tonics, then 12 minor), each standardised: a dot product / 12 is a correlation
-_KEY_PROFILES = np.stack([np.roll(profile, tonic) for profile in (_KK_MAJOR, _KK_MINOR) for tonic in range(12)])
-_KEY_PROFILES = (_KEY_PROFILES - _KEY_PROFILES.mean(axis=1, keepdims=True)) / _KEY_PROFILES.std(axis=1, keepdims=True)
 _PROGRAMS = (0, 73, 40, 42, 71, 41, 70, 32, 56, 68)  # piano, flute, violin, cello, clarinet, viola, bassoon, ...
 
 
 # ------------------------------------------------------------------------------------------- note level
-
-
-def skyline(pitch: np.ndarray, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The top line of notes: (indices kept, their new ends). At each onset the highest starting note is kept
-    unless a higher kept note still sounds; the kept note before it is cut at its onset."""
-    order = np.lexsort((-pitch, start))
-    kept: list[int] = []
-    ends: list[float] = []
-    last_onset = None
-    for i in order.tolist():
-        if start[i] == last_onset:
-            continue  # a lower note at an onset already decided
-        last_onset = start[i]
-        if kept and ends[-1] > start[i] and pitch[kept[-1]] > pitch[i]:
-            continue  # a higher note is held over this onset
-        if kept and ends[-1] > start[i]:
-            ends[-1] = float(start[i])
-        kept.append(i)
-        ends.append(float(end[i]))
-    return np.asarray(kept, np.int64), np.asarray(ends, np.float64)
-
-
-def estimate_key(pitch: np.ndarray, start: np.ndarray, end: np.ndarray) -> tuple[int, bool]:
-    """(tonic pitch class, minor) maximising the correlation of the duration-weighted pitch-class histogram with
-    the Krumhansl-Kessler profiles."""
-    histogram = np.bincount(np.asarray(pitch) % 12, weights=np.maximum(end - start, 1e-3), minlength=12)
-    if np.ptp(histogram) == 0:
-        return 0, False
-    scores = _KEY_PROFILES @ ((histogram - histogram.mean()) / histogram.std())  # correlations x 12
-    best = int(np.argmax(scores))
-    return best % 12, best >= 12
-
-
-def diatonic_triads(tonic: int, minor: bool) -> list[tuple[int, tuple[int, int, int], float]]:
-    """(root pitch class, chord pitch classes, preference) of the key's major and minor triads (diminished ones
-    left out; in minor the dominant is major); tonic, subdominant and dominant are preferred."""
-    scale = _MINOR if minor else _MAJOR
-    chords = []
-    for degree in range(7):
-        root, third, fifth = (scale[(degree + k) % 7] for k in (0, 2, 4))
-        if minor and degree == 4:
-            third = (root + 4) % 12  # harmonic minor's major dominant
-        if (fifth - root) % 12 != 7:
-            continue  # diminished
-        preference = 0.15 if degree in (0, 3, 4) else 0.0
-        chords.append(((tonic + root) % 12, tuple((tonic + p) % 12 for p in (root, third, fifth)), preference))
-    return chords
-
-
-def _overlap(start: np.ndarray, end: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    return np.clip(np.minimum(end, hi) - np.maximum(start, lo), 0.0, None)
-
-
-def choose_chords(pitch: np.ndarray, start: np.ndarray, end: np.ndarray, bar_starts: np.ndarray,
-                  bar_quarters: float) -> list[tuple[int, tuple[int, ...]] | None]:
-    """Per bar the diatonic triad covering most of the melody sounding in it (None for an empty bar before the
-    first chord; an empty bar later repeats the last chord)."""
-    tonic, minor = estimate_key(pitch, start, end)
-    triads = diatonic_triads(tonic, minor)
-    chords, previous = [], None
-    for lo in bar_starts:
-        weight = _overlap(start, end, lo, lo + bar_quarters)
-        weight = weight + 0.5 * weight * (np.abs(start - lo) < 1e-6)  # the downbeat note counts more
-        if weight.sum() <= 0:
-            chords.append(previous)
-            continue
-        histogram = np.bincount(pitch % 12, weights=weight, minlength=12) / weight.sum()
-        scored = [(histogram[list(pcs)].sum() + pref + (0.05 if previous and previous[0] == root else 0.0), root, pcs)
-                  for root, pcs, pref in triads]
-        _, root, pcs = max(scored, key=lambda s: s[0])
-        previous = (root, pcs)
-        chords.append(previous)
-    return chords
-
-
-def _voicing(root: int, pcs: Sequence[int], below: float) -> tuple[int, list[int]]:
-    """(bass pitch in MIDI 36..47, close-position chord pitches whose top lies below `below` when the register
-    allows, never under MIDI 45)."""
-    bass = 36 + (root - 36) % 12
-    chord_root = 48 + (root - 48) % 12
-    chord = sorted(chord_root + (pc - root) % 12 for pc in pcs)
-    while chord[-1] >= below and chord[0] - 12 >= 45:
-        chord = [p - 12 for p in chord]
-    return bass, chord
-
-
-def accompaniment_notes(pitch: np.ndarray, start: np.ndarray, end: np.ndarray, *, bar_quarters: float = 4.0,
-                        beat_quarters: float = 1.0, first_bar: float = 0.0, pattern: str = "oompah",
-                        chords: list[tuple[int, tuple[int, ...]] | None] | None = None,
-                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Chord notes (pitch, start, end in quarters) accompanying a melody: per bar from `first_bar` on, the
-    chord of `choose_chords` (or the given `chords`) voiced below the bar's melody in `pattern`:
-    "block" (bass + triad held for the bar), "beats" (bass held, triad on every beat) or "oompah" (bass on the
-    first beat and the middle one, the triad on the others)."""
-    if pattern not in _PATTERNS:
-        raise ValueError(f"accompaniment pattern must be one of {_PATTERNS}, got {pattern!r}")
-    if not len(pitch):
-        return (np.zeros(0, np.int64),) + (np.zeros(0),) * 2
-    last = float(np.max(end))
-    bar_starts = np.arange(first_bar, last, bar_quarters)
-    if first_bar > 0:
-        bar_starts = np.concatenate([[first_bar - bar_quarters], bar_starts])
-    if chords is None:
-        chords = choose_chords(pitch, start, end, bar_starts, bar_quarters)
-    out_pitch, out_start, out_end = [], [], []
-
-    def add(pitches: Sequence[int], lo: float, hi: float) -> None:
-        lo, hi = max(lo, 0.0), min(hi, last)
-        if hi - lo > 1e-6:
-            out_pitch.extend(pitches)
-            out_start.extend([lo] * len(pitches))
-            out_end.extend([hi] * len(pitches))
-
-    beats = max(1, int(round(bar_quarters / beat_quarters)))
-    for lo, chord in zip(bar_starts, chords):
-        if chord is None:
-            continue
-        sounding = _overlap(start, end, lo, lo + bar_quarters) > 0
-        below = float(pitch[sounding].min()) if sounding.any() else 72.0
-        bass, triad = _voicing(chord[0], chord[1], below)
-        if pattern == "block":
-            add([bass, *triad], lo, lo + bar_quarters)
-            continue
-        if pattern == "beats":
-            add([bass], lo, lo + bar_quarters)
-        for beat in range(beats):
-            at = lo + beat * beat_quarters
-            if pattern == "beats":
-                add(triad, at, at + beat_quarters)
-            elif beat == 0 or (beats >= 4 and beat == beats // 2):
-                add([bass], at, at + beat_quarters)
-            else:
-                add(triad, at, at + beat_quarters)
-    return np.asarray(out_pitch, np.int64), np.asarray(out_start, np.float64), np.asarray(out_end, np.float64)
 
 
 def requantize(start: np.ndarray, end: np.ndarray, part: np.ndarray, grid: float,
@@ -244,7 +103,7 @@ def shift_roll(window: np.ndarray, shift: str, rng: np.random.Generator, steps_p
         bar, beat = ((4.0, 1.0), (3.0, 1.0), (3.0, 1.5))[meter]
         extra = accompaniment_notes(pitch[index], start[index], new_end, bar_quarters=bar, beat_quarters=beat,
                                     first_bar=float(rng.integers(0, int(bar * steps_per_quarter))) / steps_per_quarter,
-                                    pattern=_PATTERNS[rng.integers(len(_PATTERNS))])
+                                    pattern=PATTERNS[rng.integers(len(PATTERNS))])
         pitch, start, end = (np.concatenate([a, b]) for a, b in zip((pitch, start, end), extra))
     elif shift == "grid":
         grid = 1.0 if rng.random() < 0.6 else 0.5

@@ -10,7 +10,7 @@ from note_seq.protobuf.music_pb2 import NoteSequence
 
 from musejax.config import ConfigError
 from musejax.data.encodings import PianoRollEncoding
-from musejax.style import shifts
+from musejax.style import harmony, shifts
 from musejax.style.config import StyleConfig, resolve_style_config
 from musejax.config import to_dataclass, default_config
 from musejax.style.data import BalancedWindows, StyleSplit, pack_roll, shifted_split
@@ -60,16 +60,16 @@ def test_skyline_keeps_the_top_line_and_held_notes():
     assert texture_of(crossing).describe() == "homophonic, 2 voices, quarter grid"
     assert texture_of(line).describe() == "monophonic, 1 voice, quarter grid"
     # a lower onset under a held higher note does not cut it; a higher onset cuts the lower held note
-    index, ends = shifts.skyline(np.array([60, 64, 67]), np.array([0.0, 1.0, 2.0]), np.array([4.0, 2.0, 3.0]))
+    index, ends = harmony.skyline(np.array([60, 64, 67]), np.array([0.0, 1.0, 2.0]), np.array([4.0, 2.0, 3.0]))
     assert index.tolist() == [0, 1, 2] and ends.tolist() == [1.0, 2.0, 3.0]
-    index, ends = shifts.skyline(np.array([72, 60]), np.array([0.0, 1.0]), np.array([4.0, 2.0]))
+    index, ends = harmony.skyline(np.array([72, 60]), np.array([0.0, 1.0]), np.array([4.0, 2.0]))
     assert index.tolist() == [0] and ends.tolist() == [4.0]
 
 
 def test_accompaniment_follows_the_melody_harmony():
     scale = np.array([60, 62, 64, 65, 67, 69, 71, 72, 67, 64, 60])
-    assert shifts.estimate_key(scale, np.arange(11.0), np.arange(1.0, 12.0)) == (0, False)
-    assert shifts.estimate_key(scale - 3, np.arange(11.0), np.arange(1.0, 12.0)) == (9, False)  # A major
+    assert harmony.estimate_key(scale, np.arange(11.0), np.arange(1.0, 12.0)) == (0, False)
+    assert harmony.estimate_key(scale - 3, np.arange(11.0), np.arange(1.0, 12.0)) == (9, False)  # A major
     accompanied = shifts.add_accompaniment(tune(), pattern="block")
     chords = [n for n in accompanied.notes if n.instrument == 1]
     assert len(accompanied.notes) == len(TUNE) + len(chords)  # the melody is kept as it was
