@@ -26,6 +26,7 @@ import numpy as np
 from note_seq.protobuf.music_pb2 import NoteSequence
 
 from musejax.data.piano import PIANO_KEYS, PIANO_LOW_PITCH
+from musejax.edit import ops as edit_ops
 from musejax.data.quantize import notes_to_roll, roll_to_notes, seconds_to_quarters
 from musejax.style.harmony import PATTERNS, accompaniment_notes, skyline
 
@@ -251,24 +252,6 @@ def stretch(ns: NoteSequence, factor: float) -> NoteSequence:
     return out
 
 
-def change_tempo(ns: NoteSequence, factor: float) -> NoteSequence:
-    """Played `factor` times as fast: every time divided by it and every tempo multiplied (the notation is kept)."""
-    out = copy.deepcopy(ns)
-    for note in out.notes:
-        note.start_time /= factor
-        note.end_time /= factor
-    for events in (out.tempos, out.time_signatures, out.key_signatures, out.text_annotations, out.pitch_bends,
-                   out.control_changes):
-        for event in events:
-            event.time /= factor
-    for tempo in out.tempos:
-        tempo.qpm *= factor
-    if not out.tempos:
-        out.tempos.add(time=0.0, qpm=120.0 * factor)
-    out.total_time /= factor
-    return out
-
-
 def one_instrument(ns: NoteSequence, program: int = 0) -> NoteSequence:
     """Every pitched part merged into one track with one program."""
     out = copy.deepcopy(ns)
@@ -302,18 +285,6 @@ def many_instruments(ns: NoteSequence) -> NoteSequence:
     return out
 
 
-def transpose_sequence(ns: NoteSequence, semitones: int) -> NoteSequence:
-    """Every pitched note moved by `semitones` (notes that would leave MIDI 0..127 are dropped)."""
-    out = copy.deepcopy(ns)
-    kept = [n for n in out.notes if n.is_drum or 0 <= n.pitch + semitones <= 127]
-    for note in kept:
-        if not note.is_drum:
-            note.pitch += semitones
-    del out.notes[:]
-    out.notes.extend(kept)
-    return out
-
-
 def shift_sequence(ns: NoteSequence, shift: str, rng: np.random.Generator | None = None) -> NoteSequence:
     """Apply one of SEQUENCE_SHIFTS (by name) to a piece; `rng` draws the transposition."""
     if shift == "melody_only":
@@ -327,10 +298,10 @@ def shift_sequence(ns: NoteSequence, shift: str, rng: np.random.Generator | None
     if shift == "many_instruments":
         return many_instruments(ns)
     if shift.startswith("tempo_x"):
-        return change_tempo(ns, float(shift[len("tempo_x"):]))
+        return edit_ops.change_tempo(ns, factor=float(shift[len("tempo_x"):])).sequence
     if shift.startswith("stretch_x"):
         return stretch(ns, float(shift[len("stretch_x"):]))
     if shift == "transposed":
         rng = rng if rng is not None else np.random.default_rng(0)
-        return transpose_sequence(ns, int(rng.choice([-5, -4, -3, -2, -1, 1, 2, 3, 4, 5, 6])))
+        return edit_ops.transpose(ns, int(rng.choice([-5, -4, -3, -2, -1, 1, 2, 3, 4, 5, 6]))).sequence
     raise ValueError(f"unknown texture shift {shift!r} (choose from {', '.join(SEQUENCE_SHIFTS)})")
