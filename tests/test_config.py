@@ -91,7 +91,7 @@ def test_json_round_trip(tmp_path):
 
 
 def test_train_command_collects_overrides():
-    from musejax.commands import train as train_command
+    from musejax.cli import train as train_command
 
     parser = argparse.ArgumentParser()
     train_command.add_arguments(parser)

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from musejax.cli import CommandError
-from musejax.commands.audio_options import add_audio_arguments, renderer_from_args
+from musejax.cli.audio_options import add_audio_arguments, renderer_from_args
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from musejax.cli import CommandError
-from musejax.commands.audio_options import add_audio_arguments, renderer_from_args
+from musejax.cli.audio_options import add_audio_arguments, renderer_from_args
 from musejax.data.atomic import write_bytes_atomically
 from musejax.data.readers import ReadError, read_piece
 from musejax.edit.spec import SYNTAX, parse_operation

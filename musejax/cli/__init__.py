@@ -1,6 +1,6 @@
 """The `musejax` command. Thin: parses arguments and calls into the package.
 
-Each sub-command lives in `musejax/commands/<name>.py` and exposes `add_arguments(parser)` and
+Each sub-command lives in `musejax/cli/<name>.py` and exposes `add_arguments(parser)` and
 `run(args) -> int`. Modules are imported only when their command runs, so `musejax --help` stays fast
 (no JAX start-up).
 """
@@ -19,14 +19,14 @@ from musejax.host import use_every_cpu_core
 
 # command name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "data": ("musejax.commands.data", "list, build and inspect corpora"),
-    "train": ("musejax.commands.train", "train a GRU/LSTM/RNN music language model"),
-    "sample": ("musejax.commands.sample", "sample MIDI from a trained run (optionally continuing a primer)"),
-    "edit": ("musejax.commands.edit", "edit a MIDI/MusicXML/ABC file: transpose, tempo, velocity, program, ..."),
-    "evaluate": ("musejax.commands.evaluate", "compare generated pieces with a corpus: metrics, originality, NLL"),
-    "gan": ("musejax.commands.gan", "train a multitrack bar GAN (MuseGAN) and sample MIDI from it"),
-    "classify": ("musejax.commands.classify", "top styles of music files (or --train the style classifier)"),
-    "recommend": ("musejax.commands.recommend", "recommend pieces from a library like the ones you liked"),
+    "data": ("musejax.cli.data", "list, build and inspect corpora"),
+    "train": ("musejax.cli.train", "train a GRU/LSTM/RNN music language model"),
+    "sample": ("musejax.cli.sample", "sample MIDI from a trained run (optionally continuing a primer)"),
+    "edit": ("musejax.cli.edit", "edit a MIDI/MusicXML/ABC file: transpose, tempo, velocity, program, ..."),
+    "evaluate": ("musejax.cli.evaluate", "compare generated pieces with a corpus: metrics, originality, NLL"),
+    "gan": ("musejax.cli.gan", "train a multitrack bar GAN (MuseGAN) and sample MIDI from it"),
+    "classify": ("musejax.cli.classify", "top styles of music files (or --train the style classifier)"),
+    "recommend": ("musejax.cli.recommend", "recommend pieces from a library like the ones you liked"),
 }
 
 
