@@ -276,12 +276,12 @@ def test_gan_command_trains_and_samples_midi_and_png(tmp_path, capsys):
     assert main(["gan", "train", "--config", "gan:tiny", "--workdir", str(run_dir), "--no-progress",
                  f"--config.data.corpus={corpus}", f"--config.data.cache_dir={tmp_path / 'cache'}",
                  "--config.sample.board_n=2"]) == 0
-    from test_board import events
+    from tensorboard_events import events
 
     tags = {(e.step, v.tag) for e in events(run_dir) for v in e.summary.value}
     assert {(2, "samples/pianoroll_1"), (4, "samples/audio_0")} <= tags  # each grid's samples in TensorBoard
     # (the metrics against the held-out segments need two samples with notes: untrained, these are silent;
-    # tests/test_board.py checks them on the LM)
+    # tests/lm/test_board.py checks them on the LM)
     assert json.loads((run_dir / "config.json").read_text())["data"]["corpus"] == str(corpus)
     assert (run_dir / "samples" / "step_000004_grid.png").stat().st_size > 0
     assert main(["gan", "sample", "--run", str(run_dir), "--n", "3", "--bernoulli", "--out", str(tmp_path / "out")]) == 0

@@ -3,31 +3,16 @@ computes exactly what it computes without them (also across a resume)."""
 
 from __future__ import annotations
 
-import struct
-from pathlib import Path
-
 import jax
 import numpy as np
-from tensorboardX.proto import event_pb2
 
 from musejax.lm.task import train
 from musejax.lm.restore import restore_run
 from lm_fixtures import records, tiny_config, tiny_data
+from tensorboard_events import events
 
 BOARD = ["--config.sample.board_n=2", "--config.sample.board_steps=16", "--config.sample.board_metrics_every=2",
          "--config.train.log_every_steps=4", "--config.train.eval_every_steps=5"]
-
-
-def events(run_dir: Path) -> list[event_pb2.Event]:
-    """Every event of the run's TensorBoard files (TFRecord framing: length, crc, data, crc)."""
-    out = []
-    for path in sorted(run_dir.glob("events.out.tfevents.*")):
-        data, offset = path.read_bytes(), 0
-        while offset < len(data):
-            (length,) = struct.unpack("<Q", data[offset:offset + 8])
-            out.append(event_pb2.Event.FromString(data[offset + 12:offset + 12 + length]))
-            offset += 12 + length + 4
-    return out
 
 
 def test_samples_reach_tensorboard_without_changing_training(tmp_path):
