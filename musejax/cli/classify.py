@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 from musejax.cli import CommandError
+from musejax.cli.run_options import add_run_arguments
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,17 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top", type=int, default=3, help="styles printed per piece (default 3)")
     parser.add_argument("--json", action="store_true", help="one JSON object per piece instead of text")
     parser.add_argument("--train", action="store_true", help="train a classifier run (then FILEs are not allowed)")
-    parser.add_argument("--config", default=None, metavar="NAME[:ARG]", help="--train: config (default style)")
-    parser.add_argument("--workdir", type=Path, default=None,
-                        help="--train: run directory (default: --model or runs/style); an unfinished run is continued")
-    parser.add_argument("--no-progress", action="store_true", help="--train: no progress bar")
-    parser.add_argument("--distributed", action="store_true",
-                        help="--train as a multi-host job: call jax.distributed.initialize() (also done whenever "
-                             "JAX_COORDINATOR_ADDRESS is set)")
-    parser.epilog = "With --train, override config values with --config.GROUP.KEY=VALUE (e.g. --config.train.steps=500)."
-    from musejax.config import accept_config_overrides
-
-    accept_config_overrides(parser)
+    add_run_arguments(
+        parser, when="--train: ", resume=False, config_help="config (default style)",
+        workdir_help="run directory (default: --model or runs/style); an unfinished run is continued",
+        epilog="With --train, override config values with --config.GROUP.KEY=VALUE (e.g. --config.train.steps=500).")
 
 
 def run(args: argparse.Namespace) -> int:

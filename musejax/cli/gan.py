@@ -14,24 +14,18 @@ from pathlib import Path
 
 from musejax.cli import CommandError
 from musejax.cli.audio_options import add_audio_arguments, renderer_from_args
+from musejax.cli.run_options import add_run_arguments
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION")
     sub.required = True
     train = sub.add_parser("train", help="train a GAN into a run directory (resumable)")
-    train.add_argument("--workdir", type=Path, default=None,
-                       help="run directory (default: runs/<config>-<timestamp>); an existing run is continued")
-    train.add_argument("--config", default=None, metavar="NAME[:ARG]",
-                       help="gan (default) or gan:tiny; when continuing a run, defaults to its config.json")
-    train.add_argument("--resume", action=argparse.BooleanOptionalAction, default=None,
-                       help="continue from the workdir's latest checkpoint (default: if it has one)")
-    train.add_argument("--no-progress", action="store_true", help="no progress bar")
-    train.add_argument("--distributed", action="store_true",
-                       help="multi-host run: call jax.distributed.initialize() (also done whenever "
-                            "JAX_COORDINATOR_ADDRESS is set)")
-    train.epilog = ("Override any config value with --config.GROUP.KEY=VALUE, e.g. --config.loss.kind=minimax "
-                    "--config.train.steps=2000 (groups: data, model, loss, g_optim, d_optim, train, sample, ckpt).")
+    add_run_arguments(
+        train, command_parser=parser, workdir_help="run directory (default: runs/<config>-<timestamp>); an existing run is continued",
+        config_help="gan (default) or gan:tiny; when continuing a run, defaults to its config.json",
+        epilog="Override any config value with --config.GROUP.KEY=VALUE, e.g. --config.loss.kind=minimax "
+               "--config.train.steps=2000 (groups: data, model, loss, g_optim, d_optim, train, sample, ckpt).")
     sample = sub.add_parser("sample", help="write N binarised samples of a trained GAN as MIDI + PNG")
     sample.add_argument("--run", type=Path, required=True, metavar="DIR", help="trained GAN run directory")
     sample.add_argument("--n", type=int, default=8, help="number of samples (default 8)")
@@ -47,9 +41,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sample.add_argument("--checkpoint", default="latest", help="latest or a step number")
     sample.add_argument("--out", type=Path, default=None, metavar="DIR", help="output folder (default RUN/samples)")
     add_audio_arguments(sample)
-    from musejax.config import accept_config_overrides
-
-    accept_config_overrides(parser)
 
 
 def run(args: argparse.Namespace) -> int:

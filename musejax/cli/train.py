@@ -13,26 +13,16 @@ import time
 from pathlib import Path
 
 from musejax.cli import CommandError
+from musejax.cli.run_options import add_run_arguments
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--workdir", type=Path, default=None,
-                        help="run directory (default: runs/<config>-<timestamp>); an existing run is continued")
-    parser.add_argument("--config", default=None, metavar="NAME[:ARG]",
-                        help="config in musejax/configs, e.g. lm (default), lm:tiny, chung2014:gru; "
-                             "when continuing a run, defaults to the run's config.json")
-    parser.add_argument("--resume", action=argparse.BooleanOptionalAction, default=None,
-                        help="continue from the workdir's latest checkpoint (default: if it has one); "
-                             "--no-resume refuses to touch a workdir that has checkpoints")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("--distributed", action="store_true",
-                        help="multi-host run: call jax.distributed.initialize() (SLURM, Open MPI, TPU pod slices; "
-                             "also done whenever JAX_COORDINATOR_ADDRESS is set)")
-    parser.epilog = ("Override any config value with --config.GROUP.KEY=VALUE, e.g. --config.model.hidden=512 "
-                     "--config.train.steps=5000 (groups: data, model, optim, train, sample, ckpt).")
-    from musejax.config import accept_config_overrides
-
-    accept_config_overrides(parser)
+    add_run_arguments(
+        parser, workdir_help="run directory (default: runs/<config>-<timestamp>); an existing run is continued",
+        config_help="config in musejax/configs, e.g. lm (default), lm:tiny, chung2014:gru; when continuing a run, "
+                    "defaults to the run's config.json",
+        epilog="Override any config value with --config.GROUP.KEY=VALUE, e.g. --config.model.hidden=512 "
+               "--config.train.steps=5000 (groups: data, model, optim, train, sample, ckpt).")
 
 
 def _has_checkpoint(workdir: Path | None) -> bool:
