@@ -65,7 +65,7 @@ class ModelConfig:
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    steps: int = 1600  # total optimizer steps
+    steps: int = 2000  # total optimizer steps
     # global batch, divisible by the number of devices (GPUs/TPU cores; CPU: musejax/train/mesh.py)
     batch_size: int = 16
     seed: int = 0  # data order, augmentation, init and dropout all derive from it
