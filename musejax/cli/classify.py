@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from musejax.cli import CommandError
-from musejax.cli.run_options import add_run_arguments
+from musejax.cli.run_options import add_run_arguments, join_distributed
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -60,13 +60,8 @@ def _train(args: argparse.Namespace) -> int:
     from musejax.style.config import resolve_style_config, saved_style_config
     from musejax.style.task import train_classifier
 
-    from musejax.train.mesh import describe_devices, initialize_distributed
 
-    try:
-        if initialize_distributed(force=args.distributed):
-            print(f"joined a multi-host run: {describe_devices()}")
-    except ValueError as err:
-        raise CommandError(str(err)) from None
+    join_distributed(args.distributed)
     workdir = args.workdir or args.model or default_style_run()
     try:
         if args.config is None and (workdir / "config.json").exists():

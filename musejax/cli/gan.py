@@ -14,7 +14,7 @@ from pathlib import Path
 
 from musejax.cli import CommandError
 from musejax.cli.audio_options import add_audio_arguments, renderer_from_args
-from musejax.cli.run_options import add_run_arguments
+from musejax.cli.run_options import add_run_arguments, join_distributed
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -71,14 +71,10 @@ def _train(args: argparse.Namespace) -> int:
     from musejax.train.fit import NonFiniteLossError
     from musejax.gan.task import final_samples, train_gan
     from musejax.lm.task import default_run_dir
-    from musejax.train.mesh import describe_devices, initialize_distributed
+    from musejax.train.mesh import describe_devices
 
     started = time.perf_counter()
-    try:
-        if initialize_distributed(force=args.distributed):
-            print("joined a multi-host run")
-    except ValueError as err:
-        raise CommandError(str(err)) from None
+    join_distributed(args.distributed, show_devices=False)
     try:
         config = _resolve(args)
         # The data first: a cold build parses in worker processes, forked before JAX starts its threads.

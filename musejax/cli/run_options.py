@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 
 from musejax.config import accept_config_overrides
+from musejax.errors import CommandError
 
 DISTRIBUTED_HELP = ("multi-host run: call jax.distributed.initialize() (SLURM, Open MPI, TPU pod slices; also done "
                     "whenever JAX_COORDINATOR_ADDRESS is set)")
@@ -29,3 +30,17 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, config_help: str, work
     parser.add_argument("--distributed", action="store_true", help=when + DISTRIBUTED_HELP)
     parser.epilog = epilog
     accept_config_overrides(command_parser or parser)
+
+
+def join_distributed(force: bool, *, show_devices: bool = True) -> bool:
+    """Join a multi-host job when `force` (--distributed) or when JAX_COORDINATOR_ADDRESS is set, and say so (with
+    the devices joined if `show_devices`); a bad setting is a CommandError. It starts JAX: call it from `run`."""
+    from musejax.train.mesh import describe_devices, initialize_distributed
+
+    try:
+        joined = initialize_distributed(force=force)
+    except ValueError as err:
+        raise CommandError(str(err)) from None
+    if joined:
+        print(f"joined a multi-host run: {describe_devices()}" if show_devices else "joined a multi-host run")
+    return joined

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from musejax.cli import CommandError
 from musejax.cli.audio_options import add_audio_arguments, renderer_from_args
+from musejax.cli.run_options import join_distributed
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,14 +49,9 @@ def run(args: argparse.Namespace) -> int:
     from absl import logging as absl_logging
 
     from musejax.lm import sample as sampling
-    from musejax.train.mesh import describe_devices, initialize_distributed
 
     absl_logging.set_verbosity(absl_logging.ERROR)  # Orbax's informational warnings are not for users
-    try:
-        if initialize_distributed(force=args.distributed):
-            print(f"joined a multi-host run: {describe_devices()}")
-    except ValueError as err:
-        raise CommandError(str(err)) from None
+    join_distributed(args.distributed)
     import jax
 
     renderer = renderer_from_args(args, announce=jax.process_index() == 0)

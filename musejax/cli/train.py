@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from musejax.cli import CommandError
-from musejax.cli.run_options import add_run_arguments
+from musejax.cli.run_options import add_run_arguments, join_distributed
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,15 +53,11 @@ def run(args: argparse.Namespace) -> int:
     from musejax.lm.sample import SampleError, write_run_samples
     from musejax.lm.task import NonFiniteLossError, default_run_dir, train
     from musejax.midi.audio import make_renderer
-    from musejax.train.mesh import describe_devices, initialize_distributed
+    from musejax.train.mesh import describe_devices
 
     absl_logging.set_verbosity(absl_logging.ERROR)  # Orbax's informational warnings are not for users
     started = time.perf_counter()
-    try:
-        if initialize_distributed(force=args.distributed):
-            print("joined a multi-host run")
-    except ValueError as err:
-        raise CommandError(str(err)) from None
+    join_distributed(args.distributed, show_devices=False)
     print(describe_devices())
     try:
         config = _resolve(args)
