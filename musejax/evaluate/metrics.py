@@ -107,18 +107,24 @@ def scale_consistency(piece: GridPiece) -> float:
     return float((SCALE_MASKS @ histogram).max() / piece.n_notes)
 
 
-def estimate_key(piece: GridPiece) -> tuple[int, str]:
-    """(root pitch class, "major"|"minor") by Krumhansl-Schmuckler: the rotated Krumhansl-Kessler profile with
-    the highest Pearson correlation to the duration-weighted pitch-class distribution (ties: lowest root,
-    major first; C major for an empty or flat distribution)."""
-    weights = np.bincount(piece.pitch % 12, weights=(piece.end - piece.start).astype(float), minlength=12)
+def krumhansl_key(pitch: np.ndarray, durations: np.ndarray) -> tuple[int, bool]:
+    """(root pitch class, minor) by Krumhansl-Schmuckler: the rotated Krumhansl-Kessler profile with the highest
+    Pearson correlation to the duration-weighted pitch-class distribution of notes `pitch` (MIDI) lasting
+    `durations` (ties: lowest root, major first; C major for an empty or flat distribution)."""
+    weights = np.bincount(np.asarray(pitch) % 12, weights=np.asarray(durations, float), minlength=12)
     centred = weights - weights.mean()
     if not np.any(centred):
-        return 0, "major"
+        return 0, False
     profiles = KEY_PROFILES - KEY_PROFILES.mean(axis=1, keepdims=True)
     correlation = (profiles @ centred) / (np.linalg.norm(profiles, axis=1) * np.linalg.norm(centred))
     best = int(np.argmax(correlation))
-    return best % 12, ("major", "minor")[best // 12]
+    return best % 12, best >= 12
+
+
+def estimate_key(piece: GridPiece) -> tuple[int, str]:
+    """(root pitch class, "major"|"minor") of a piece: `krumhansl_key` of its notes."""
+    root, minor = krumhansl_key(piece.pitch, piece.end - piece.start)
+    return root, ("minor" if minor else "major")
 
 
 def _entropy_bits(counts: np.ndarray) -> float:

@@ -8,14 +8,11 @@ from typing import Sequence
 
 import numpy as np
 
+from musejax.evaluate.metrics import krumhansl_key
+
 _MAJOR = (0, 2, 4, 5, 7, 9, 11)
 _MINOR = (0, 2, 3, 5, 7, 8, 10)
-_KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
-_KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 PATTERNS = ("block", "beats", "oompah")
-# the 24 key profiles (12 major tonics, then 12 minor), each standardised: a dot product / 12 is a correlation
-_KEY_PROFILES = np.stack([np.roll(profile, tonic) for profile in (_KK_MAJOR, _KK_MINOR) for tonic in range(12)])
-_KEY_PROFILES = (_KEY_PROFILES - _KEY_PROFILES.mean(axis=1, keepdims=True)) / _KEY_PROFILES.std(axis=1, keepdims=True)
 
 
 def skyline(pitch: np.ndarray, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -39,14 +36,9 @@ def skyline(pitch: np.ndarray, start: np.ndarray, end: np.ndarray) -> tuple[np.n
 
 
 def estimate_key(pitch: np.ndarray, start: np.ndarray, end: np.ndarray) -> tuple[int, bool]:
-    """(tonic pitch class, minor) maximising the correlation of the duration-weighted pitch-class histogram with
-    the Krumhansl-Kessler profiles."""
-    histogram = np.bincount(np.asarray(pitch) % 12, weights=np.maximum(end - start, 1e-3), minlength=12)
-    if np.ptp(histogram) == 0:
-        return 0, False
-    scores = _KEY_PROFILES @ ((histogram - histogram.mean()) / histogram.std())  # correlations x 12
-    best = int(np.argmax(scores))
-    return best % 12, best >= 12
+    """(tonic pitch class, minor) of a note list: the Krumhansl-Schmuckler key of `musejax evaluate`
+    (`krumhansl_key`), each note weighted by its duration."""
+    return krumhansl_key(pitch, np.maximum(end - start, 1e-3))
 
 
 def diatonic_triads(tonic: int, minor: bool) -> list[tuple[int, tuple[int, int, int], float]]:
