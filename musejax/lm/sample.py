@@ -9,7 +9,6 @@ All randomness comes from one seed: same seed and settings -> same output.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import math
 from pathlib import Path
@@ -26,63 +25,16 @@ from musejax.midi.audio import Renderer
 from musejax.midi.meta import PRIMER_END_ANNOTATION, primer_end_seconds, write_midi
 from musejax.midi.plots import plot_pianoroll
 from musejax.train.mesh import DATA_AXIS, data_parallel_devices, make_mesh, replicate_tree
-from musejax.config import ConfigError
-from musejax.lm.restore import restore_run
-from musejax.data.encodings import EncodingError
+from musejax.lm.sample_inputs import (DEFAULT_QPM, Run, SampleError, _encode_primer, _primer_qpm,
+                                      _start_input, corpus_piece_lengths, load_run, sample_lengths, steps_per_bar)
 
-__all__ = ["Run", "SampleError", "load_run", "sample", "sample_arrays", "write_samples", "write_run_samples", "filter_logits", "parse_mix",
-           "plot_pianoroll", "primer_end_seconds"]
+__all__ = ["Run", "SampleError", "load_run", "sample", "sample_arrays", "write_samples", "write_run_samples",
+           "filter_logits", "parse_mix", "plot_pianoroll", "primer_end_seconds", "corpus_piece_lengths", "sample_lengths",
+           "steps_per_bar"]
 
-DEFAULT_QPM = 120.0
-# Without a length, a sample is as long as a training piece drawn at random; a primer's continuation runs to the
-# drawn length, and at least this many bars.
-MIN_CONTINUATION_BARS = 4
-FALLBACK_STEPS = 256  # a run saved before piece lengths were recorded
 # Pre-drawn noise for the whole scan up to this many numbers (one RNG call, leanest loop body); above it,
 # each step draws its own noise from a per-step key.
 MAX_PREDRAWN_NOISE = 1 << 24
-
-
-class SampleError(ValueError):
-    """Settings or inputs the user can fix (unknown style, bad top-p, empty primer, ...); one-line message."""
-
-
-@dataclasses.dataclass
-class Run:
-    """What sampling needs from a trained run: model (Flax module) + params, its encoding and style names.
-
-    `loss_kind` is "bernoulli" (piano-roll LM) or "categorical" (event LM); `styles[i]` is style id i.
-    """
-
-    model: Any
-    params: Any
-    encoding: Any
-    styles: list[str] = dataclasses.field(default_factory=list)
-    loss_kind: str = "bernoulli"
-    config: Any = None
-    run_dir: Path | None = None
-    step: int | None = None
-    meta: dict[str, Any] = dataclasses.field(default_factory=dict)
-
-    @property
-    def name(self) -> str:
-        return self.run_dir.name if self.run_dir is not None else "musejax"
-
-    @property
-    def conditioned(self) -> bool:
-        return int(getattr(self.model, "n_styles", 0) or 0) > 0
-
-
-def load_run(run_dir: str | Path, checkpoint: str | int = "best") -> Run:
-    """Restore a run directory's model, params, encoding and styles ("best", "latest" or a step number)."""
-
-    try:
-        restored = restore_run(run_dir, checkpoint)
-    except ConfigError as err:
-        raise SampleError(str(err)) from None
-    return Run(model=restored.model, params=restored.params, encoding=restored.encoding, styles=restored.styles,
-               loss_kind=restored.loss_kind, config=restored.config, run_dir=Path(run_dir), step=restored.step,
-               meta=restored.meta)
 
 
 # ------------------------------------------------------------------------------------------ pure JAX parts
@@ -255,78 +207,6 @@ def _check_settings(run: Run, n: int, steps: int, temperature: float, top_k: int
             raise SampleError(f"top-k must be >= 1, got {top_k}")
         if top_p is not None and not 0 < top_p <= 1:
             raise SampleError(f"top-p must lie in (0, 1], got {top_p}")
-
-
-def _start_input(run: Run) -> np.ndarray:
-    """What the model reads first when there is no primer: an all-zero frame (piano-roll, as in training) or,
-    as event LMs have no start token, a silent event: melody no-event, performance velocity (64)."""
-    encoding = run.encoding
-    if run.loss_kind == "bernoulli":
-        return np.zeros((1, *_frame_shape(encoding)), np.float32)
-    if encoding.name == "performance":
-        return np.array([encoding.velocity_offset + (64 - 1) // encoding.velocity_bin_size], np.int32)
-    return np.array([getattr(encoding, "NO_EVENT", 0)], np.int32)
-
-
-def _frame_shape(encoding: Any) -> tuple[int, ...]:
-    return (2, 88) if getattr(encoding, "onsets", False) else (88,)
-
-
-def _encode_primer(run: Run, primer: NoteSequence) -> np.ndarray:
-
-    try:
-        array = run.encoding.encode(primer)
-    except EncodingError as err:
-        raise SampleError(f"primer {primer.filename or primer.id}: {err}") from None
-    if len(array) == 0:
-        raise SampleError(f"primer {primer.filename or primer.id}: encodes to no time steps")
-    return array
-
-
-def _primer_qpm(primer: NoteSequence) -> float:
-    tempos = sorted(primer.tempos, key=lambda t: t.time)
-    return float(tempos[0].qpm) if tempos and tempos[0].qpm > 0 else DEFAULT_QPM
-
-
-# ------------------------------------------------------------------------------------------------- lengths
-
-
-def corpus_piece_lengths(run: Run) -> np.ndarray:
-    """The training pieces' lengths (time steps / events) recorded with the run."""
-    lengths = np.asarray(run.meta.get("piece_lengths") or [], np.int64)
-    return lengths[lengths > 0] if len(lengths) else np.array([FALLBACK_STEPS], np.int64)
-
-
-def steps_per_bar(run: Run, primer: NoteSequence | None = None) -> int:
-    """Time steps in one bar of the primer's first time signature (4/4 without one); grid encodings only."""
-    per_quarter = getattr(run.encoding, "steps_per_quarter", None)
-    if not per_quarter:
-        raise SampleError(f"run {run.name} uses {run.encoding.name} events, which have no bars: give a length "
-                          "in events (--steps)")
-    numerator, denominator = 4, 4
-    if primer is not None:
-        signatures = sorted(primer.time_signatures, key=lambda t: t.time)
-        if signatures and signatures[0].numerator > 0 and signatures[0].denominator > 0:
-            numerator, denominator = signatures[0].numerator, signatures[0].denominator
-    return max(1, round(per_quarter * numerator * 4 / denominator))
-
-
-def sample_lengths(run: Run, n: int, *, seed: int = 0, bars: int | None = None, primer: NoteSequence | None = None,
-                   primer_steps: int = 0) -> list[int]:
-    """New steps per sample: `bars` bars each, or else lengths drawn (seeded) from the corpus's pieces; a
-    continuation of a primer of `primer_steps` runs to the drawn length, at least MIN_CONTINUATION_BARS bars."""
-    if bars is not None:
-        if bars < 1:
-            raise SampleError(f"bars must be >= 1, got {bars}")
-        return [bars * steps_per_bar(run, primer)] * n
-    drawn = np.random.default_rng([seed, 1]).choice(corpus_piece_lengths(run), size=n)
-    if primer_steps:
-        try:
-            floor = MIN_CONTINUATION_BARS * steps_per_bar(run, primer)
-        except SampleError:
-            floor = 64
-        drawn = np.maximum(drawn - primer_steps, floor)
-    return [int(x) for x in drawn]
 
 
 # ------------------------------------------------------------------------------------------------ sampling
