@@ -5,14 +5,14 @@ config's model.nade_hidden) whose training form covers frames of up to `max_note
 bundled chorales' fullest frame). Targets are random frames of 3-5 sounding keys (mean 4), capped at max_notes.
 
 Rows, timed side by side in one run (interleaved within each repetition; medians over repetitions):
-  train   musejax-nade / musejax-bernoulli: the real train step of `musejax train` -- the lm config with
-          model.output = nade | bernoulli (dropout, weight noise and input flips off, as in the peer), built by
+  train   musejax-nade / musejax-nade-count / musejax-bernoulli: the real train step of `musejax train` -- the
+          lm config with model.output = nade (nade_count off / on) | bernoulli (dropout, weight noise and input flips off, as in the peer), built by
           musejax.lm.build.build_lm + create_train_state, the loop's jit-compiled `train_step_accumulate`
           (train_step + metric sums) with the carry donated, the batch split over one CPU device per core
           (musejax/host.py, musejax/train/mesh.py), the config's optimizer (AdamW + global-norm clipping).
           torch-nade: torch.nn.GRU + Linear heads + a NADE written plainly -- the dense cumulative-sum form over
           all keys ((T, B, keys, nade_hidden) tensors) -- BCE-with-logits, torch.optim.Adam; float32, eager.
-  sample  musejax-nade / musejax-bernoulli: musejax.lm.sample.sample_arrays (what `musejax sample` runs) of
+  sample  musejax-nade / musejax-nade-count / musejax-bernoulli: musejax.lm.sample.sample_arrays (what `musejax sample` runs) of
           `sample_n` pieces x `sample_steps` sixteenths (32 whole chorales of 220 steps), Bernoulli draws.
           torch-nade: a GRUCell step loop with the NADE drawn key by key, uniform noise drawn once up front.
 torch runs at the machine's core count of threads (--torch-threads). Before timing, the torch model gets
@@ -106,12 +106,14 @@ def random_batch(batch: int, steps: int, max_notes: int, seed: int = 0, keys: in
 
 
 def lm_model(output: str, args: argparse.Namespace) -> tuple[Config, LMFunctions]:
-    """The lm config (GRU, one layer, the benchmark's sizes) with model.output = `output`, built as the loop does."""
+    """The lm config (GRU, one layer, the benchmark's sizes) with model.output = `output` ("nade-count": a NADE
+    that draws the note count first, model.nade_count), built as the loop does."""
     config = get_config()
     # no dropout, weight noise or input flips, and the keys low to high: as the torch peer (the peer check compares
     # the first step's NLL; the key order does not change the cost)
-    config.model.update(cell="gru", layers=1, hidden=args.hidden, output=output, nade_hidden=args.nade_hidden,
-                        dropout=0.0, weight_noise=0.0, input_flips=0.0, nade_order="low-high")
+    config.model.update(cell="gru", layers=1, hidden=args.hidden, output=output.split("-")[0],
+                        nade_count=output == "nade-count", nade_hidden=args.nade_hidden, dropout=0.0,
+                        weight_noise=0.0, input_flips=0.0, nade_order="low-high")
     config.train.batch_size = args.batch
     config = to_dataclass(config, Config)
     meta = {"loss_kind": "bernoulli", "feature_shape": [KEYS], "vocab_size": 0, "styles": [],
@@ -255,6 +257,8 @@ class Goal(NamedTuple):
 GOALS = (
     Goal("NADE train step / Bernoulli train step", "train", "musejax-nade", "musejax-bernoulli", "at most", 2.0),
     Goal("NADE sampling / Bernoulli sampling", "sample", "musejax-nade", "musejax-bernoulli", "at most", 4.0),
+    Goal("counting NADE train step / Bernoulli", "train", "musejax-nade-count", "musejax-bernoulli", "at most", 2.0),
+    Goal("counting NADE sampling / Bernoulli", "sample", "musejax-nade-count", "musejax-bernoulli", "at most", 4.0),
     Goal("torch / musejax NADE train step (musejax's speed-up)", "train", "torch-nade", "musejax-nade", "at least",
          1.3),
     Goal("torch / musejax NADE sampling (musejax's speed-up)", "sample", "torch-nade", "musejax-nade", "at least",
@@ -321,7 +325,7 @@ def benchmark(args: argparse.Namespace) -> int:
     train_rows: dict[str, Callable] = {}
     sample_rows: dict[str, Callable] = {}
     models, first_nll = {}, {}
-    for output in ("nade", "bernoulli"):
+    for output in ("nade", "nade-count", "bernoulli"):
         config, lm = lm_model(output, args)
         train_rows[f"musejax-{output}"], params = musejax_train(config, lm, batch, mesh)
         sums = jax.device_get(train_rows[f"musejax-{output}"]())  # compiles; the first step's loss: initial params

@@ -59,7 +59,8 @@ def _row_nll_fn(apply_fn: Any, loss_kind: str):
 
     def row_nll(params, batch):
         logits = apply_fn(params, batch, train=False, rng=None)
-        one_row = lambda l, t, m: masked_nll_sums(l[None], t[None], m[None], loss_kind)  # noqa: E731
+        one_row = lambda l, t, m: masked_nll_sums(jax.tree.map(lambda a: a[None], l), t[None], m[None],  # noqa: E731
+                                                  loss_kind)
         return jax.vmap(one_row)(logits, batch["targets"], batch["mask"])
 
     return jax.jit(row_nll)

@@ -142,7 +142,7 @@ def build_lm(config: Config, meta: dict[str, Any]) -> LMFunctions:
         # the NADE's segment form covers the fullest frame of the data (`covering` widens it for other pieces)
         max_notes = min(features, max(int(meta.get("max_notes") or features), 1))
         model = PianoRollLM(features=features, output=m.output, nade_hidden=m.nade_hidden, nade_order=m.nade_order,
-                            nade_max_notes=max_notes, **common)
+                            nade_max_notes=max_notes, nade_count=m.nade_count, **common)
         init = InitLM(model, (1, 2, *feature_shape), "float32", conditioned)
     else:  # events: a softmax over the next event (config.model.output is about piano-roll frames)
         model = EventLM(vocab_size=meta["vocab_size"], embed_dim=m.embed_dim, **common)

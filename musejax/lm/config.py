@@ -39,7 +39,8 @@ class ModelConfig:
     # Fields added after runs were saved without them, and the value that reproduces what those runs computed (not
     # today's default). Any other missing key is an error: a default must not silently change a saved run.
     LEGACY_VALUES: typing.ClassVar[dict[str, Any]] = {
-        "weight_noise": 0.0, "output": "bernoulli", "nade_hidden": 150, "nade_order": "low-high", "input_flips": 0.0}
+        "weight_noise": 0.0, "output": "bernoulli", "nade_hidden": 150, "nade_order": "low-high", "input_flips": 0.0,
+        "nade_count": False}
 
     cell: str = "gru"  # gru (cuDNN/torch.nn.GRU formulation) | gru-cho (Cho et al. 2014) | lstm | rnn (tanh)
     hidden: int = 256  # recurrent units per layer
@@ -58,6 +59,9 @@ class ModelConfig:
     output: str = "nade"
     nade_hidden: int = 64  # NADE hidden units (output="nade"; 150 fits better at 1.6x the step: configs/lm.py)
     nade_order: str = "high-low"  # the NADE's key order: "high-low" | "low-high"
+    # output="nade": draw the frame's note count first (a softmax over 0..88 read out of the state), then a NADE
+    # that places exactly that many notes (exact likelihood; the sampling temperature leaves the count alone)
+    nade_count: bool = False
     # training only: each key of the piano-roll input frames is flipped with this probability (0 = off; events:
     # not used)
     input_flips: float = 0.01

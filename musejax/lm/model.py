@@ -146,12 +146,17 @@ class PianoRollLM(_RecurrentLM):
     dense layer its hidden biases, from h_t; its weights W, V (features, nade_hidden) are shared over time.
     Training and evaluation use the segment form (`musejax.lm.nade`), exact for frames of at most
     `nade_max_notes` sounding keys (set from the data).
+
+    nade_count=True: the frame's note count n is drawn first, from a softmax over 0..features read out of h_t,
+    and the NADE places exactly n notes (`nade.force_count`), its hidden units told how many are left to place.
+    With targets, the model then returns {"logits": the keys' conditional logits, "step_nll": -log p(n) (B, T)}.
     """
     features: int = PIANO_KEYS
     output: str = "bernoulli"
     nade_hidden: int = 150
     nade_max_notes: int = 16
     nade_order: str = "low-high"
+    nade_count: bool = False
 
     def setup(self) -> None:
         if self.output not in OUTPUTS:
@@ -166,6 +171,9 @@ class PianoRollLM(_RecurrentLM):
             shape = (self.features, self.nade_hidden)
             self.nade_w = self.param("nade_w", nn.initializers.lecun_normal(), shape)
             self.nade_v = self.param("nade_v", nn.initializers.lecun_normal(), shape)
+            if self.nade_count:
+                self.count_readout = nn.Dense(self.features + 1)
+                self.count_embed = nn.Embed(self.features + 1, self.nade_hidden)
 
     def _input_size(self) -> int:
         return self.features
@@ -209,25 +217,55 @@ class PianoRollLM(_RecurrentLM):
         frames = jnp.swapaxes(targets.reshape(batch, n_steps, self.features), 0, 1).reshape(-1, self.features)
         visible = self.readout(hs).reshape(-1, self.features)
         hidden = self.nade_hidden_bias(hs).reshape(-1, self.nade_hidden)
-        logits = nade.nade_logits(self._in_nade_order(frames), self._in_nade_order(visible), hidden,
-                                  self.nade_w, self.nade_v, self.nade_max_notes)
+        ordered = self._in_nade_order(frames)
+        left_embed = self.count_embed.embedding if self.nade_count else None
+        logits = nade.nade_logits(ordered, self._in_nade_order(visible), hidden, self.nade_w, self.nade_v,
+                                  self.nade_max_notes, left_embed)
+        if self.nade_count:
+            count = frames.sum(axis=-1).astype(jnp.int32)
+            logits = nade.force_count(logits, ordered)
         logits = jnp.swapaxes(self._in_nade_order(logits).reshape(n_steps, batch, self.features), 0, 1)
-        return self._shape_logits(logits, x)
+        if not self.nade_count:
+            return self._shape_logits(logits, x)
+        count_nll = -jnp.take_along_axis(jax.nn.log_softmax(self.count_readout(hs).reshape(-1, self.features + 1)),
+                                         count[:, None], axis=-1)
+        return {"logits": self._shape_logits(logits, x), "step_nll": count_nll.reshape(n_steps, batch).T}
 
     def _step_outputs(self, h: Array, x_t: Array) -> Any:
         if self.output != "nade":
             return super()._step_outputs(h, x_t)
-        return {"visible_bias": self.readout(h), "hidden_bias": self.nade_hidden_bias(h)}
+        outputs = {"visible_bias": self.readout(h), "hidden_bias": self.nade_hidden_bias(h)}
+        if self.nade_count:
+            outputs["count_logits"] = self.count_readout(h)
+        return outputs
+
+    @property
+    def noise_width(self) -> int:
+        """Uniform numbers `draw_frame` takes per frame: one per key, and one for a drawn note count."""
+        return self.features + int(self.output == "nade" and self.nade_count)
 
     def draw_frame(self, outputs: Any, noise: Array | None, *, temperature: Array | float = 1.0,
                    threshold: Array | float = 0.5, mode: str = "bernoulli") -> Array:
         """A NADE step's outputs (see `step`) -> sampled frames (B, features) bool, key by key in nade_order;
-        noise uniform (B, features) for mode "bernoulli" (see `musejax.lm.nade.nade_sample`)."""
+        noise uniform (B, noise_width) for mode "bernoulli" (see `musejax.lm.nade.nade_sample`). A counting
+        NADE draws the note count first from its softmax (the last noise column; its mode for "threshold" and
+        "greedy"), at temperature 1: the temperature sharpens which keys sound, not how many (a sharper count
+        left no silent beats or thinner chords at all: configs/lm.py)."""
         if self.output != "nade":
             raise ValueError("musejax/lm/model.py: draw_frame is for output='nade'")
-        frames = nade.nade_sample(self._in_nade_order(outputs["visible_bias"]), outputs["hidden_bias"], self.nade_w,
+        hidden, count = outputs["hidden_bias"], None
+        if self.nade_count:
+            count_logits = outputs["count_logits"]
+            if mode == "bernoulli" and noise is not None:
+                cdf = jnp.cumsum(jax.nn.softmax(count_logits), axis=-1)
+                count = jnp.minimum(jnp.sum(cdf < noise[:, -1:], axis=-1), self.features)
+            else:
+                count = jnp.argmax(count_logits, axis=-1)
+            noise = None if noise is None else noise[:, :self.features]
+        frames = nade.nade_sample(self._in_nade_order(outputs["visible_bias"]), hidden, self.nade_w,
                                   self.nade_v, None if noise is None else self._in_nade_order(noise),
-                                  temperature=temperature, threshold=threshold, mode=mode)
+                                  temperature=temperature, threshold=threshold, mode=mode, count=count,
+                                  left_embed=self.count_embed.embedding if self.nade_count else None)
         return self._in_nade_order(frames)
 
 

@@ -16,6 +16,10 @@ Three forms of the same function:
   see the data: `check_max_notes`).
 - `nade_logits_dense`: the cumulative-sum form over all K keys; the readable reference, any polyphony.
 - `nade_sample`: draws a frame key by key (`lax.scan` over the keys), for the jit-compiled sampler.
+
+A NADE that knows its frame's note count n (`force_count`; the model draws n first from a softmax over
+0..K notes): key i is forced off once the n notes are placed and forced on when the keys left are exactly the
+notes left, so the conditionals put all their mass on frames of n notes and p(v) = p(n) p(v | n) stays exact.
 """
 from __future__ import annotations
 
@@ -27,10 +31,12 @@ Array = jax.Array
 
 
 def nade_logits(frames: Array, visible_bias: Array, hidden_bias: Array, w: Array, v: Array,
-                max_notes: int) -> Array:
+                max_notes: int, left_embed: Array | None = None) -> Array:
     """Conditional logits (N, K) of frames (N, K) in {0, 1}, given biases c (N, K), b (N, H), weights W, V (K, H).
 
     Exact for frames with at most `max_notes` sounding keys; the segment form described in the module doc.
+    `left_embed` (C, H): a counting NADE's hidden units also see how many of the frame's notes are still to be
+    placed (row r added while r notes are left).
     """
     frames = frames.astype(w.dtype)
     n_frames, n_keys = frames.shape
@@ -42,42 +48,71 @@ def nade_logits(frames: Array, visible_bias: Array, hidden_bias: Array, w: Array
     sounding = jnp.sort(jnp.where(frames > 0, jnp.arange(n_keys), n_keys), axis=-1)[:, :max_notes]  # (N, M)
     rows = jnp.concatenate([w, jnp.zeros((1, w.shape[1]), w.dtype)])[sounding]  # (N, M, H)
     before = jnp.concatenate([jnp.zeros((n_frames, 1, w.shape[1]), w.dtype), jnp.cumsum(rows, axis=1)], axis=1)
+    if left_embed is not None:  # segment s: the frame's notes minus the s placed
+        left = frames.sum(axis=-1).astype(jnp.int32)[:, None] - jnp.arange(max_notes + 1)[None, :]
+        before = before + left_embed[jnp.clip(left, 0, left_embed.shape[0] - 1)]
     hidden = jax.nn.sigmoid(hidden_bias[:, None, :] + before)  # (N, S, H)
     segment_logits = jnp.dot(hidden, v.T)  # (N, S, K)
     return visible_bias + jnp.sum(in_segment * segment_logits, axis=1)
 
 
-def nade_logits_dense(frames: Array, visible_bias: Array, hidden_bias: Array, w: Array, v: Array) -> Array:
+def nade_logits_dense(frames: Array, visible_bias: Array, hidden_bias: Array, w: Array, v: Array,
+                      left_embed: Array | None = None) -> Array:
     """The same conditional logits through an exclusive cumulative sum over the keys: (N, K, H) memory."""
     contributions = frames.astype(w.dtype)[..., None] * w  # (N, K, H)
     pre = hidden_bias[:, None, :] + jnp.cumsum(contributions, axis=1) - contributions
+    if left_embed is not None:
+        placed = jnp.cumsum(frames, axis=-1) - frames
+        left = frames.sum(axis=-1, keepdims=True).astype(jnp.int32) - placed.astype(jnp.int32)
+        pre = pre + left_embed[jnp.clip(left, 0, left_embed.shape[0] - 1)]
     return visible_bias + jnp.einsum("nkh,kh->nk", jax.nn.sigmoid(pre), v)
 
 
+FORCED = 1e4  # the logit of a key whose value the note count decides (its log-probability is 0 to float precision)
+
+
+def force_count(logits: Array, frames: Array) -> Array:
+    """Conditional logits (N, K) of frames (N, K) under a NADE told each frame's note count (frames.sum(-1)):
+    key i is forced off when no note is left to place, on when every key left must sound."""
+    frames = frames.astype(logits.dtype)
+    left = frames.sum(axis=-1, keepdims=True) - (jnp.cumsum(frames, axis=-1) - frames)  # notes at keys >= i
+    keys_left = frames.shape[-1] - jnp.arange(frames.shape[-1], dtype=logits.dtype)
+    return jnp.where(left <= 0, -FORCED, jnp.where(left >= keys_left, FORCED, logits))
+
+
 def nade_sample(visible_bias: Array, hidden_bias: Array, w: Array, v: Array, noise: Array | None, *,
-                temperature: Array | float = 1.0, threshold: Array | float = 0.5, mode: str = "bernoulli") -> Array:
+                temperature: Array | float = 1.0, threshold: Array | float = 0.5, mode: str = "bernoulli",
+                count: Array | None = None, left_embed: Array | None = None) -> Array:
     """Draw frames (N, K) bool key by key. mode: "bernoulli" (v_i = noise_i < sigmoid(logit_i / temperature),
     noise uniform (N, K)), "threshold" (sigmoid(logit_i / temperature) > threshold) or "greedy" (logit_i > 0).
-    Each key's choice feeds the next keys' conditionals, as in the model."""
+    Each key's choice feeds the next keys' conditionals, as in the model. With `count` (N,) int, each frame
+    gets exactly that many notes (`force_count`'s rule), and `left_embed` is `nade_logits`'."""
     if mode not in ("bernoulli", "threshold", "greedy"):
         raise ValueError(f"musejax/lm/nade.py: unknown NADE sampling mode {mode!r}")
     n_frames = visible_bias.shape[0]
     if noise is None:
         noise = jnp.zeros_like(visible_bias)
 
-    def key_step(pre, key_inputs):
-        c_i, w_i, v_i, u_i = key_inputs
-        logit = c_i + jnp.dot(jax.nn.sigmoid(pre), v_i)
+    n_keys = visible_bias.shape[1]
+    left = jnp.zeros((n_frames,), jnp.int32) if count is None else count.astype(jnp.int32)  # notes to place
+
+    def key_step(state, key_inputs):
+        pre, left = state
+        c_i, w_i, v_i, u_i, keys_left = key_inputs
+        shifted = pre if left_embed is None else pre + left_embed[jnp.clip(left, 0, left_embed.shape[0] - 1)]
+        logit = c_i + jnp.dot(jax.nn.sigmoid(shifted), v_i)
         if mode == "greedy":
             on = logit > 0
         elif mode == "threshold":
             on = jax.nn.sigmoid(logit / temperature) > threshold
         else:
             on = u_i < jax.nn.sigmoid(logit / temperature)
-        return pre + on[:, None].astype(pre.dtype) * w_i, on
+        if count is not None:
+            on = (on & (left > 0)) | (left >= keys_left)
+        return (pre + on[:, None].astype(pre.dtype) * w_i, left - on), on
 
-    inputs = (jnp.swapaxes(visible_bias, 0, 1), w, v, jnp.swapaxes(noise, 0, 1))
-    _, keys_on = jax.lax.scan(key_step, hidden_bias.reshape(n_frames, -1), inputs, unroll=8)
+    inputs = (jnp.swapaxes(visible_bias, 0, 1), w, v, jnp.swapaxes(noise, 0, 1), n_keys - jnp.arange(n_keys))
+    _, keys_on = jax.lax.scan(key_step, (hidden_bias.reshape(n_frames, -1), left), inputs, unroll=8)
     return jnp.swapaxes(keys_on, 0, 1)
 
 

@@ -115,7 +115,7 @@ def _generate(model: Any, params: Any, prefix: jax.Array, style: jax.Array | Non
     carry = split(carry)
     first_input = split(jnp.broadcast_to(prefix[-1], (n, *prefix.shape[1:])))
     nade_output = getattr(model, "output", "bernoulli") == "nade"  # a NADE draws its frames key by key
-    logits_shape = first_input.shape if nade_output else jax.eval_shape(
+    logits_shape = (n, model.noise_width) if nade_output else jax.eval_shape(
         lambda: model.apply(variables, carry, first_input, style, method="step")[1]).shape
     noisy = mode in ("events", "bernoulli-frames")
     predrawn = noisy and steps * math.prod(logits_shape) <= MAX_PREDRAWN_NOISE

@@ -26,10 +26,15 @@ def masked_nll_sums(logits: jax.Array, targets: jax.Array, mask: jax.Array, kind
 
     bernoulli: logits and targets (B, T, ...features), NLL summed over the features of a step;
     categorical: logits (B, T, V), integer targets (B, T). Padded steps (mask 0) contribute exactly nothing.
+    A model whose steps have a term beyond their keys' (a counting NADE's -log p(note count)) gives
+    {"logits": ..., "step_nll": (B, T)}; the term is added to each step.
     """
+    extra = 0.0
+    if isinstance(logits, dict):
+        logits, extra = logits["logits"], logits["step_nll"]
     if kind == "bernoulli":
         per_element = optax.sigmoid_binary_cross_entropy(logits, targets.astype(logits.dtype))
-        per_step = per_element.reshape(*per_element.shape[:2], -1).sum(axis=-1)
+        per_step = per_element.reshape(*per_element.shape[:2], -1).sum(axis=-1) + extra
     elif kind == "categorical":
         per_step = optax.softmax_cross_entropy_with_integer_labels(logits, targets)
     else:

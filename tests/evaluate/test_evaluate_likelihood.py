@@ -62,7 +62,20 @@ def write_untrained_run(run_dir, config, splits):
 
 
 def test_nll_equals_the_trainers_whole_piece_evaluation(run_and_data):
-    run_dir, state, data, valid_rolls = run_and_data
+    _check_nll_equals_the_trainers(*run_and_data)
+
+
+def test_counting_nade_nll_equals_the_trainers_and_includes_the_count(tmp_path):
+    config = resolve_config("lm:tiny", ["--config.data.eval_window_steps=0", "--config.model.nade_count=True"])
+    splits = {"train": (rolls(4, 0), [0] * 4), "valid": (rolls(3, 1), [0] * 3), "test": (rolls(2, 2), [0] * 2)}
+    state, data, _ = write_untrained_run(tmp_path, config, splits)
+    _check_nll_equals_the_trainers(tmp_path, state, data, splits["valid"][0])
+    batch = next(iter(eval_batches(data.valid, 4, data.loss_kind)))
+    out = state.apply_fn(state.params, batch, train=False, rng=None)
+    assert float(out["step_nll"].min()) > 0  # -log p(note count) is part of each step's NLL
+
+
+def _check_nll_equals_the_trainers(run_dir, state, data, valid_rolls):
     sums = [jax.jit(eval_step)(state, batch) for batch in eval_batches(data.valid, 4, data.loss_kind)]
     expected = summarize(jax.device_get(jax.tree.map(lambda *x: sum(x), *sums)))["nll"]
     run = restore_run(run_dir)

@@ -26,13 +26,16 @@ def _all_frames() -> jnp.ndarray:
     return jnp.asarray(list(itertools.product((0, 1), repeat=N_KEYS)), jnp.float32)  # (64, 6)
 
 
-def _loop_logits(frames, visible, hidden, w, v):
-    """The definition, one key at a time: logit_i = c_i + V_i . sigmoid(b + sum_{j<i} v_j W_j)."""
+def _loop_logits(frames, visible, hidden, w, v, left_embed=None):
+    """The definition, one key at a time: logit_i = c_i + V_i . sigmoid(b + sum_{j<i} v_j W_j [+ E[notes left]])."""
     pre = hidden
+    left = frames.sum(axis=1).astype(jnp.int32)
     logits = []
     for i in range(frames.shape[1]):
-        logits.append(visible[:, i] + jax.nn.sigmoid(pre) @ v[i])
+        shifted = pre if left_embed is None else pre + left_embed[left]
+        logits.append(visible[:, i] + jax.nn.sigmoid(shifted) @ v[i])
         pre = pre + frames[:, i:i + 1] * w[i]
+        left = left - frames[:, i].astype(jnp.int32)
     return jnp.stack(logits, axis=1)
 
 
@@ -59,14 +62,17 @@ def test_parallel_forms_match_the_key_by_key_loop_forward_and_gradient():
         return -_log_prob(fn(frames, *a), frames).sum()
 
     def segments(f, *a):
-        return nade.nade_logits(f, *a, max_notes=N_KEYS)
+        return nade.nade_logits(f, *a[:4], N_KEYS, *a[4:])
 
-    want_value, want_grads = jax.value_and_grad(lambda *a: nll(_loop_logits, *a), argnums=(0, 1, 2, 3))(*args)
-    for fn in (segments, nade.nade_logits_dense):
-        value, grads = jax.value_and_grad(lambda *a: nll(fn, *a), argnums=(0, 1, 2, 3))(*args)
-        np.testing.assert_allclose(value, want_value, rtol=1e-5)
-        for got, want in zip(grads, want_grads):
-            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    left_embed = jnp.asarray(np.random.default_rng(3).normal(size=(N_KEYS + 1, N_HIDDEN)), jnp.float32)
+    for extra in ((), (left_embed,)):  # plain, and a counting NADE's hidden units told the notes left
+        argnums = tuple(range(len(args) + len(extra)))
+        want_value, want_grads = jax.value_and_grad(lambda *a: nll(_loop_logits, *a), argnums)(*args, *extra)
+        for fn in (segments, nade.nade_logits_dense):
+            value, grads = jax.value_and_grad(lambda *a: nll(fn, *a), argnums)(*args, *extra)
+            np.testing.assert_allclose(value, want_value, rtol=1e-5)
+            for got, want in zip(grads, want_grads):
+                np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
 
 
 def test_segment_form_is_exact_up_to_max_notes_only():
@@ -157,3 +163,38 @@ def test_piano_roll_lm_nade_output_is_a_normalised_frame_distribution(cell, orde
     chain = model.apply({"params": params}, inputs, targets=greedy_targets)[:, -1]
     np.testing.assert_array_equal(np.asarray(chain > 0), np.asarray(drawn))
     assert model.apply({"params": params}, inputs) is None  # no targets: no NADE logits
+
+
+def test_counting_nade_is_normalised_and_its_sampler_draws_from_it():
+    """nade_count=True: p(frame) = p(n) p(frame | n) sums to 1 over all frames, each conditional NADE puts all
+    its mass on frames of n notes, and draw_frame's samples follow the model (chi-squared)."""
+    model = PianoRollLM(features=N_KEYS, hidden=8, output="nade", nade_hidden=4, nade_max_notes=N_KEYS,
+                        nade_order="high-low", nade_count=True, impl="xla")
+    frames = _all_frames()
+    inputs = jnp.asarray(np.random.default_rng(8).random((1, 2, N_KEYS)) < 0.5, jnp.float32)
+    params = model.init(jax.random.key(2), inputs, targets=inputs)["params"]
+    params = jax.tree.map(lambda a: a * 3.0, params)  # sharper conditionals than at init
+    out = model.apply({"params": params}, jnp.repeat(inputs, len(frames), 0),
+                      targets=jnp.concatenate([jnp.repeat(inputs[:, :1], len(frames), 0), frames[:, None]], axis=1))
+    log_p = _log_prob(out["logits"][:, -1], frames) - out["step_nll"][:, -1]
+    assert abs(float(jnp.exp(log_p).sum()) - 1.0) < 1e-5
+    # the keys alone, given each frame's own count, are a distribution over the frames of that count
+    counts = np.asarray(frames.sum(axis=1)).astype(int)
+    p_keys = np.exp(np.asarray(_log_prob(out["logits"][:, -1], frames), np.float64))
+    np.testing.assert_allclose(np.bincount(counts, weights=p_keys), np.ones(N_KEYS + 1), rtol=1e-5)
+
+    n_draws = 20000
+    carry = model.apply({"params": params}, n_draws, method="initial_carry")
+    carry, _ = model.apply({"params": params}, carry, jnp.repeat(inputs[:, 0], n_draws, 0), method="step")
+    _, outputs = model.apply({"params": params}, carry, jnp.repeat(inputs[:, 1], n_draws, 0), method="step")
+    noise = jax.random.uniform(jax.random.key(3), (n_draws, model.noise_width))
+    drawn = model.apply({"params": params}, outputs, noise, method="draw_frame")
+    codes = np.asarray(drawn).astype(int) @ (2 ** np.arange(N_KEYS)[::-1])
+    observed = np.bincount(codes, minlength=len(frames))
+    expected = np.exp(np.asarray(log_p, np.float64)) * n_draws
+    keep = expected >= 5
+    chi2 = (((observed - expected) ** 2 / expected)[keep]).sum()
+    assert stats.chi2.sf(chi2, keep.sum() - 1) > 1e-3, chi2
+    greedy = model.apply({"params": params}, outputs, None, mode="greedy", method="draw_frame")
+    want = jnp.argmax(outputs["count_logits"], axis=-1)
+    np.testing.assert_array_equal(np.asarray(greedy.sum(axis=-1)), np.asarray(want))

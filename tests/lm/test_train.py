@@ -116,9 +116,10 @@ def test_event_lm_on_melody_tokens_learns(tmp_path):
     assert restored.loss_kind == "categorical" and restored.encoding.name == "melody"
 
 
-@pytest.mark.parametrize("output", ["bernoulli", "nade"])
+@pytest.mark.parametrize("output", ["bernoulli", "nade", "nade-count"])
 def test_resumed_run_matches_an_uninterrupted_one_exactly(tmp_path, output):
-    config = tiny_config("--config.train.log_every_steps=4", f"--config.model.output={output}")
+    config = tiny_config("--config.train.log_every_steps=4", f"--config.model.output={output.split('-')[0]}",
+                         f"--config.model.nade_count={output == 'nade-count'}")
     assert config.model.dropout > 0  # the dropout RNG stream must resume exactly too
     data = tiny_data(config)
     full = train(config, tmp_path / "full", data=data, progress=False)
