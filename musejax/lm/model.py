@@ -222,14 +222,15 @@ class PianoRollLM(_RecurrentLM):
         logits = nade.nade_logits(ordered, self._in_nade_order(visible), hidden, self.nade_w, self.nade_v,
                                   self.nade_max_notes, left_embed)
         if self.nade_count:
-            count = frames.sum(axis=-1).astype(jnp.int32)
             logits = nade.force_count(logits, ordered)
         logits = jnp.swapaxes(self._in_nade_order(logits).reshape(n_steps, batch, self.features), 0, 1)
         if not self.nade_count:
             return self._shape_logits(logits, x)
-        count_nll = -jnp.take_along_axis(jax.nn.log_softmax(self.count_readout(hs).reshape(-1, self.features + 1)),
-                                         count[:, None], axis=-1)
-        return {"logits": self._shape_logits(logits, x), "step_nll": count_nll.reshape(n_steps, batch).T}
+        # -log p(note count), kept (T, B, ...) like hs: no reshape across the batch axis the mesh splits
+        count = jnp.swapaxes(targets.reshape(batch, n_steps, self.features), 0, 1).sum(axis=-1).astype(jnp.int32)
+        count_nll = -jnp.sum(jax.nn.log_softmax(self.count_readout(hs))
+                             * jax.nn.one_hot(count, self.features + 1, dtype=hs.dtype), axis=-1)
+        return {"logits": self._shape_logits(logits, x), "step_nll": jnp.swapaxes(count_nll, 0, 1)}
 
     def _step_outputs(self, h: Array, x_t: Array) -> Any:
         if self.output != "nade":

@@ -48,9 +48,11 @@ def nade_logits(frames: Array, visible_bias: Array, hidden_bias: Array, w: Array
     sounding = jnp.sort(jnp.where(frames > 0, jnp.arange(n_keys), n_keys), axis=-1)[:, :max_notes]  # (N, M)
     rows = jnp.concatenate([w, jnp.zeros((1, w.shape[1]), w.dtype)])[sounding]  # (N, M, H)
     before = jnp.concatenate([jnp.zeros((n_frames, 1, w.shape[1]), w.dtype), jnp.cumsum(rows, axis=1)], axis=1)
-    if left_embed is not None:  # segment s: the frame's notes minus the s placed
+    if left_embed is not None:  # segment s: the frame's notes minus the s placed (at most max_notes)
+        rows = min(left_embed.shape[0], max_notes + 1)
         left = frames.sum(axis=-1).astype(jnp.int32)[:, None] - jnp.arange(max_notes + 1)[None, :]
-        before = before + left_embed[jnp.clip(left, 0, left_embed.shape[0] - 1)]
+        # a one-hot matmul, not a gather: its gradient is a matmul too, where a gather's is a slow scatter-add
+        before = before + jnp.dot(jax.nn.one_hot(jnp.clip(left, 0, rows - 1), rows, dtype=w.dtype), left_embed[:rows])
     hidden = jax.nn.sigmoid(hidden_bias[:, None, :] + before)  # (N, S, H)
     segment_logits = jnp.dot(hidden, v.T)  # (N, S, K)
     return visible_bias + jnp.sum(in_segment * segment_logits, axis=1)
