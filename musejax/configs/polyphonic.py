@@ -11,7 +11,8 @@ Data: BL2012 results are per time step of whole pieces without augmentation, so 
 are long (128 steps, hop 64): JSB's pieces (about 60 steps) are whole in one window; the longer pieces of the
 other sets are cut into overlapping windows. steps_per_quarter only matters for a corpus given by name.
 
-Sizes: one GRU layer of 200 units and a NADE of 150 hidden units, dropout 0.5; Adam at a peak of 1e-2 with
+Sizes: one GRU layer of 200 units and a NADE of 150 hidden units that draws the note count first (the lm
+default, model.nade_count), dropout 0.5; Adam at a peak of 1e-2 with
 gradient clipping and a cosine decay; the best valid NLL (checked every 200 steps) picks the checkpoint. The step count is sized for
 JSB (229 training pieces, about 230 windows of 128 steps) on two CPU cores: 6000 steps of 16 windows, about
 400 epochs. The NADE train step ran at about 4 steps/s on the idle 2-core machine (a JSB-sized file; 1.3-1.5
@@ -24,8 +25,9 @@ Search on the valid split of the bundled chorales in BL2012 format (experiments/
 valid / test NLL at the best valid step; 2026-12-03):
   Adam 1e-3, dropout 0.3, 1500 steps (the first guess)    valid 6.584   test 6.797   best step 1500 (of 1500)
   Adam 1e-2, dropout 0.3, 1500 steps                      valid 5.638   test 5.953   best step 400
-  Adam 1e-2, dropout 0.5, 1500 steps (the default)        valid 5.569   test 5.785   best step 400
+  Adam 1e-2, dropout 0.5, 1500 steps                      valid 5.569   test 5.785   best step 400
   Adam 1e-2, dropout 0.5, 800 steps                       valid 5.577   test 5.802   best step 400
+  the same, note count first (model.nade_count, default)  valid 5.186   test 5.354   best step 400
 At 1e-2 the model overfits this 218-piece set after about 400 steps (train NLL 2.0 at step 1500 with dropout
 0.3), so the best-valid checkpoint is the early-stopping point; the 6000 steps are kept for the larger sets.
 """

@@ -61,7 +61,7 @@ class ModelConfig:
     nade_order: str = "high-low"  # the NADE's key order: "high-low" | "low-high"
     # output="nade": draw the frame's note count first (a softmax over 0..88 read out of the state), then a NADE
     # that places exactly that many notes (exact likelihood; the sampling temperature leaves the count alone)
-    nade_count: bool = False
+    nade_count: bool = True
     # training only: each key of the piano-roll input frames is flipped with this probability (0 = off; events:
     # not used)
     input_flips: float = 0.01

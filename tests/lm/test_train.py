@@ -230,8 +230,8 @@ def test_run_directory_and_restore_run(tmp_path):
     assert config.train.steps in steps and best.step in steps and len(steps) <= 2
     assert best.config == config and best.styles == ["bach"] and best.encoding.name == "pianoroll"
     batch = eval_batches(data.valid, 4, "bernoulli")[0]
-    logits = best.apply_fn(best.params, batch, train=False, rng=None)
-    assert logits.shape == batch["targets"].shape
+    out = best.apply_fn(best.params, batch, train=False, rng=None)  # lm:tiny's NADE draws the note count first
+    assert out["logits"].shape == batch["targets"].shape and out["step_nll"].shape == batch["targets"].shape[:2]
     carry = best.model.apply({"params": best.params}, 2, method="initial_carry")
     carry, step_outputs = best.model.apply({"params": best.params}, carry, jnp.zeros((2, 88)), method="step")
     assert best.model.output == "nade"  # lm:tiny, like lm, has a NADE output: the step gives its biases
@@ -333,6 +333,11 @@ def test_bl2012_file_as_corpus(tmp_path):
     assert data.valid.mask.sum() == sum(len(r) for r in synthetic_rolls(2, 1))
 
 
+def _flat(outputs):
+    """The model's outputs (logits, or a counting NADE's logits and count NLL) as one vector."""
+    return jnp.concatenate([jnp.ravel(x) for x in jax.tree.leaves(outputs)])
+
+
 def test_weight_noise_perturbs_training_forward_passes_only():
     from musejax.lm.build import add_weight_noise
 
@@ -346,7 +351,7 @@ def test_weight_noise_perturbs_training_forward_passes_only():
     assert abs(deltas.std() - 0.1) < 0.01 and abs(deltas.mean()) < 0.01
     frames = jnp.asarray(np.random.default_rng(0).random((2, 5, 88)) < 0.1, jnp.float32)
     batch = {"inputs": frames, "targets": frames}
-    apply = jax.jit(lambda p, rng, train: lm.apply_fn(p, batch, train=train, rng=rng), static_argnums=2)
+    apply = jax.jit(lambda p, rng, train: _flat(lm.apply_fn(p, batch, train=train, rng=rng)), static_argnums=2)
     clean, clean_again = apply(params, jax.random.key(2), False), apply(params, jax.random.key(3), False)
     np.testing.assert_array_equal(clean, clean_again)  # evaluation never sees noise
     a, b = apply(params, jax.random.key(2), True), apply(params, jax.random.key(3), True)
@@ -368,7 +373,7 @@ def test_input_flips_corrupt_training_inputs_only():
     lm = build_lm(resolve_config("lm:tiny", ["--config.model.input_flips=0.05", "--config.model.dropout=0.0"]), meta)
     params = jax.jit(lm.init_params)(jax.random.key(0))
     batch = {"inputs": frames[:2, :5], "targets": frames[:2, :5]}
-    apply = jax.jit(lambda p, rng, train: lm.apply_fn(p, batch, train=train, rng=rng), static_argnums=2)
+    apply = jax.jit(lambda p, rng, train: _flat(lm.apply_fn(p, batch, train=train, rng=rng)), static_argnums=2)
     np.testing.assert_array_equal(apply(params, jax.random.key(2), False), apply(params, jax.random.key(3), False))
     assert not np.allclose(apply(params, jax.random.key(2), True), apply(params, jax.random.key(3), True))
     with pytest.raises(ConfigError, match="input_flips"):
