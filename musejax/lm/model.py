@@ -251,7 +251,8 @@ class PianoRollLM(_RecurrentLM):
         noise uniform (B, noise_width) for mode "bernoulli" (see `musejax.lm.nade.nade_sample`). A counting
         NADE draws the note count first from its softmax (the last noise column; its mode for "threshold" and
         "greedy"), at temperature 1: the temperature sharpens which keys sound, not how many (a sharper count
-        left no silent beats or thinner chords at all: configs/lm.py)."""
+        left no silent beats or thinner chords at all: configs/lm.py); then its notes a note at a time
+        (`nade.nade_place`; key by key for "threshold")."""
         if self.output != "nade":
             raise ValueError("musejax/lm/model.py: draw_frame is for output='nade'")
         hidden, count = outputs["hidden_bias"], None
@@ -263,8 +264,13 @@ class PianoRollLM(_RecurrentLM):
             else:
                 count = jnp.argmax(count_logits, axis=-1)
             noise = None if noise is None else noise[:, :self.features]
-        frames = nade.nade_sample(self._in_nade_order(outputs["visible_bias"]), hidden, self.nade_w,
-                                  self.nade_v, None if noise is None else self._in_nade_order(noise),
+        visible = self._in_nade_order(outputs["visible_bias"])
+        if self.nade_count and mode != "threshold":  # a note at a time (noise: one column per note)
+            frames = nade.nade_place(visible, hidden, self.nade_w, self.nade_v, noise, count,
+                                     self.count_embed.embedding, temperature=temperature, greedy=mode == "greedy")
+            return self._in_nade_order(frames)
+        frames = nade.nade_sample(visible, hidden, self.nade_w, self.nade_v,
+                                  None if noise is None else self._in_nade_order(noise),
                                   temperature=temperature, threshold=threshold, mode=mode, count=count,
                                   left_embed=self.count_embed.embedding if self.nade_count else None)
         return self._in_nade_order(frames)

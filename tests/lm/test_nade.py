@@ -198,3 +198,27 @@ def test_counting_nade_is_normalised_and_its_sampler_draws_from_it():
     greedy = model.apply({"params": params}, outputs, None, mode="greedy", method="draw_frame")
     want = jnp.argmax(outputs["count_logits"], axis=-1)
     np.testing.assert_array_equal(np.asarray(greedy.sum(axis=-1)), np.asarray(want))
+
+
+def test_placing_a_counted_frame_note_by_note_matches_the_key_by_key_draw():
+    """nade_place (the counting NADE's sampler: a note at a time) draws what nade_sample draws key by key given
+    the count, at temperature 1; towards temperature 0 it tends to its greedy frame."""
+    visible, hidden, w, v = (jnp.broadcast_to(a[:1], (20000, a.shape[1])) if i < 2 else a
+                             for i, a in enumerate(_params(9, 1, scale=2.0)))
+    left_embed = jnp.asarray(np.random.default_rng(10).normal(size=(N_KEYS + 1, N_HIDDEN)), jnp.float32)
+    count = jnp.full((20000,), 2)
+    codes = 2 ** np.arange(N_KEYS)
+    by_key = nade.nade_sample(visible, hidden, w, v, jax.random.uniform(jax.random.key(0), (20000, N_KEYS)),
+                              count=count, left_embed=left_embed)
+    placed = nade.nade_place(visible, hidden, w, v, jax.random.uniform(jax.random.key(1), (20000, N_KEYS)), count,
+                             left_embed)
+    assert (np.asarray(placed).sum(axis=1) == 2).all()
+    a, b = (np.bincount(np.asarray(x).astype(int) @ codes, minlength=2 ** N_KEYS) for x in (by_key, placed))
+    seen = (a + b) > 0
+    chi2, p_value, _, _ = stats.chi2_contingency(np.stack([a[seen], b[seen]]))
+    assert p_value > 1e-3, chi2
+    greedy = nade.nade_place(visible[:1], hidden[:1], w, v, None, count[:1], left_embed, greedy=True)
+    cold = nade.nade_place(visible[:2000], hidden[:2000], w, v,
+                           jax.random.uniform(jax.random.key(2), (2000, N_KEYS)), count[:2000], left_embed,
+                           temperature=0.02)
+    assert np.mean(np.all(np.asarray(cold) == np.asarray(greedy), axis=1)) > 0.99
