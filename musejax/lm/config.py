@@ -83,7 +83,7 @@ class SampleConfig:
     n: int = 4  # samples written to <run>/samples at the end of training
     # length of each sample in time steps / events (0 = whole pieces: as long as a training piece drawn at random)
     steps: int = 0
-    temperature: float = 0.8  # also `musejax sample`'s default; chosen on the valid split (configs/lm.py)
+    temperature: float = 0.75  # also `musejax sample`'s default; chosen on the valid split (configs/lm.py)
     top_k: int | None = None  # event LMs: keep the k most likely events
     top_p: float | None = None  # event LMs: nucleus sampling
     threshold: float | None = None  # piano-roll: a key sounds if p > threshold (None = Bernoulli sampling)
