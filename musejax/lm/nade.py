@@ -50,10 +50,11 @@ def nade_logits(frames: Array, visible_bias: Array, hidden_bias: Array, w: Array
     rows = jnp.concatenate([w, jnp.zeros((1, w.shape[1]), w.dtype)])[sounding]  # (N, M, H)
     before = jnp.concatenate([jnp.zeros((n_frames, 1, w.shape[1]), w.dtype), jnp.cumsum(rows, axis=1)], axis=1)
     if left_embed is not None:  # segment s: the frame's notes minus the s placed (at most max_notes)
-        rows = min(left_embed.shape[0], max_notes + 1)
+        n_rows = min(left_embed.shape[0], max_notes + 1)
         left = frames.sum(axis=-1).astype(jnp.int32)[:, None] - jnp.arange(max_notes + 1)[None, :]
         # a one-hot matmul, not a gather: its gradient is a matmul too, where a gather's is a slow scatter-add
-        before = before + jnp.dot(jax.nn.one_hot(jnp.clip(left, 0, rows - 1), rows, dtype=w.dtype), left_embed[:rows])
+        one_hot = jax.nn.one_hot(jnp.clip(left, 0, n_rows - 1), n_rows, dtype=w.dtype)  # (N, S, n_rows)
+        before = before + jnp.dot(one_hot, left_embed[:n_rows])
     hidden = jax.nn.sigmoid(hidden_bias[:, None, :] + before)  # (N, S, H)
     segment_logits = jnp.dot(hidden, v.T)  # (N, S, K)
     return visible_bias + jnp.sum(in_segment * segment_logits, axis=1)
@@ -147,7 +148,7 @@ def nade_place(visible_bias: Array, hidden_bias: Array, w: Array, v: Array, nois
         else:
             cdf = jnp.cumsum(jax.nn.softmax(log_p / temperature, axis=-1), axis=-1)
             u = jax.lax.dynamic_index_in_dim(noise, k, axis=1, keepdims=False)
-            key = jnp.minimum(jnp.sum(cdf < u[:, None], axis=-1), last[:, 0])
+            key = jnp.clip(jnp.sum(cdf < u[:, None], axis=-1), cur, last[:, 0])  # u = 0 or rounding: stay in range
         placing = left > 0
         chosen = (keys == key[:, None]) & placing[:, None]
         return (pre + jnp.dot(chosen.astype(pre.dtype), w), left - placing, jnp.where(placing, key + 1, cur),
