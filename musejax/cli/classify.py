@@ -60,7 +60,6 @@ def _train(args: argparse.Namespace) -> int:
     from musejax.style.config import resolve_style_config, saved_style_config
     from musejax.style.task import train_classifier
 
-
     join_distributed(args.distributed)
     workdir = args.workdir or args.model or default_style_run()
     try:

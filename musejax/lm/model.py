@@ -227,7 +227,7 @@ class PianoRollLM(_RecurrentLM):
         if not self.nade_count:
             return self._shape_logits(logits, x)
         # -log p(note count), kept (T, B, ...) like hs: no reshape across the batch axis the mesh splits
-        count = jnp.swapaxes(targets.reshape(batch, n_steps, self.features), 0, 1).sum(axis=-1).astype(jnp.int32)
+        count = frames.reshape(n_steps, batch, self.features).sum(axis=-1).astype(jnp.int32)
         count_nll = -jnp.sum(jax.nn.log_softmax(self.count_readout(hs))
                              * jax.nn.one_hot(count, self.features + 1, dtype=hs.dtype), axis=-1)
         return {"logits": self._shape_logits(logits, x), "step_nll": jnp.swapaxes(count_nll, 0, 1)}

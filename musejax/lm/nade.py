@@ -31,6 +31,11 @@ import numpy as np
 Array = jax.Array
 
 
+def _left_rows(left_embed: Array, left: Array) -> Array:
+    """Rows of a counting NADE's notes-left embedding (C, H) for counts `left` (clipped to 0..C-1)."""
+    return left_embed[jnp.clip(left, 0, left_embed.shape[0] - 1)]
+
+
 def nade_logits(frames: Array, visible_bias: Array, hidden_bias: Array, w: Array, v: Array,
                 max_notes: int, left_embed: Array | None = None) -> Array:
     """Conditional logits (N, K) of frames (N, K) in {0, 1}, given biases c (N, K), b (N, H), weights W, V (K, H).
@@ -68,7 +73,7 @@ def nade_logits_dense(frames: Array, visible_bias: Array, hidden_bias: Array, w:
     if left_embed is not None:
         placed = jnp.cumsum(frames, axis=-1) - frames
         left = frames.sum(axis=-1, keepdims=True).astype(jnp.int32) - placed.astype(jnp.int32)
-        pre = pre + left_embed[jnp.clip(left, 0, left_embed.shape[0] - 1)]
+        pre = pre + _left_rows(left_embed, left)
     return visible_bias + jnp.einsum("nkh,kh->nk", jax.nn.sigmoid(pre), v)
 
 
@@ -103,7 +108,7 @@ def nade_sample(visible_bias: Array, hidden_bias: Array, w: Array, v: Array, noi
     def key_step(state, key_inputs):
         pre, left = state
         c_i, w_i, v_i, u_i, keys_left = key_inputs
-        shifted = pre if left_embed is None else pre + left_embed[jnp.clip(left, 0, left_embed.shape[0] - 1)]
+        shifted = pre if left_embed is None else pre + _left_rows(left_embed, left)
         logit = c_i + jnp.dot(jax.nn.sigmoid(shifted), v_i)
         if mode == "greedy":
             on = logit > 0
@@ -136,7 +141,7 @@ def nade_place(visible_bias: Array, hidden_bias: Array, w: Array, v: Array, nois
 
     def place(state):
         pre, left, cur, frames, k = state
-        shifted = pre if left_embed is None else pre + left_embed[jnp.clip(left, 0, left_embed.shape[0] - 1)]
+        shifted = pre if left_embed is None else pre + _left_rows(left_embed, left)
         logits = visible_bias + jnp.dot(jax.nn.sigmoid(shifted), v.T)  # (N, K)
         log_off = jnp.where(keys >= cur[:, None], jax.nn.log_sigmoid(-logits), 0.0)
         skipped = jnp.cumsum(log_off, axis=-1) - log_off  # log P(keys cur..j-1 all off)
