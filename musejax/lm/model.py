@@ -213,21 +213,19 @@ class PianoRollLM(_RecurrentLM):
         self._frame_check(targets, 2)
         if targets.shape[:2] != x.shape[:2]:
             raise ValueError(f"musejax/lm/model.py: targets {targets.shape} do not match inputs {x.shape}")
+        # everything stays (T, B, ...) like hs: a reshape across the batch axis the mesh splits would reshard
         n_steps, batch = hs.shape[:2]
-        frames = jnp.swapaxes(targets.reshape(batch, n_steps, self.features), 0, 1).reshape(-1, self.features)
-        visible = self.readout(hs).reshape(-1, self.features)
-        hidden = self.nade_hidden_bias(hs).reshape(-1, self.nade_hidden)
+        frames = jnp.swapaxes(targets.reshape(batch, n_steps, self.features), 0, 1)  # (T, B, K)
         ordered = self._in_nade_order(frames)
         left_embed = self.count_embed.embedding if self.nade_count else None
-        logits = nade.nade_logits(ordered, self._in_nade_order(visible), hidden, self.nade_w, self.nade_v,
-                                  self.nade_max_notes, left_embed)
+        logits = nade.nade_logits(ordered, self._in_nade_order(self.readout(hs)), self.nade_hidden_bias(hs),
+                                  self.nade_w, self.nade_v, self.nade_max_notes, left_embed)
         if self.nade_count:
             logits = nade.force_count(logits, ordered)
-        logits = jnp.swapaxes(self._in_nade_order(logits).reshape(n_steps, batch, self.features), 0, 1)
+        logits = jnp.swapaxes(self._in_nade_order(logits), 0, 1)
         if not self.nade_count:
             return self._shape_logits(logits, x)
-        # -log p(note count), kept (T, B, ...) like hs: no reshape across the batch axis the mesh splits
-        count = frames.reshape(n_steps, batch, self.features).sum(axis=-1).astype(jnp.int32)
+        count = frames.sum(axis=-1).astype(jnp.int32)  # -log p(note count)
         count_nll = -jnp.sum(jax.nn.log_softmax(self.count_readout(hs))
                              * jax.nn.one_hot(count, self.features + 1, dtype=hs.dtype), axis=-1)
         return {"logits": self._shape_logits(logits, x), "step_nll": jnp.swapaxes(count_nll, 0, 1)}

@@ -38,31 +38,35 @@ def _left_rows(left_embed: Array, left: Array) -> Array:
 
 def nade_logits(frames: Array, visible_bias: Array, hidden_bias: Array, w: Array, v: Array,
                 max_notes: int, left_embed: Array | None = None) -> Array:
-    """Conditional logits (N, K) of frames (N, K) in {0, 1}, given biases c (N, K), b (N, H), weights W, V (K, H).
+    """Conditional logits (..., K) of frames (..., K) in {0, 1}, given biases c (..., K), b (..., H), weights
+    W, V (K, H); any leading axes (the model keeps (T, B), so a mesh that splits B never reshards).
 
     Exact for frames with at most `max_notes` sounding keys; the segment form described in the module doc.
     `left_embed` (C, H): a counting NADE's hidden units also see how many of the frame's notes are still to be
     placed (row r added while r notes are left).
     """
     frames = frames.astype(w.dtype)
-    n_frames, n_keys = frames.shape
-    below = jnp.dot(frames, jnp.triu(jnp.ones((n_keys, n_keys), w.dtype), 1))  # (N, K): sounding keys below i
-    segments = jnp.arange(max_notes + 1, dtype=w.dtype)[None, :, None]  # (1, S, 1), S = max_notes + 1
-    in_segment = (below[:, None, :] == segments).astype(w.dtype)  # (N, S, K): key i lies in segment s
+    n_keys, n_hidden = w.shape
+    below = jnp.dot(frames, jnp.triu(jnp.ones((n_keys, n_keys), w.dtype), 1))  # (..., K): sounding keys below i
+    segments = jnp.arange(max_notes + 1, dtype=w.dtype)[:, None]  # (S, 1), S = max_notes + 1
+    in_segment = (below[..., None, :] == segments).astype(w.dtype)  # (..., S, K): key i lies in segment s
     # segment s's pre-activation adds the W rows of the first s sounding keys: gather them (key K = no note,
     # a zero row) and sum cumulatively over at most max_notes rows
-    sounding = jnp.sort(jnp.where(frames > 0, jnp.arange(n_keys), n_keys), axis=-1)[:, :max_notes]  # (N, M)
-    rows = jnp.concatenate([w, jnp.zeros((1, w.shape[1]), w.dtype)])[sounding]  # (N, M, H)
-    before = jnp.concatenate([jnp.zeros((n_frames, 1, w.shape[1]), w.dtype), jnp.cumsum(rows, axis=1)], axis=1)
+    sounding = jnp.sort(jnp.where(frames > 0, jnp.arange(n_keys), n_keys), axis=-1)[..., :max_notes]  # (..., M)
+    rows = jnp.concatenate([w, jnp.zeros((1, n_hidden), w.dtype)])[sounding]  # (..., M, H)
+    sums = [jnp.zeros_like(rows[..., 0, :])]
+    for m in range(rows.shape[-2]):  # a running sum of a few rows: XLA's CPU cumsum (a reduce-window) is slower
+        sums.append(sums[-1] + rows[..., m, :])
+    before = jnp.stack(sums, axis=-2)  # (..., S, H)
     if left_embed is not None:  # segment s: the frame's notes minus the s placed (at most max_notes)
         n_rows = min(left_embed.shape[0], max_notes + 1)
-        left = frames.sum(axis=-1).astype(jnp.int32)[:, None] - jnp.arange(max_notes + 1)[None, :]
+        left = frames.sum(axis=-1).astype(jnp.int32)[..., None] - jnp.arange(max_notes + 1)
         # a one-hot matmul, not a gather: its gradient is a matmul too, where a gather's is a slow scatter-add
-        one_hot = jax.nn.one_hot(jnp.clip(left, 0, n_rows - 1), n_rows, dtype=w.dtype)  # (N, S, n_rows)
+        one_hot = jax.nn.one_hot(jnp.clip(left, 0, n_rows - 1), n_rows, dtype=w.dtype)  # (..., S, n_rows)
         before = before + jnp.dot(one_hot, left_embed[:n_rows])
-    hidden = jax.nn.sigmoid(hidden_bias[:, None, :] + before)  # (N, S, H)
-    segment_logits = jnp.dot(hidden, v.T)  # (N, S, K)
-    return visible_bias + jnp.sum(in_segment * segment_logits, axis=1)
+    hidden = jax.nn.sigmoid(hidden_bias[..., None, :] + before)  # (..., S, H)
+    segment_logits = jnp.dot(hidden, v.T)  # (..., S, K)
+    return visible_bias + jnp.sum(in_segment * segment_logits, axis=-2)
 
 
 def nade_logits_dense(frames: Array, visible_bias: Array, hidden_bias: Array, w: Array, v: Array,
@@ -81,11 +85,13 @@ FORCED = 1e4  # the logit of a key whose value the note count decides (its log-p
 
 
 def force_count(logits: Array, frames: Array) -> Array:
-    """Conditional logits (N, K) of frames (N, K) under a NADE told each frame's note count (frames.sum(-1)):
+    """Conditional logits (..., K) of frames (..., K) under a NADE told each frame's note count (frames.sum(-1)):
     key i is forced off when no note is left to place, on when every key left must sound."""
     frames = frames.astype(logits.dtype)
-    left = frames.sum(axis=-1, keepdims=True) - (jnp.cumsum(frames, axis=-1) - frames)  # notes at keys >= i
-    keys_left = frames.shape[-1] - jnp.arange(frames.shape[-1], dtype=logits.dtype)
+    n_keys = frames.shape[-1]
+    below = jnp.dot(frames, jnp.triu(jnp.ones((n_keys, n_keys), logits.dtype), 1))  # notes at keys < i
+    left = frames.sum(axis=-1, keepdims=True) - below  # notes at keys >= i
+    keys_left = n_keys - jnp.arange(n_keys, dtype=logits.dtype)
     return jnp.where(left <= 0, -FORCED, jnp.where(left >= keys_left, FORCED, logits))
 
 

@@ -75,6 +75,17 @@ def test_parallel_forms_match_the_key_by_key_loop_forward_and_gradient():
                 np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
 
 
+def test_segment_form_takes_leading_axes():
+    """The model calls it on (T, B, K), unflattened: the same logits as on the flattened frames."""
+    frames = jnp.asarray(np.random.default_rng(5).random((4, 3, N_KEYS)) < 0.4, jnp.float32)
+    visible, hidden, w, v = _params(6, 12)
+    left_embed = jnp.asarray(np.random.default_rng(7).normal(size=(N_KEYS + 1, N_HIDDEN)), jnp.float32)
+    flat = nade.nade_logits(frames.reshape(12, N_KEYS), visible, hidden, w, v, N_KEYS, left_embed)
+    shaped = nade.nade_logits(frames, visible.reshape(4, 3, N_KEYS), hidden.reshape(4, 3, N_HIDDEN), w, v,
+                              N_KEYS, left_embed)
+    np.testing.assert_allclose(np.asarray(shaped).reshape(12, N_KEYS), flat, rtol=1e-6, atol=1e-6)
+
+
 def test_segment_form_is_exact_up_to_max_notes_only():
     frames = _all_frames()
     args = _params(3, len(frames))
