@@ -13,7 +13,8 @@ Rows, timed side by side in one run (interleaved within each repetition; medians
           torch-nade: torch.nn.GRU + Linear heads + a NADE written plainly -- the dense cumulative-sum form over
           all keys ((T, B, keys, nade_hidden) tensors) -- BCE-with-logits, torch.optim.Adam; float32, eager.
   sample  musejax-nade / musejax-nade-count / musejax-bernoulli: musejax.lm.sample.sample_arrays (what `musejax sample` runs) of
-          `sample_n` pieces x `sample_steps` sixteenths (32 whole chorales of 220 steps), Bernoulli draws.
+          `sample_n` pieces x `sample_steps` sixteenths (32 whole chorales of 220 steps), Bernoulli draws; the
+          counting NADE's count head biased to the batch's note counts, as trained (`musejax_sample`).
           torch-nade: a GRUCell step loop with the NADE drawn key by key, uniform noise drawn once up front.
 torch runs at the machine's core count of threads (--torch-threads). Before timing, the torch model gets
 musejax's initial NADE weights and both compute the batch's NLL (`peer_check` in the JSON): the peer computes
@@ -139,8 +140,16 @@ def musejax_train(config: Config, lm: LMFunctions, batch: dict[str, np.ndarray],
     return run, params
 
 
-def musejax_sample(lm: LMFunctions, params: Any, args: argparse.Namespace) -> Callable:
-    """`musejax.lm.sample.sample_arrays` of sample_n pieces x sample_steps frames (new seed per call)."""
+def musejax_sample(lm: LMFunctions, params: Any, args: argparse.Namespace, batch: dict[str, np.ndarray]) -> Callable:
+    """`musejax.lm.sample.sample_arrays` of sample_n pieces x sample_steps frames (new seed per call).
+
+    A counting NADE places its notes one at a time, so its sampling cost grows with the note counts it draws. Its
+    untrained count head would draw about 44 notes a frame (uniform over 0..88); as a trained one, it gets the
+    training batch's note counts as the count readout's bias (log frequencies), so it draws frames of 3-5 notes."""
+    if "count_readout" in params:
+        counts = np.bincount(batch["targets"].sum(-1).astype(int).ravel(), minlength=KEYS + 1)
+        bias = np.log(np.maximum(counts / counts.sum(), 1e-9)).astype(np.float32)
+        params = {**params, "count_readout": {**params["count_readout"], "bias": bias}}
     run = Run(model=lm.model, params=params, encoding=get_encoding("pianoroll", steps_per_quarter=4))
     seeds = iter(range(1 << 30))
     return lambda: sample_arrays(run, args.sample_n, args.sample_steps, seed=next(seeds))
@@ -330,7 +339,7 @@ def benchmark(args: argparse.Namespace) -> int:
         train_rows[f"musejax-{output}"], params = musejax_train(config, lm, batch, mesh)
         sums = jax.device_get(train_rows[f"musejax-{output}"]())  # compiles; the first step's loss: initial params
         first_nll[output] = float(sums["nll_sum"] / sums["steps"])
-        sample_rows[f"musejax-{output}"] = musejax_sample(lm, params, args)
+        sample_rows[f"musejax-{output}"] = musejax_sample(lm, params, args, batch)
         models[output] = (config, params)
     peer_check = None
     if torch is not None:

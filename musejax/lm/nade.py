@@ -144,20 +144,22 @@ def nade_place(visible_bias: Array, hidden_bias: Array, w: Array, v: Array, nois
     order, about 2 semitones lower in the default run's samples)."""
     n_frames, n_keys = visible_bias.shape
     keys = jnp.arange(n_keys)
+    # cumulative sums over the keys as matmuls: XLA's CPU cumsum (a reduce-window) is slower in this hot loop
+    inclusive = jnp.triu(jnp.ones((n_keys, n_keys), visible_bias.dtype))
 
     def place(state):
         pre, left, cur, frames, k = state
         shifted = pre if left_embed is None else pre + _left_rows(left_embed, left)
         logits = visible_bias + jnp.dot(jax.nn.sigmoid(shifted), v.T)  # (N, K)
         log_off = jnp.where(keys >= cur[:, None], jax.nn.log_sigmoid(-logits), 0.0)
-        skipped = jnp.cumsum(log_off, axis=-1) - log_off  # log P(keys cur..j-1 all off)
+        skipped = jnp.dot(log_off, inclusive) - log_off  # log P(keys cur..j-1 all off)
         last = (n_keys - left)[:, None]  # the lowest key the next note can take and leave room for the rest
         log_p = jnp.where(keys == last, skipped, jax.nn.log_sigmoid(logits) + skipped)
         log_p = jnp.where((keys >= cur[:, None]) & (keys <= last), log_p, -jnp.inf)
         if greedy or noise is None:
             key = jnp.argmax(log_p, axis=-1)
         else:
-            cdf = jnp.cumsum(jax.nn.softmax(log_p / temperature, axis=-1), axis=-1)
+            cdf = jnp.dot(jax.nn.softmax(log_p / temperature, axis=-1), inclusive)
             u = jax.lax.dynamic_index_in_dim(noise, k, axis=1, keepdims=False)
             key = jnp.clip(jnp.sum(cdf < u[:, None], axis=-1), cur, last[:, 0])  # u = 0 or rounding: stay in range
         placing = left > 0
@@ -167,7 +169,10 @@ def nade_place(visible_bias: Array, hidden_bias: Array, w: Array, v: Array, nois
 
     state = (hidden_bias, count.astype(jnp.int32), jnp.zeros((n_frames,), jnp.int32),
              jnp.zeros((n_frames, n_keys), bool), jnp.int32(0))
-    return jax.lax.while_loop(lambda s: jnp.any(s[1] > 0) & (s[4] < n_keys), place, state)[3]
+    # as many rounds as the fullest frame has notes, decided once: a condition that looked at every frame's
+    # notes left (jnp.any) is a collective per round when the mesh splits the frames over devices
+    rounds = jnp.minimum(jnp.max(count), n_keys)
+    return jax.lax.while_loop(lambda s: s[4] < rounds, place, state)[3]
 
 
 def check_max_notes(frames: np.ndarray, max_notes: int, where: str) -> None:
