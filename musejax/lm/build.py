@@ -17,7 +17,7 @@ import numpy as np
 from musejax.config import ConfigError
 from musejax.lm.config import Config
 from musejax.data.encodings import get_encoding
-from musejax.lm.model import NADE_ORDERS, OUTPUTS, EventLM, PianoRollLM
+from musejax.lm.model import NADE_COUNT_INPUTS, NADE_ORDERS, OUTPUTS, EventLM, PianoRollLM
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,15 +134,18 @@ def build_lm(config: Config, meta: dict[str, Any]) -> LMFunctions:
     common = dict(cell=m.cell, hidden=m.hidden, layers=m.layers, dropout=m.dropout, impl=m.impl,
                   n_styles=n_styles, style_dim=max(m.style_dim, 1))
     feature_shape = tuple(meta["feature_shape"])
-    if m.output not in OUTPUTS or m.nade_order not in NADE_ORDERS or m.nade_hidden < 1:
+    if (m.output not in OUTPUTS or m.nade_order not in NADE_ORDERS or m.nade_hidden < 1
+            or m.nade_count_input not in NADE_COUNT_INPUTS):
         raise ConfigError(f"config.model.output must be one of {OUTPUTS} (got {m.output!r}), nade_order one of "
-                          f"{NADE_ORDERS} (got {m.nade_order!r}) and nade_hidden >= 1 (got {m.nade_hidden})")
+                          f"{NADE_ORDERS} (got {m.nade_order!r}), nade_hidden >= 1 (got {m.nade_hidden}) and "
+                          f"nade_count_input one of {NADE_COUNT_INPUTS} (got {m.nade_count_input!r})")
     if meta["loss_kind"] == "bernoulli":
         features = math.prod(feature_shape)
         # the NADE's segment form covers the fullest frame of the data (`covering` widens it for other pieces)
         max_notes = min(features, max(int(meta.get("max_notes") or features), 1))
         model = PianoRollLM(features=features, output=m.output, nade_hidden=m.nade_hidden, nade_order=m.nade_order,
-                            nade_max_notes=max_notes, nade_count=m.nade_count, **common)
+                            nade_max_notes=max_notes, nade_count=m.nade_count,
+                            nade_count_input=m.nade_count_input, **common)
         init = InitLM(model, (1, 2, *feature_shape), "float32", conditioned)
     else:  # events: a softmax over the next event (config.model.output is about piano-roll frames)
         model = EventLM(vocab_size=meta["vocab_size"], embed_dim=m.embed_dim, **common)

@@ -136,6 +136,7 @@ class _RecurrentLM(nn.Module):
 
 OUTPUTS = ("bernoulli", "nade")
 NADE_ORDERS = ("low-high", "high-low")
+NADE_COUNT_INPUTS = ("nade-hidden", "state")
 
 
 class PianoRollLM(_RecurrentLM):
@@ -147,8 +148,10 @@ class PianoRollLM(_RecurrentLM):
     Training and evaluation use the segment form (`musejax.lm.nade`), exact for frames of at most
     `nade_max_notes` sounding keys (set from the data).
 
-    nade_count=True: the frame's note count n is drawn first, from a softmax over 0..features read out of h_t,
-    and the NADE places exactly n notes (`nade.force_count`), its hidden units told how many are left to place.
+    nade_count=True: the frame's note count n is drawn first, from a softmax over 0..features, and the NADE places
+    exactly n notes (`nade.force_count`), its hidden units told how many are left to place. The softmax is read
+    out of the NADE's hidden biases (nade_count_input="nade-hidden": nade_hidden inputs, a quarter of the cost
+    of reading h_t at the defaults) or of h_t itself ("state"; runs saved before the field existed reload with it).
     With targets, the model then returns {"logits": the keys' conditional logits, "step_nll": -log p(n) (B, T)}.
     """
     features: int = PIANO_KEYS
@@ -157,16 +160,19 @@ class PianoRollLM(_RecurrentLM):
     nade_max_notes: int = 16
     nade_order: str = "low-high"
     nade_count: bool = False
+    nade_count_input: str = "nade-hidden"
 
     def setup(self) -> None:
         if self.output not in OUTPUTS:
             raise ValueError(f"musejax/lm/model.py: output must be one of {OUTPUTS}; got {self.output!r}")
         super().setup()
         if self.output == "nade":
-            if self.nade_hidden < 1 or self.nade_max_notes < 1 or self.nade_order not in NADE_ORDERS:
-                raise ValueError(f"musejax/lm/model.py: a NADE output needs nade_hidden >= 1, nade_max_notes >= 1 "
-                                 f"and nade_order in {NADE_ORDERS}; got {self.nade_hidden}, {self.nade_max_notes}, "
-                                 f"{self.nade_order!r}")
+            if (self.nade_hidden < 1 or self.nade_max_notes < 1 or self.nade_order not in NADE_ORDERS
+                    or self.nade_count_input not in NADE_COUNT_INPUTS):
+                raise ValueError(f"musejax/lm/model.py: a NADE output needs nade_hidden >= 1, nade_max_notes >= 1, "
+                                 f"nade_order in {NADE_ORDERS} and nade_count_input in {NADE_COUNT_INPUTS}; got "
+                                 f"{self.nade_hidden}, {self.nade_max_notes}, {self.nade_order!r}, "
+                                 f"{self.nade_count_input!r}")
             self.nade_hidden_bias = nn.Dense(self.nade_hidden)
             shape = (self.features, self.nade_hidden)
             self.nade_w = self.param("nade_w", nn.initializers.lecun_normal(), shape)
@@ -217,16 +223,17 @@ class PianoRollLM(_RecurrentLM):
         n_steps, batch = hs.shape[:2]
         frames = jnp.swapaxes(targets.reshape(batch, n_steps, self.features), 0, 1)  # (T, B, K)
         ordered = self._in_nade_order(frames)
+        hidden_bias = self.nade_hidden_bias(hs)
         left_embed = self.count_embed.embedding if self.nade_count else None
-        logits = nade.nade_logits(ordered, self._in_nade_order(self.readout(hs)), self.nade_hidden_bias(hs),
-                                  self.nade_w, self.nade_v, self.nade_max_notes, left_embed)
+        logits = nade.nade_logits(ordered, self._in_nade_order(self.readout(hs)), hidden_bias, self.nade_w,
+                                  self.nade_v, self.nade_max_notes, left_embed)
         if self.nade_count:
             logits = nade.force_count(logits, ordered)
         logits = jnp.swapaxes(self._in_nade_order(logits), 0, 1)
         if not self.nade_count:
             return self._shape_logits(logits, x)
         count = frames.sum(axis=-1).astype(jnp.int32)  # -log p(note count)
-        count_nll = -jnp.sum(jax.nn.log_softmax(self.count_readout(hs))
+        count_nll = -jnp.sum(jax.nn.log_softmax(self._count_logits(hs, hidden_bias))
                              * jax.nn.one_hot(count, self.features + 1, dtype=hs.dtype), axis=-1)
         return {"logits": self._shape_logits(logits, x), "step_nll": jnp.swapaxes(count_nll, 0, 1)}
 
@@ -235,8 +242,12 @@ class PianoRollLM(_RecurrentLM):
             return super()._step_outputs(h, x_t)
         outputs = {"visible_bias": self.readout(h), "hidden_bias": self.nade_hidden_bias(h)}
         if self.nade_count:
-            outputs["count_logits"] = self.count_readout(h)
+            outputs["count_logits"] = self._count_logits(h, outputs["hidden_bias"])
         return outputs
+
+    def _count_logits(self, h: Array, hidden_bias: Array) -> Array:
+        """The note count's logits over 0..features, from the NADE's hidden biases or from the state h."""
+        return self.count_readout(hidden_bias if self.nade_count_input == "nade-hidden" else h)
 
     @property
     def noise_width(self) -> int:

@@ -176,14 +176,17 @@ def test_piano_roll_lm_nade_output_is_a_normalised_frame_distribution(cell, orde
     assert model.apply({"params": params}, inputs) is None  # no targets: no NADE logits
 
 
-def test_counting_nade_is_normalised_and_its_sampler_draws_from_it():
+@pytest.mark.parametrize("count_input", ["nade-hidden", "state"])
+def test_counting_nade_is_normalised_and_its_sampler_draws_from_it(count_input):
     """nade_count=True: p(frame) = p(n) p(frame | n) sums to 1 over all frames, each conditional NADE puts all
-    its mass on frames of n notes, and draw_frame's samples follow the model (chi-squared)."""
+    its mass on frames of n notes, and draw_frame's samples follow the model (chi-squared); the count read from
+    the NADE's hidden biases (default) or from the state (runs saved before)."""
     model = PianoRollLM(features=N_KEYS, hidden=8, output="nade", nade_hidden=4, nade_max_notes=N_KEYS,
-                        nade_order="high-low", nade_count=True, impl="xla")
+                        nade_order="high-low", nade_count=True, nade_count_input=count_input, impl="xla")
     frames = _all_frames()
     inputs = jnp.asarray(np.random.default_rng(8).random((1, 2, N_KEYS)) < 0.5, jnp.float32)
     params = model.init(jax.random.key(2), inputs, targets=inputs)["params"]
+    assert params["count_readout"]["kernel"].shape == ({"nade-hidden": 4, "state": 8}[count_input], N_KEYS + 1)
     params = jax.tree.map(lambda a: a * 3.0, params)  # sharper conditionals than at init
     out = model.apply({"params": params}, jnp.repeat(inputs, len(frames), 0),
                       targets=jnp.concatenate([jnp.repeat(inputs[:, :1], len(frames), 0), frames[:, None]], axis=1))
