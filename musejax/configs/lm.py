@@ -59,6 +59,13 @@ sample_quality.json over the seeds: 0.910 against 0.916),
 and a train step of 1.85x the Bernoulli step against 2.0x (bench_nade.py, medians of three runs, after the NADE
 stopped resharding the batch); 224 s cold for the default run. The polyphonic benchmark keeps the state
 (configs/polyphonic.py).
+4000 steps and temperature 0.775 (2026-12-03): the run took 224 s, so it had room. At 4000 steps (same peak 1e-2,
+cosine over the 4000) valid / test 1.814 / 1.888 against 1.941 / 2.002, 416 s cold; sample ratios on valid
+(seeds 0 / 1 / 2; mean of the 19 ratios over the seeds) and the longest span a sample shares with a training piece:
+  T=0.75 17 / 16 / 17 (0.919), 1.5 bars      T=0.775 18 / 17 / 17 (0.924), 1.5 bars
+  T=0.8 18 / 17 / 17 (0.940), but seed 1 drew a sample sharing 2.0 bars with bwv70.7 (the target: none >= 2)
+  T=0.85 15 / 15 / 16 (0.895)
+against 18 / 14 / 13 (0.910) at 2000 steps and T=0.75 (T=0.7 15 / 11 / 12, 0.866; T=0.8 18 / 15 / 14, 0.898).
 """
 
 from __future__ import annotations

@@ -72,7 +72,7 @@ class ModelConfig:
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    steps: int = 2000  # total optimizer steps
+    steps: int = 4000  # total optimizer steps (the default run takes 7 minutes: configs/lm.py)
     # global batch, divisible by the number of devices (GPUs/TPU cores; CPU: musejax/train/mesh.py)
     batch_size: int = 16
     seed: int = 0  # data order, augmentation, init and dropout all derive from it
@@ -86,7 +86,7 @@ class SampleConfig:
     n: int = 4  # samples written to <run>/samples at the end of training
     # length of each sample in time steps / events (0 = whole pieces: as long as a training piece drawn at random)
     steps: int = 0
-    temperature: float = 0.75  # also `musejax sample`'s default; chosen on the valid split (configs/lm.py)
+    temperature: float = 0.775  # also `musejax sample`'s default; chosen on the valid split (configs/lm.py)
     top_k: int | None = None  # event LMs: keep the k most likely events
     top_p: float | None = None  # event LMs: nucleus sampling
     threshold: float | None = None  # piano-roll: a key sounds if p > threshold (None = Bernoulli sampling)

@@ -371,9 +371,9 @@ def test_command_continues_a_primer_from_a_real_run(styled_melody_run, tmp_path,
 
 
 def test_command_samples_at_the_run_configs_temperature_by_default(styled_melody_run, tmp_path, capsys):
-    assert sampling.load_run(styled_melody_run).config.sample.temperature == 0.75  # from configs/lm.py
+    assert sampling.load_run(styled_melody_run).config.sample.temperature == 0.775  # from configs/lm.py
     outputs = {}
-    for name, extra in {"default": [], "same": ["--temperature", 0.75], "hot": ["--temperature", 1.5]}.items():
+    for name, extra in {"default": [], "same": ["--temperature", 0.775], "hot": ["--temperature", 1.5]}.items():
         code, _, err = run_cli(capsys, "--run", styled_melody_run, "--n", 2, "--steps", 32, "--out", tmp_path / name,
                                *extra)
         assert code == 0, err
