@@ -12,7 +12,11 @@ the classifier's probabilities along a style mix, and Fréchet distances of gene
    them and classifies them (piece = average of its windows): confusion table conditioned x predicted style.
    For scale: the classifier on real test excerpts of the same length (piano-roll steps).
 3. Mix curve: for each pair (a, b) and weight w in 0, .25, .5, .75, 1 the style input is w*a + (1-w)*b
-   (interpolated style embeddings, as `musejax sample --mix a:w,b:1-w`); mean classifier P(a), P(b).
+   (interpolated style embeddings, as `musejax sample --mix a:w,b:1-w`); mean classifier P(a), P(b), and
+   whether each is monotone in w. Every weight of a pair samples with the same seed (common random numbers:
+   the same draws, only the style input changes), so the curve shows what the weight does, not which --n
+   pieces a seed happened to draw (with a seed per weight, P(a) of about 0.02 at the low weights went up and
+   down by sampling noise alone).
 4. Fréchet distance between each style's samples and each style's real test pieces (classifier embeddings).
 Writes style_mixing.json / .md, confusion_samples.png and mix_curve.png into the LM run.
 """
@@ -176,13 +180,13 @@ def main() -> None:
     reference, _ = split_outputs(classifier.model, classifier.params, data.test, classifier.window_steps, 256)
 
     # 3. mix curves
-    curves = {}
-    for a, b in MIX_PAIRS:
+    curves, monotone = {}, {}
+    for pair_index, (a, b) in enumerate(MIX_PAIRS):
         if a not in lm.styles or b not in lm.styles:
             continue
         curve = []
-        for w in MIX_WEIGHTS:
-            _, probs, _, _ = classify_samples(lm, classifier, args.n, args.sample_steps, args.seed + 100 + int(w * 4),
+        for w in MIX_WEIGHTS:  # one seed per pair: common random numbers across the weights (module doc)
+            _, probs, _, _ = classify_samples(lm, classifier, args.n, args.sample_steps, args.seed + 100 + pair_index,
                                               args.temperature, mix={a: w, b: 1.0 - w})
             top = probs.argmax(-1)
             curve.append({"weight": w, "p_a": float(probs[:, class_of[a]].mean()),
@@ -190,6 +194,9 @@ def main() -> None:
                           "top_a": float((top == class_of[a]).mean()),
                           "top_b": float((top == class_of[b]).mean())})
         curves[f"{a}|{b}"] = curve
+        p_a, p_b = np.array([c["p_a"] for c in curve]), np.array([c["p_b"] for c in curve])
+        monotone[f"{a}|{b}"] = {"p_a_rises": bool(np.all(np.diff(p_a) >= 0)),
+                                "p_b_falls": bool(np.all(np.diff(p_b) <= 0))}
     plot_mix(curves, args.lm_run / "mix_curve.png")
 
     # 4. Fréchet distances generated style x reference style
@@ -203,6 +210,7 @@ def main() -> None:
               "n_per_style": args.n, "sample_steps": args.sample_steps, "styles": lm.styles, "classes": classes,
               "confusion": confusion.tolist(), "per_style": rows, "own_style_share_mean": diagonal,
               "chance": 1.0 / len(classes), "real_excerpt_accuracy": real_excerpt_accuracy, "mix_curves": curves,
+              "mix_monotone": monotone, "mix_seeds": "one per pair (common random numbers)",
               "frechet": frechet, "frechet_own_mean": float(np.mean(own)), "frechet_other_mean": float(np.mean(other))}
     (args.lm_run / "style_mixing.json").write_text(json.dumps(result, indent=1) + "\n")
     unit = "steps" if lm.encoding.name == "pianoroll" else "events"
@@ -223,6 +231,8 @@ def main() -> None:
                   "|---|---|---|---|---|"]
         lines += [f"| {c['weight']:.2f} | {c['p_a']:.3f} | {c['p_b']:.3f} | {c['top_a']:.2f} | {c['top_b']:.2f} |"
                   for c in curve]
+        lines += ["", f"P({a}) monotone rising: {'yes' if monotone[pair]['p_a_rises'] else 'no'}; P({b}) monotone "
+                      f"falling: {'yes' if monotone[pair]['p_b_falls'] else 'no'} (the same draws at every weight)"]
     lines += ["", f"Fréchet distance of each style's samples to real test pieces: own style {np.mean(own):.2f} on "
                   f"average, other styles {np.mean(other):.2f}.", "", "| generated \\ reference | " + " | ".join(classes)
               + " |", "|---|" + "---|" * len(classes)]
