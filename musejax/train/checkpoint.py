@@ -63,9 +63,47 @@ def restore_meta(manager: ocp.CheckpointManager, step: int) -> dict[str, Any]:
 
 
 def restore_state(manager: ocp.CheckpointManager, step: int, abstract_state: Any) -> Any:
-    """The TrainState saved at `step`, restored into `abstract_state`'s shapes, dtypes and shardings."""
+    """The TrainState saved at `step`, restored into `abstract_state`'s shapes, dtypes and shardings.
+
+    ConfigError when the saved parameters differ from `abstract_state`'s in names or shapes: the model the run's
+    config builds today is not the one that was saved (the model code changed, or a field was added without a
+    LEGACY_VALUES entry). The checkpoint is sound, so `resume_training` does not set it aside."""
+    mismatch = _params_mismatch(manager, step, abstract_state)
+    if mismatch:
+        run_dir = Path(manager.directory).parent
+        raise ConfigError(f"{run_dir}: checkpoint step {step} does not fit the model its config builds ({mismatch}): "
+                          f"it was saved by another version of the model; load it with the musejax version that "
+                          f"trained it, or train again in another --workdir")
     restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state)))
     return restored["state"]
+
+
+def _params_mismatch(manager: ocp.CheckpointManager, step: int, abstract_state: Any) -> str:
+    """The first parameter whose saved shape (from the checkpoint's metadata) differs from `abstract_state`'s,
+    or that only one of them has, described; "" when they agree or the metadata cannot be read (a damaged
+    checkpoint: restoring says so)."""
+    try:
+        saved = ocp.StandardCheckpointer().metadata(Path(manager.directory) / str(step) / "state").item_metadata
+    except Exception:  # noqa: BLE001 (Orbax raises many kinds for a damaged or missing item)
+        return ""
+
+    def shapes(tree: Any) -> dict[str, tuple[int, ...]]:
+        leaves = jax.tree_util.tree_leaves_with_path(tree, is_leaf=lambda x: hasattr(x, "shape"))
+        return {jax.tree_util.keystr(path): tuple(leaf.shape) for path, leaf in leaves}
+
+    for field in PARAM_FIELDS:  # the LM's and style classifier's params, a GAN's two networks'
+        try:
+            have, want = shapes(saved[field]), shapes(getattr(abstract_state, field))
+        except (AttributeError, KeyError, TypeError):  # not a field of this kind of state
+            continue
+        for name in sorted(set(have) | set(want)):
+            if have.get(name) != want.get(name):
+                return (f"{field}{name}: saved {have.get(name, 'absent')}, the model has "
+                        f"{want.get(name, 'none')}")
+    return ""
+
+
+PARAM_FIELDS = ("params", "g_params", "d_params")
 
 
 def start_run(manager: ocp.CheckpointManager, run_dir: Path, config: Any, resume_groups: tuple[str, ...],
@@ -113,6 +151,8 @@ def resume_training(manager: ocp.CheckpointManager, latest: int | None, state: A
         try:
             restored = restore_state(manager, step, abstract_state)
             meta = restore_meta(manager, step)
+        except ConfigError:  # a sound checkpoint of another model: not damage
+            raise
         except Exception as err:  # noqa: BLE001 (Orbax and TensorStore raise many kinds for a damaged file)
             where = set_aside(manager, step)
             reason = f"{type(err).__name__}: {str(err).splitlines()[0][:200] if str(err) else ''}"

@@ -15,7 +15,7 @@ from lm_fixtures import records, synthetic_rolls, tiny_config, tiny_data
 from musejax.config import ConfigError
 from musejax.lm.config import resolve_config
 from musejax.lm.restore import restore_run
-from musejax.train.checkpoint import make_checkpoint_manager, save_checkpoint
+from musejax.train.checkpoint import make_checkpoint_manager, resume_training, save_checkpoint
 from musejax.lm.data import eval_batches, lm_batch, make_encoding, windows_from_arrays
 from musejax.train.fit import RunLockedError
 from musejax.lm.task import NonFiniteLossError, train
@@ -23,7 +23,7 @@ from musejax.train.mesh import make_mesh
 from musejax.train.metrics import read_metrics
 from musejax.lm.build import build_lm, data_meta
 from musejax.train.state import create_train_state, make_optimizer
-from musejax.lm.steps import masked_nll_sums, train_step
+from musejax.lm.steps import masked_nll_sums, train_step, zero_train_metrics
 
 
 # ------------------------------------------------------------------------------------------------ losses
@@ -200,6 +200,28 @@ def test_no_usable_checkpoint_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match=r"no usable checkpoint: step\(s\) 3 are damaged .*start from step 0"):
         train(config, tmp_path, data=data, progress=False)
     assert train(config, tmp_path, data=data, progress=False, stop_at_step=2).step == 2  # then a fresh start
+
+
+def test_a_checkpoint_of_another_model_is_a_clear_error_and_is_not_set_aside(tmp_path):
+    """A sound checkpoint whose parameters do not fit the model the config builds today (the model code changed)
+    names the parameter, for sampling and for resuming, and stays where it is."""
+    config = tiny_config()
+    data = tiny_data(config)
+    train(config, tmp_path, data=data, progress=False, stop_at_step=3)
+    other = tiny_config(f"--config.model.hidden={config.model.hidden + 4}")
+    lm = build_lm(other, data_meta(data))
+    tx, _ = make_optimizer(other.optim, other.train.steps)
+    state, abstract = create_train_state(lm.init_params, lm.apply_fn, tx, "bernoulli", jax.random.key(0), make_mesh())
+    manager = make_checkpoint_manager(tmp_path, config.ckpt)
+    try:
+        with pytest.raises(ConfigError, match=rf"checkpoint step 3 does not fit the model its config builds "
+                                              rf"\(params\[.+\]: saved \({config.model.hidden}, \d+\), "
+                                              rf"the model has \({other.model.hidden}, \d+\)\)"):
+            resume_training(manager, 3, state, abstract, zero_train_metrics())
+    finally:
+        manager.close()
+    assert (tmp_path / "checkpoints" / "3").is_dir() and not (tmp_path / "checkpoints-damaged").exists()
+    assert restore_run(tmp_path, "latest").step == 3  # the run's own model still loads it
 
 
 def test_checkpoints_keep_the_best_by_valid_nll_and_the_latest(tmp_path):
