@@ -106,7 +106,7 @@ def test_lm_training_survives_a_kill_during_a_checkpoint_write(tmp_path, monkeyp
 
 @pytest.mark.slow
 def test_lm_training_survives_many_kills(tmp_path, monkeypatch):
-    counts = check_lm(tmp_path, kills=10, steps=240, seed=1, monkeypatch=monkeypatch)
+    counts = check_lm(tmp_path, kills=10, steps=600, seed=1, monkeypatch=monkeypatch)
     print(f"LM kills: {counts}")
     assert counts["landed"] >= 5 and counts["during_checkpoint_write"] >= 1, counts
 
