@@ -82,10 +82,13 @@ def _params_mismatch(manager: ocp.CheckpointManager, step: int, abstract_state: 
     """The first parameter whose saved shape (from the checkpoint's metadata) differs from `abstract_state`'s,
     or that only one of them has, described; "" when they agree or the metadata cannot be read (a damaged
     checkpoint: restoring says so)."""
-    try:
-        saved = ocp.StandardCheckpointer().metadata(Path(manager.directory) / str(step) / "state").item_metadata
+    handler = ocp.StandardCheckpointHandler()  # the item's tree metadata (a Checkpointer would also look for a
+    try:  # step metadata file inside the item, which a CheckpointManager keeps one level up, and log its absence)
+        saved = handler.metadata(Path(manager.directory) / str(step) / "state")
     except Exception:  # noqa: BLE001 (Orbax raises many kinds for a damaged or missing item)
         return ""
+    finally:
+        handler.close()
 
     def shapes(tree: Any) -> dict[str, tuple[int, ...]]:
         leaves = jax.tree_util.tree_leaves_with_path(tree, is_leaf=lambda x: hasattr(x, "shape"))
