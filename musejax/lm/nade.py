@@ -36,6 +36,13 @@ def _left_rows(left_embed: Array, left: Array) -> Array:
     return left_embed[jnp.clip(left, 0, left_embed.shape[0] - 1)]
 
 
+def _before_each_key(x: Array) -> Array:
+    """Sums over the keys before each key, x (..., K) -> (..., K): an exclusive cumulative sum, as a matmul
+    (XLA's CPU cumsum is a reduce-window, slower on the training path and in the sampler's loop)."""
+    n_keys = x.shape[-1]
+    return jnp.dot(x, jnp.triu(jnp.ones((n_keys, n_keys), x.dtype), 1))
+
+
 def nade_logits(frames: Array, visible_bias: Array, hidden_bias: Array, w: Array, v: Array,
                 max_notes: int, left_embed: Array | None = None) -> Array:
     """Conditional logits (..., K) of frames (..., K) in {0, 1}, given biases c (..., K), b (..., H), weights
@@ -47,7 +54,7 @@ def nade_logits(frames: Array, visible_bias: Array, hidden_bias: Array, w: Array
     """
     frames = frames.astype(w.dtype)
     n_keys, n_hidden = w.shape
-    below = jnp.dot(frames, jnp.triu(jnp.ones((n_keys, n_keys), w.dtype), 1))  # (..., K): sounding keys below i
+    below = _before_each_key(frames)  # (..., K): sounding keys below i
     segments = jnp.arange(max_notes + 1, dtype=w.dtype)[:, None]  # (S, 1), S = max_notes + 1
     in_segment = (below[..., None, :] == segments).astype(w.dtype)  # (..., S, K): key i lies in segment s
     # segment s's pre-activation adds the W rows of the first s sounding keys: gather them (key K = no note,
@@ -89,8 +96,7 @@ def force_count(logits: Array, frames: Array) -> Array:
     key i is forced off when no note is left to place, on when every key left must sound."""
     frames = frames.astype(logits.dtype)
     n_keys = frames.shape[-1]
-    below = jnp.dot(frames, jnp.triu(jnp.ones((n_keys, n_keys), logits.dtype), 1))  # notes at keys < i
-    left = frames.sum(axis=-1, keepdims=True) - below  # notes at keys >= i
+    left = frames.sum(axis=-1, keepdims=True) - _before_each_key(frames)  # notes at keys >= i
     keys_left = n_keys - jnp.arange(n_keys, dtype=logits.dtype)
     return jnp.where(left <= 0, -FORCED, jnp.where(left >= keys_left, FORCED, logits))
 
@@ -144,22 +150,21 @@ def nade_place(visible_bias: Array, hidden_bias: Array, w: Array, v: Array, nois
     order, about 2 semitones lower in the default run's samples)."""
     n_frames, n_keys = visible_bias.shape
     keys = jnp.arange(n_keys)
-    # cumulative sums over the keys as matmuls: XLA's CPU cumsum (a reduce-window) is slower in this hot loop
-    inclusive = jnp.triu(jnp.ones((n_keys, n_keys), visible_bias.dtype))
 
     def place(state):
         pre, left, cur, frames, k = state
         shifted = pre if left_embed is None else pre + _left_rows(left_embed, left)
         logits = visible_bias + jnp.dot(jax.nn.sigmoid(shifted), v.T)  # (N, K)
         log_off = jnp.where(keys >= cur[:, None], jax.nn.log_sigmoid(-logits), 0.0)
-        skipped = jnp.dot(log_off, inclusive) - log_off  # log P(keys cur..j-1 all off)
+        skipped = _before_each_key(log_off)  # log P(keys cur..j-1 all off)
         last = (n_keys - left)[:, None]  # the lowest key the next note can take and leave room for the rest
         log_p = jnp.where(keys == last, skipped, jax.nn.log_sigmoid(logits) + skipped)
         log_p = jnp.where((keys >= cur[:, None]) & (keys <= last), log_p, -jnp.inf)
         if greedy or noise is None:
             key = jnp.argmax(log_p, axis=-1)
         else:
-            cdf = jnp.dot(jax.nn.softmax(log_p / temperature, axis=-1), inclusive)
+            probs = jax.nn.softmax(log_p / temperature, axis=-1)
+            cdf = _before_each_key(probs) + probs
             u = jax.lax.dynamic_index_in_dim(noise, k, axis=1, keepdims=False)
             key = jnp.clip(jnp.sum(cdf < u[:, None], axis=-1), cur, last[:, 0])  # u = 0 or rounding: stay in range
         placing = left > 0

@@ -34,11 +34,12 @@ def masked_nll_sums(logits: jax.Array, targets: jax.Array, mask: jax.Array, kind
         logits, extra = logits["logits"], logits["step_nll"]
     if kind == "bernoulli":
         per_element = optax.sigmoid_binary_cross_entropy(logits, targets.astype(logits.dtype))
-        per_step = per_element.reshape(*per_element.shape[:2], -1).sum(axis=-1) + extra
+        per_step = per_element.reshape(*per_element.shape[:2], -1).sum(axis=-1)
     elif kind == "categorical":
         per_step = optax.softmax_cross_entropy_with_integer_labels(logits, targets)
     else:
         raise ValueError(f"loss kind must be one of {LOSS_KINDS}, got {kind!r}")
+    per_step = per_step + extra
     valid = mask > 0
     nll_sum = jnp.where(valid, per_step, 0.0).sum()
     return nll_sum, valid.sum().astype(jnp.float32)
