@@ -11,9 +11,12 @@ the classifier's probabilities along a style mix, and Fréchet distances of gene
 2. Samples --n pieces of --sample-steps steps (events) per style (`musejax.lm.sample`, temperature 1), decodes
    them and classifies them (piece = average of its windows): confusion table conditioned x predicted style.
    For scale: the classifier on real test excerpts of the same length (piano-roll steps).
-3. Mix curve: for each pair (a, b) and weight w in 0, .25, .5, .75, 1 the style input is w*a + (1-w)*b
-   (interpolated style embeddings, as `musejax sample --mix a:w,b:1-w`); mean classifier P(a), P(b), and
-   whether each is monotone in w. Every weight of a pair samples with the same seed (common random numbers:
+3. Mix curve: for each pair (a, b) and weight w in 0, 1/8, ..., 1 the style input is w*a + (1-w)*b
+   (interpolated style embeddings, as `musejax sample --mix a:w,b:1-w`); mean classifier P(a), P(b), the share
+   of a between the two, P(a) / (P(a) + P(b)) per piece, and whether each is monotone in w. The share is the
+   mix curve: a mix of two styles can sound like a third (a Bach/Irish half-mix is mostly heard as Monteverdi,
+   so P(bach) and P(irish) are both near 0 there and P(bach) dips), and the share asks only which of the two
+   mixed styles the piece leans to. The most common other class per weight is reported beside it. Every weight of a pair samples with the same seed (common random numbers:
    the same draws, only the style input changes), so the curve shows what the weight does, not which --n
    pieces a seed happened to draw (with a seed per weight, P(a) of about 0.02 at the low weights went up and
    down by sampling noise alone).
@@ -30,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-MIX_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
+MIX_WEIGHTS = tuple(i / 8 for i in range(9))
 MIX_PAIRS = (("bach", "irish"), ("chinese-folk", "german-folk"))
 
 
@@ -92,6 +95,7 @@ def plot_mix(curves: dict, path: Path) -> None:
         w = [r["weight"] for r in rows]
         axes.plot(w, [r["p_a"] for r in rows], "o-", label=f"P({a})")
         axes.plot(w, [r["p_b"] for r in rows], "s-", label=f"P({b})")
+        axes.plot(w, [r["share_a"] for r in rows], "k^-", label=f"P({a}) / (P({a}) + P({b}))")
         axes.plot(w, [r["top_a"] for r in rows], "o:", alpha=0.6, label=f"share classified {a}")
         axes.set_xlabel(f"mix weight of {a} (1 - weight: {b})")
         axes.set_ylim(-0.02, 1.02)
@@ -120,7 +124,7 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=256)
     parser.add_argument("--pieces-per-style", type=int, default=600)
     parser.add_argument("--crop-steps", type=int, default=1024)
-    parser.add_argument("--n", type=int, default=24, help="samples per style / per mix weight")
+    parser.add_argument("--n", type=int, default=64, help="samples per style / per mix weight")
     parser.add_argument("--sample-steps", type=int, default=512)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--encoding", choices=["pianoroll", "performance"], default="performance")
@@ -189,13 +193,19 @@ def main() -> None:
             _, probs, _, _ = classify_samples(lm, classifier, args.n, args.sample_steps, args.seed + 100 + pair_index,
                                               args.temperature, mix={a: w, b: 1.0 - w})
             top = probs.argmax(-1)
-            curve.append({"weight": w, "p_a": float(probs[:, class_of[a]].mean()),
-                          "p_b": float(probs[:, class_of[b]].mean()),
+            pa, pb = probs[:, class_of[a]], probs[:, class_of[b]]
+            others = np.bincount(top, minlength=len(classes))
+            others[[class_of[a], class_of[b]]] = -1
+            curve.append({"weight": w, "p_a": float(pa.mean()), "p_b": float(pb.mean()),
+                          "share_a": float(np.mean(pa / np.maximum(pa + pb, 1e-12))),
                           "top_a": float((top == class_of[a]).mean()),
-                          "top_b": float((top == class_of[b]).mean())})
+                          "top_b": float((top == class_of[b]).mean()),
+                          "top_other": classes[int(others.argmax())],
+                          "top_other_share": float(others.max() / len(top))})
         curves[f"{a}|{b}"] = curve
-        p_a, p_b = np.array([c["p_a"] for c in curve]), np.array([c["p_b"] for c in curve])
-        monotone[f"{a}|{b}"] = {"p_a_rises": bool(np.all(np.diff(p_a) >= 0)),
+        p_a, p_b, share = (np.array([c[k] for c in curve]) for k in ("p_a", "p_b", "share_a"))
+        monotone[f"{a}|{b}"] = {"share_a_rises": bool(np.all(np.diff(share) >= 0)),
+                                "p_a_rises": bool(np.all(np.diff(p_a) >= 0)),
                                 "p_b_falls": bool(np.all(np.diff(p_b) <= 0))}
     plot_mix(curves, args.lm_run / "mix_curve.png")
 
@@ -227,12 +237,14 @@ def main() -> None:
               f"{r['without_notes']} |" for s, r in rows.items()]
     for pair, curve in curves.items():
         a, b = pair.split("|")
-        lines += ["", f"Mix {a}:w + {b}:(1-w)", "", f"| w | P({a}) | P({b}) | classified {a} | classified {b} |",
-                  "|---|---|---|---|---|"]
-        lines += [f"| {c['weight']:.2f} | {c['p_a']:.3f} | {c['p_b']:.3f} | {c['top_a']:.2f} | {c['top_b']:.2f} |"
-                  for c in curve]
-        lines += ["", f"P({a}) monotone rising: {'yes' if monotone[pair]['p_a_rises'] else 'no'}; P({b}) monotone "
-                      f"falling: {'yes' if monotone[pair]['p_b_falls'] else 'no'} (the same draws at every weight)"]
+        yes = {k: "yes" if v else "no" for k, v in monotone[pair].items()}
+        lines += ["", f"Mix {a}:w + {b}:(1-w)", "",
+                  f"| w | share of {a}: P({a}) / (P({a}) + P({b})) | P({a}) | P({b}) | classified {a} | "
+                  f"classified {b} | most often classified otherwise |", "|---|---|---|---|---|---|---|"]
+        lines += [f"| {c['weight']:.3f} | {c['share_a']:.3f} | {c['p_a']:.3f} | {c['p_b']:.3f} | {c['top_a']:.2f} | "
+                  f"{c['top_b']:.2f} | {c['top_other']} {c['top_other_share']:.2f} |" for c in curve]
+        lines += ["", f"Share of {a} monotone rising: {yes['share_a_rises']}; P({a}) monotone rising: "
+                      f"{yes['p_a_rises']}; P({b}) monotone falling: {yes['p_b_falls']} (the same draws at every weight)"]
     lines += ["", f"Fréchet distance of each style's samples to real test pieces: own style {np.mean(own):.2f} on "
                   f"average, other styles {np.mean(other):.2f}.", "", "| generated \\ reference | " + " | ".join(classes)
               + " |", "|---|" + "---|" * len(classes)]
