@@ -115,6 +115,21 @@ def test_chung2014_models_have_about_20k_parameters(variant):
     assert config.data.steps_per_quarter == 1
 
 
+def test_the_place_in_the_bar_needs_windows_that_start_on_it():
+    from musejax.lm.build import build_lm
+
+    meta = {"loss_kind": "bernoulli", "feature_shape": [88], "styles": [], "vocab_size": 0,
+            "encoding": {"name": "pianoroll"}}
+    assert build_lm(resolve_config("lm"), meta).model.position_period == 16
+    with pytest.raises(ConfigError, match=r"config\.data\.hop_steps \(100\) must be a multiple"):
+        build_lm(resolve_config("lm", ["--config.data.hop_steps=100"]), meta)
+    with pytest.raises(ConfigError, match=r"eval_window_steps \(40\)"):
+        build_lm(resolve_config("lm", ["--config.data.eval_window_steps=40"]), meta)
+    events = build_lm(resolve_config("lm", ["--config.data.hop_steps=100"]),
+                      {**meta, "loss_kind": "categorical", "vocab_size": 9, "encoding": {"name": "performance"}})
+    assert events.model.position_period == 0  # performance events have no grid
+
+
 FIXTURES = Path(__file__).parent / "fixtures" / "configs-2026-12"  # config.json as written on 2026-12-02
 
 
@@ -136,10 +151,10 @@ def test_a_saved_run_reloads_from_its_own_config_json_without_its_config_module(
     added = {key: sample.pop(key) for key in list(sample) if key not in values["sample"]}
     assert added == ({} if kind == "style" else {"board_n": 0, "board_metrics_every": 5} if kind == "gan" else
                      {"board_n": 0, "board_steps": 64, "board_metrics_every": 5})  # keys added since: defaults
-    if kind == "lm":  # the note count came later: a run from before reloads without it
+    if kind == "lm":  # the note count and the place in the bar came later: a run from before reloads without them
         model = reloaded["model"]
-        assert {key: model.pop(key) for key in list(model) if key not in values["model"]} == {"nade_count": False,
-                                                                                             "nade_count_input": "state"}
+        assert {key: model.pop(key) for key in list(model) if key not in values["model"]} == {
+            "nade_count": False, "nade_count_input": "state", "position_period": 0}
     if kind == "style":  # the texture shifts came later: a run from before reloads with them off
         added = {key: reloaded[group].pop(key) for group in ("data", "classify") for key in list(reloaded[group])
                  if key not in values[group]}

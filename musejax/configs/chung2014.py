@@ -43,6 +43,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.model.cell, config.model.hidden = VARIANTS[variant]
     config.model.layers = 1
     config.model.output = "bernoulli"  # the paper's independent-key output
+    config.model.position_period = 0  # the paper's model reads the frames only
     config.model.dropout = 0.0
     config.model.weight_noise = 0.05  # the paper's regulariser (Gaussian weight noise in training)
     config.optim.optimizer = "adamw"  # plus decoupled weight decay

@@ -62,6 +62,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     model.layers = 1
     model.dropout = 0.5  # before the readout and the NADE's biases (valid 5.638 at 0.3, 5.569 at 0.5: above)
     model.input_flips = 0.0  # likelihood benchmark: no input corruption
+    model.position_period = 0  # BL2012 files have no bar lines: a piece need not start on a downbeat
     model.output = "bernoulli" if variant == "bernoulli" else "nade"
     model.nade_hidden = 150
     model.nade_order = "low-high"

@@ -121,6 +121,21 @@ class InitLM:
         return self.model.init({"params": key}, example, style, targets=targets)["params"]
 
 
+def _position_period(config: Config) -> int:
+    """config.model.position_period, checked against the window starts it counts from."""
+    period, data = config.model.position_period, config.data
+    if period < 0:
+        raise ConfigError(f"config.model.position_period must be >= 0, got {period}")
+    misaligned = {name: value for name, value in (("hop_steps", data.hop_steps or data.window_steps),
+                                                  ("eval_window_steps", data.eval_window_steps))
+                  if period and value % period}
+    if misaligned:
+        name, value = next(iter(misaligned.items()))
+        raise ConfigError(f"config.model.position_period={period} counts the place in the bar from each window's "
+                          f"start, so config.data.{name} ({value}) must be a multiple of it")
+    return period
+
+
 def build_lm(config: Config, meta: dict[str, Any]) -> LMFunctions:
     """PianoRollLM (loss "bernoulli") or EventLM ("categorical") as configured by config.model."""
 
@@ -134,6 +149,8 @@ def build_lm(config: Config, meta: dict[str, Any]) -> LMFunctions:
     common = dict(cell=m.cell, hidden=m.hidden, layers=m.layers, dropout=m.dropout, impl=m.impl,
                   n_styles=n_styles, style_dim=max(m.style_dim, 1))
     feature_shape = tuple(meta["feature_shape"])
+    if meta.get("encoding", {}).get("name") != "performance":  # a grid: the place in the bar as an input
+        common["position_period"] = _position_period(config)
     if (m.output not in OUTPUTS or m.nade_order not in NADE_ORDERS or m.nade_hidden < 1
             or m.nade_count_input not in NADE_COUNT_INPUTS):
         raise ConfigError(f"config.model.output must be one of {OUTPUTS} (got {m.output!r}), nade_order one of "

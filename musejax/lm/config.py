@@ -40,7 +40,7 @@ class ModelConfig:
     # today's default). Any other missing key is an error: a default must not silently change a saved run.
     LEGACY_VALUES: typing.ClassVar[dict[str, Any]] = {
         "weight_noise": 0.0, "output": "bernoulli", "nade_hidden": 150, "nade_order": "low-high", "input_flips": 0.0,
-        "nade_count": False, "nade_count_input": "state"}
+        "nade_count": False, "nade_count_input": "state", "position_period": 0}
 
     cell: str = "gru"  # gru (cuDNN/torch.nn.GRU formulation) | gru-cho (Cho et al. 2014) | lstm | rnn (tanh)
     hidden: int = 256  # recurrent units per layer
@@ -65,6 +65,11 @@ class ModelConfig:
     # what the note count's softmax reads: "nade-hidden" (the NADE's hidden biases: a quarter of the cost of
     # reading the state at the defaults, valid 1.941 against 1.964: configs/lm.py) | "state" (the recurrent state)
     nade_count_input: str = "nade-hidden"
+    # grid encodings (pianoroll, melody): a one-hot of the input step's index mod this many steps joins every input,
+    # the place in the bar when pieces start on a downbeat (16: a 4/4 bar of sixteenths; valid 1.776 against
+    # 1.814 without: configs/lm.py); 0 = off. Training windows must start on it: data.hop_steps (or window_steps)
+    # and eval_window_steps are multiples of it. Performance events have no grid and ignore it.
+    position_period: int = 16
     # training only: each key of the piano-roll input frames is flipped with this probability (0 = off; events:
     # not used)
     input_flips: float = 0.01

@@ -107,6 +107,7 @@ def _generate(model: Any, params: Any, prefix: jax.Array, style: jax.Array | Non
 
     variables = {"params": params}
     style = split(style)
+    first = prefix.shape[0] - 1  # the index of the first input step in the whole sequence
     if prefix.shape[0] > 1:
         history = split(jnp.broadcast_to(prefix[:-1], (n, *prefix[:-1].shape)))
         carry, _ = model.apply(variables, history, style, method="encode")
@@ -116,15 +117,15 @@ def _generate(model: Any, params: Any, prefix: jax.Array, style: jax.Array | Non
     first_input = split(jnp.broadcast_to(prefix[-1], (n, *prefix.shape[1:])))
     nade_output = getattr(model, "output", "bernoulli") == "nade"  # a NADE draws its frames key by key
     logits_shape = (n, model.noise_width) if nade_output else jax.eval_shape(
-        lambda: model.apply(variables, carry, first_input, style, method="step")[1]).shape
+        lambda: model.apply(variables, carry, first_input, style, first, method="step")[1]).shape
     noisy = mode in ("events", "bernoulli-frames")
     predrawn = noisy and steps * math.prod(logits_shape) <= MAX_PREDRAWN_NOISE
     xs = (split(_draw_noise(key, (steps, *logits_shape), mode), P(None, DATA_AXIS)) if predrawn
           else jax.random.split(key, steps) if noisy else None)
 
     def body(state, step_noise):
-        carry, x = state
-        carry, logits = model.apply(variables, carry, x, style, method="step")
+        carry, x, index = state
+        carry, logits = model.apply(variables, carry, x, style, index, method="step")
         if noisy and not predrawn:
             step_noise = _draw_noise(step_noise, logits_shape, mode)
         if nade_output:
@@ -134,9 +135,9 @@ def _generate(model: Any, params: Any, prefix: jax.Array, style: jax.Array | Non
             x = _onsets_sound(frame.reshape(x.shape))
         else:
             x = _choose(logits, step_noise, temperature, top_p, threshold, mode, top_k, use_top_p)
-        return (carry, x), x.astype(jnp.int32 if mode.endswith("events") else jnp.bool_)
+        return (carry, x, index + 1), x.astype(jnp.int32 if mode.endswith("events") else jnp.bool_)
 
-    _, samples = jax.lax.scan(body, (carry, first_input), xs, length=steps)
+    _, samples = jax.lax.scan(body, (carry, first_input, jnp.int32(first)), xs, length=steps)
     return samples
 
 

@@ -75,6 +75,31 @@ def test_piano_roll_step_by_step_equals_full_sequence(cell):
     np.testing.assert_allclose(jnp.concatenate([first, rest], axis=1), logits, rtol=1e-5, atol=1e-5)
 
 
+def test_position_input_step_by_step_and_across_a_split_sequence():
+    model = PianoRollLM(hidden=12, position_period=4)
+    x = _rolls(2, 7)
+    variables = _init(model, x)
+    assert variables["params"]["rnn"]["layer_0"]["w_x"].shape == (88 + 4, 36)
+    carry, logits = _apply(model, variables, x, method="encode")
+    step = jax.jit(lambda c, xt, t: model.apply(variables, c, xt, None, t, method="step"))
+    state, stepped = model.apply(variables, 2, method="initial_carry"), []
+    for t in range(x.shape[1]):
+        state, out = step(state, x[:, t], t)
+        stepped.append(out)
+    np.testing.assert_allclose(jnp.stack(stepped, 1), logits, rtol=1e-5, atol=1e-5)
+    # a continuation counts on from where its first part stopped
+    first_carry, first = _apply(model, variables, x[:, :3], method="encode")
+    _, rest = _apply(model, variables, x[:, 3:], method="encode", initial_carry=first_carry, position_offset=3)
+    np.testing.assert_allclose(jnp.concatenate([first, rest], 1), logits, rtol=1e-5, atol=1e-5)
+    # the place in the bar is read: the same frames one step later in the bar give other logits
+    _, shifted = _apply(model, variables, x, method="encode", position_offset=1)
+    assert not np.allclose(shifted, logits, atol=1e-4)
+    _, wrapped = _apply(model, variables, x, method="encode", position_offset=4)  # a whole period on: the same
+    np.testing.assert_allclose(wrapped, logits, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="position"):
+        model.apply(variables, state, x[:, 0], method="step")
+
+
 def test_onset_rolls_keep_their_frame_shape():
     model = PianoRollLM(features=176, hidden=8)
     x = _rolls(2, 5, frame=(2, 88))

@@ -22,10 +22,10 @@ from musejax.lm.sample import Run, SampleError, filter_logits, parse_mix, sample
 
 
 
-def nade_run(styles: tuple[str, ...] = (), hidden: int = 8, seed: int = 0) -> Run:
+def nade_run(styles: tuple[str, ...] = (), hidden: int = 8, seed: int = 0, position_period: int = 0) -> Run:
     """A piano-roll LM with a NADE output (random weights, biases large enough to make notes)."""
     model = PianoRollLM(features=88, hidden=hidden, cell="gru", impl="xla", output="nade", nade_hidden=6,
-                        nade_max_notes=88, n_styles=len(styles), style_dim=4)
+                        nade_max_notes=88, n_styles=len(styles), style_dim=4, position_period=position_period)
     frames = jnp.zeros((1, 2, 88))
     style = jnp.zeros((1,), jnp.int32) if styles else None
     params = model.init(jax.random.key(seed), frames, style, targets=frames)["params"]
@@ -255,7 +255,10 @@ def test_primer_continuation_starts_with_the_primer_on_the_grid(tmp_path):
 def test_nade_continues_a_primer_by_bars_in_its_metre(tmp_path):
     from musejax.data.readers import read_piece
 
-    run = nade_run()
+    run = nade_run(position_period=32)  # the place in the bar as an input counts on after the primer (48 steps)
+    w_x = run.params["rnn"]["layer_0"]["w_x"]  # rows 88..119 read the place in the bar: make it matter
+    noise = jax.random.normal(jax.random.key(9), w_x[88:120].shape)
+    run.params["rnn"]["layer_0"]["w_x"] = w_x.at[88:120].set(5.0 * noise)
     write_primer(tmp_path / "primer.mid")  # 3/4, 48 sixteenth steps
     primer = read_piece(tmp_path / "primer.mid")
     arrays = sample_arrays(run, 2, bars=2, seed=1, primer=primer)
@@ -268,11 +271,11 @@ def test_nade_continues_a_primer_by_bars_in_its_metre(tmp_path):
     variables = {"params": run.params}
     carry = run.model.apply(variables, 1, method="initial_carry")
     x = jnp.zeros((1, 88))
-    for frame in primer_roll:
-        carry, _ = run.model.apply(variables, carry, x, method="step")
+    for t, frame in enumerate(primer_roll):
+        carry, _ = run.model.apply(variables, carry, x, None, t, method="step")
         x = jnp.asarray(frame, jnp.float32)[None]
-    for want in greedy:
-        carry, outputs = run.model.apply(variables, carry, x, method="step")
+    for t, want in enumerate(greedy, start=len(primer_roll)):
+        carry, outputs = run.model.apply(variables, carry, x, None, t, method="step")
         x = run.model.apply(variables, outputs, None, mode="greedy", method="draw_frame").astype(jnp.float32)
         np.testing.assert_array_equal(np.asarray(x[0], bool), want)
 

@@ -255,7 +255,8 @@ def test_run_directory_and_restore_run(tmp_path):
     out = best.apply_fn(best.params, batch, train=False, rng=None)  # lm:tiny's NADE draws the note count first
     assert out["logits"].shape == batch["targets"].shape and out["step_nll"].shape == batch["targets"].shape[:2]
     carry = best.model.apply({"params": best.params}, 2, method="initial_carry")
-    carry, step_outputs = best.model.apply({"params": best.params}, carry, jnp.zeros((2, 88)), method="step")
+    carry, step_outputs = best.model.apply({"params": best.params}, carry, jnp.zeros((2, 88)), None, 0,
+                                           method="step")  # lm:tiny reads the place in the bar: step 0
     assert best.model.output == "nade"  # lm:tiny, like lm, has a NADE output: the step gives its biases
     assert step_outputs["visible_bias"].shape == (2, 88)
     frame = best.model.apply({"params": best.params}, step_outputs, None, mode="greedy", method="draw_frame")
