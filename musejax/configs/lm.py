@@ -68,7 +68,7 @@ cosine over the 4000) valid / test 1.814 / 1.888 against 1.941 / 2.002, 416 s co
 against 18 / 14 / 13 (0.910) at 2000 steps and T=0.75 (T=0.7 15 / 11 / 12, 0.866; T=0.8 18 / 15 / 14, 0.898).
 The place in the bar as an input (model.position_period=16, 2026-12-03: a one-hot of the step mod 16 beside each
 frame; training windows start every 128 steps, so on a bar line wherever the piece does): valid / test
-1.776 / 1.850 against 1.814 / 1.888 (same data, seed and 4000 steps; 426 s). Sample ratios on valid, 96 samples
+1.776 / 1.850 against 1.814 / 1.888 (same data, seed and 4000 steps; 405 s cold). Sample ratios on valid, 96 samples
 (seeds 0 / 1 / 2 / 3; mean of the 19 ratios; the ratios of groove consistency and inter-onset intervals):
   without, T=0.775      17 / 17 / 19 / 18 (0.929)     groove 0.797, intervals 0.796
   with, T=0.75          18 / 17 / 17 / 15 (0.920)     groove 0.824, intervals 0.676

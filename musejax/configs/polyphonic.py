@@ -62,7 +62,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     model.layers = 1
     model.dropout = 0.5  # before the readout and the NADE's biases (valid 5.638 at 0.3, 5.569 at 0.5: above)
     model.input_flips = 0.0  # likelihood benchmark: no input corruption
-    model.position_period = 0  # BL2012 files have no bar lines: a piece need not start on a downbeat
+    # BL2012 files have no bar lines: a piece need not start on a downbeat. A 4/4 bar of quarters (4) on the bundled
+    # chorales, 800 steps, one seed: valid 5.160 against 5.186; kept off for files of unknown grid (2026-12-03)
+    model.position_period = 0
     model.output = "bernoulli" if variant == "bernoulli" else "nade"
     model.nade_hidden = 150
     model.nade_order = "low-high"
