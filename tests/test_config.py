@@ -154,7 +154,7 @@ def test_a_saved_run_reloads_from_its_own_config_json_without_its_config_module(
     if kind == "lm":  # the note count and the place in the bar came later: a run from before reloads without them
         model = reloaded["model"]
         assert {key: model.pop(key) for key in list(model) if key not in values["model"]} == {
-            "nade_count": False, "nade_count_input": "state", "position_period": 0}
+            "nade_count": False, "nade_count_input": "state", "position_period": 0, "transpose_input": False}
     if kind == "style":  # the texture shifts came later: a run from before reloads with them off
         added = {key: reloaded[group].pop(key) for group in ("data", "classify") for key in list(reloaded[group])
                  if key not in values[group]}

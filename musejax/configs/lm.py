@@ -80,6 +80,18 @@ so 0.775 stays. Samples hold notes more than the chorales do (2.8 notes per quar
 at T=0.95, where pitch range and groove fall apart). Drawing whether a note is held or struck anew at T=1 and
 only which keys at 0.775 (the previous frame's keys given their T=1 share at each note) matched the density
 (3.6) and the inter-onset intervals (0.95) but broke the groove (0.61; 0.73 with that share at T=0.85): not kept.
+The transposition as an input (model.transpose_input, 2026-12-03: a one-hot of the -5..+5 semitones each training
+window was moved by; sampling and scoring give 0). Trained on every key, the model had spread its samples over more
+keys than the chorales use (tonics by Krumhansl-Schmuckler over 96 samples: entropy 3.45 bits, 23 keys; training
+chorales 3.06 bits, 20 keys), so the Y&L pitch-class histograms missed on test (0.72-0.74). Told the key is as
+written, 3.11 bits, 18 keys. Same data, seed and 4000 steps: valid / test 1.799 / 1.863 against 1.776 / 1.850
+(0.02 nats given up), 408 s; sample ratios on valid, 96 samples, seeds 0-3 (mean of the 19 ratios; the Y&L
+pitch-class histogram's and transitions' ratios; the longest span a sample shares with a training piece):
+  with, T=0.75          18 / 15 / 18 / 17 (0.939)     0.98 / 0.98     1.75 bars
+  with, T=0.775         18 / 18 / 17 / 16 (0.941)     0.98 / 0.97     2.25 bars (seed 1: one sample, bwv153.9)
+  with, T=0.8           17 / 18 / 18 / 19 (0.932)     0.97 / 0.99     2.0 bars (seed 3)
+  without, T=0.775      19 / 18 / 16 / 17 (0.930)     0.85 / 0.82     1.75 bars
+so 0.775 stays; writing in the corpus's keys makes a sample more likely to meet a training passage note for note.
 """
 
 from __future__ import annotations

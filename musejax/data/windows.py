@@ -47,27 +47,35 @@ def make_windows(arrays: Sequence[np.ndarray], length: int, hop: int | None = No
 def random_transpose(array: np.ndarray, encoding: Any, rng: np.random.Generator, max_semitones: int) -> np.ndarray:
     """Transpose by a shift drawn uniformly from those in [-max_semitones, max_semitones] that keep every note
     in the encoding's range (`encoding.transpose` returns None for the others)."""
+    return transposed(array, encoding, rng, max_semitones)[0]
+
+
+def transposed(array: np.ndarray, encoding: Any, rng: np.random.Generator, max_semitones: int
+               ) -> tuple[np.ndarray, int]:
+    """`random_transpose` and the shift it drew (semitones)."""
     if max_semitones < 0:
         raise ValueError(f"max_semitones must be >= 0, got {max_semitones}")
     for shift in rng.permutation(np.arange(-max_semitones, max_semitones + 1)):
         if shift == 0:
-            return array
+            return array, 0
         shifted = encoding.transpose(array, int(shift))
         if shifted is not None:
-            return shifted
-    return array  # unreachable: a shift of 0 is always among the candidates
+            return shifted, int(shift)
+    return array, 0  # unreachable: a shift of 0 is always among the candidates
 
 
-Augment = Callable[[np.ndarray, np.ndarray, np.random.Generator], np.ndarray]  # (window, mask, rng) -> window
+# (window, mask, rng) -> the augmented window, or a dict of the window's fields to set ({"array": ..., and more})
+Augment = Callable[[np.ndarray, np.ndarray, np.random.Generator], Any]
 
 
 def transpose_augmentation(encoding: Any, max_semitones: int) -> Augment:
-    """An `augment` for the input pipeline (musejax/train/input_pipeline.py): transposes the unpadded prefix of a window (see `random_transpose`)."""
+    """An `augment` for the input pipeline (musejax/train/input_pipeline.py): transposes the unpadded prefix of a
+    window (see `random_transpose`) -> {"array": the window, "transpose": the shift drawn, int32}."""
 
-    def augment(window: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def augment(window: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
         steps = int(mask.sum())
         out = np.array(window, copy=True)
-        out[:steps] = random_transpose(window[:steps], encoding, rng, max_semitones)
-        return out
+        out[:steps], shift = transposed(window[:steps], encoding, rng, max_semitones)
+        return {"array": out, "transpose": np.int32(shift)}
 
     return augment

@@ -74,8 +74,9 @@ class ApplyLM:
                 params = add_weight_noise(params, jax.random.fold_in(rng, 1), self.weight_noise)
             if self.input_flips > 0:
                 inputs = flip_keys(inputs, jax.random.fold_in(rng, 2), self.input_flips)
+        transpose = batch.get("transpose") if getattr(self.model, "transpositions", 0) else None
         return self.model.apply({"params": params}, inputs, style, targets=targets, deterministic=not train,
-                                rngs=rngs)
+                                rngs=rngs, transpose=transpose)
 
 
 def covering(apply_fn: "ApplyLM", frames: Any) -> "ApplyLM":
@@ -151,6 +152,8 @@ def build_lm(config: Config, meta: dict[str, Any]) -> LMFunctions:
     feature_shape = tuple(meta["feature_shape"])
     if meta.get("encoding", {}).get("name") != "performance":  # a grid: the place in the bar as an input
         common["position_period"] = _position_period(config)
+    if m.transpose_input:  # the augmentation's shift as an input (config.py)
+        common["transpositions"] = max(int(config.data.transpose_semitones), 0)
     if (m.output not in OUTPUTS or m.nade_order not in NADE_ORDERS or m.nade_hidden < 1
             or m.nade_count_input not in NADE_COUNT_INPUTS):
         raise ConfigError(f"config.model.output must be one of {OUTPUTS} (got {m.output!r}), nade_order one of "

@@ -136,16 +136,19 @@ def windows_from_arrays(data: DataConfig, encoding: Any, splits: dict[str, tuple
                   piece_lengths=[len(a) for a in splits["train"][0]])
 
 
-def lm_batch(windows: np.ndarray, mask: np.ndarray, style: np.ndarray, loss_kind: str) -> dict[str, np.ndarray]:
-    """Windows -> {"inputs", "targets", "mask" float32, "style" int32} for next-step prediction."""
+def lm_batch(windows: np.ndarray, mask: np.ndarray, style: np.ndarray, loss_kind: str,
+             transpose: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Windows -> {"inputs", "targets", "mask" float32, "style" int32, "transpose" int32: the semitones each
+    window was transposed by in augmentation (0: as written)} for next-step prediction."""
+    extras = {"style": np.asarray(style, np.int32),
+              "transpose": np.zeros(len(windows), np.int32) if transpose is None else np.asarray(transpose, np.int32)}
     if loss_kind == "bernoulli":
         frames = np.asarray(windows, np.float32)
         inputs = np.concatenate([np.zeros_like(frames[:, :1]), frames[:, :-1]], axis=1)
-        return {"inputs": inputs, "targets": frames, "mask": np.asarray(mask, np.float32),
-                "style": np.asarray(style, np.int32)}
+        return {"inputs": inputs, "targets": frames, "mask": np.asarray(mask, np.float32), **extras}
     events = np.asarray(windows, np.int32)
     return {"inputs": events[:, :-1], "targets": events[:, 1:], "mask": np.asarray(mask[:, 1:] & mask[:, :-1], np.float32),
-            "style": np.asarray(style, np.int32)}
+            **extras}
 
 
 def eval_batches(split: WindowSplit, batch_size: int, loss_kind: str) -> list[dict[str, np.ndarray]]:
@@ -175,4 +178,5 @@ class TrainBatches:
     def from_step(self, start_step: int) -> Iterator[dict[str, np.ndarray]]:
         loss_kind = self.loss_kind
         return iterate(self.dataset, start_step,
-                       lambda batch: lm_batch(batch["array"], batch["mask"], batch["style"], loss_kind))
+                       lambda batch: lm_batch(batch["array"], batch["mask"], batch["style"], loss_kind,
+                                              batch.get("transpose")))

@@ -54,9 +54,14 @@ def window_batches(arrays: np.ndarray, masks: np.ndarray, extras: dict[str, np.n
         raise ValueError(f"{n} windows are fewer than one batch of {batch_size}")
     dataset = grain.MapDataset.source(_Windows(arrays, masks, extras)).shuffle(seed=seed).repeat(None)
     if augment is not None:
-        dataset = dataset.random_map(
-            lambda window, rng: {**window, "array": augment(window["array"], window["mask"], rng)}, seed=seed)
+        dataset = dataset.random_map(lambda window, rng: {**window, **_fields(augment(window["array"], window["mask"],
+                                                                                      rng))}, seed=seed)
     return dataset.batch(batch_size, drop_remainder=True)
+
+
+def _fields(augmented: Any) -> dict[str, Any]:
+    """An `Augment`'s result as the window fields it sets: a bare array is the window itself."""
+    return augmented if isinstance(augmented, dict) else {"array": augmented}
 
 
 def iterate(dataset: grain.MapDataset, start: int = 0, transform: Callable[[Any], Any] | None = None) -> Iterator[Any]:

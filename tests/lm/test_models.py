@@ -100,6 +100,24 @@ def test_position_input_step_by_step_and_across_a_split_sequence():
         model.apply(variables, state, x[:, 0], method="step")
 
 
+def test_transposition_input_joins_every_step_and_defaults_to_the_keys_as_written():
+    model = PianoRollLM(hidden=12, transpositions=2)
+    x = _rolls(2, 5)
+    variables = _init(model, x)
+    assert variables["params"]["rnn"]["layer_0"]["w_x"].shape == (88 + 5, 36)
+    written = _apply(model, variables, x)
+    np.testing.assert_allclose(_apply(model, variables, x, transpose=jnp.zeros(2, jnp.int32)), written, atol=1e-6)
+    moved = _apply(model, variables, x, transpose=jnp.array([2, -1]))
+    assert not np.allclose(moved, written, atol=1e-4)
+    carry, logits = _apply(model, variables, x, method="encode", transpose=jnp.array([2, -1]))
+    step = jax.jit(lambda c, xt: model.apply(variables, c, xt, transpose=jnp.array([2, -1]), method="step"))
+    state, stepped = model.apply(variables, 2, method="initial_carry"), []
+    for t in range(x.shape[1]):
+        state, out = step(state, x[:, t])
+        stepped.append(out)
+    np.testing.assert_allclose(jnp.stack(stepped, 1), logits, rtol=1e-5, atol=1e-5)
+
+
 def test_onset_rolls_keep_their_frame_shape():
     model = PianoRollLM(features=176, hidden=8)
     x = _rolls(2, 5, frame=(2, 88))

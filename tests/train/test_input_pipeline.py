@@ -68,6 +68,17 @@ def test_lm_and_gan_streams_resume_exactly():
     straight = list(itertools.islice(lm.from_step(0), 12))
     assert all(np.array_equal(a["inputs"], b["inputs"]) and np.array_equal(a["targets"], b["targets"])
                for a, b in zip(itertools.islice(lm.from_step(9), 3), straight[9:]))
+    # each batch says how far each window was transposed: moved back, it is a window of the data as written
+    data = tiny_data(config)
+    written = {data.train.windows[i].tobytes() for i in range(len(data.train))}
+    shifts = np.concatenate([batch["transpose"] for batch in straight])
+    assert shifts.dtype == np.int32 and set(shifts) <= set(range(-2, 3)) and len(set(shifts)) > 1
+    for batch in straight[:3]:
+        for targets, mask, shift in zip(batch["targets"], batch["mask"], batch["transpose"]):
+            steps = int(mask.sum())
+            back = np.zeros_like(targets, dtype=bool)
+            back[:steps] = data.encoding.transpose(targets[:steps] > 0, -int(shift))
+            assert back.tobytes() in written
     gan = GanBatches(synthetic_data(resolve_gan_config("gan:tiny")), batch_size=8, seed=3, transpose_semitones=5,
                      n_critic=2, with_style=True)
     straight = list(itertools.islice(gan.from_step(0), 6))
