@@ -54,8 +54,10 @@ def window_batches(arrays: np.ndarray, masks: np.ndarray, extras: dict[str, np.n
         raise ValueError(f"{n} windows are fewer than one batch of {batch_size}")
     dataset = grain.MapDataset.source(_Windows(arrays, masks, extras)).shuffle(seed=seed).repeat(None)
     if augment is not None:
-        dataset = dataset.random_map(lambda window, rng: {**window, **_fields(augment(window["array"], window["mask"],
-                                                                                      rng))}, seed=seed)
+        def augmented(window: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+            return {**window, **_fields(augment(window["array"], window["mask"], rng))}
+
+        dataset = dataset.random_map(augmented, seed=seed)
     return dataset.batch(batch_size, drop_remainder=True)
 
 
