@@ -16,10 +16,10 @@ the classifier's probabilities along a style mix, and Fréchet distances of gene
    of a between the two, P(a) / (P(a) + P(b)) per piece, and whether each is monotone in w. The share is the
    mix curve: a mix of two styles can sound like a third (a Bach/Irish half-mix is mostly heard as Monteverdi,
    so P(bach) and P(irish) are both near 0 there and P(bach) dips), and the share asks only which of the two
-   mixed styles the piece leans to. The most common other class per weight is reported beside it. Every weight of a pair samples with the same seed (common random numbers:
-   the same draws, only the style input changes), so the curve shows what the weight does, not which --n
-   pieces a seed happened to draw (with a seed per weight, P(a) of about 0.02 at the low weights went up and
-   down by sampling noise alone).
+   mixed styles the piece leans to. The most common other class per weight is reported beside it. Every
+   weight of a pair samples with the same seed (common random numbers: the same draws, only the style input
+   changes), so the curve shows what the weight does, not which --n pieces a seed happened to draw (with a seed
+   per weight, P(a) of about 0.02 at the low weights went up and down by sampling noise alone).
 4. Fréchet distance between each style's samples and each style's real test pieces (classifier embeddings).
 Writes style_mixing.json / .md, confusion_samples.png and mix_curve.png into the LM run.
 """

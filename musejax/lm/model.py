@@ -93,7 +93,7 @@ class _RecurrentLM(nn.Module):
         if self.n_styles:
             self.style_table = self.param("style_table", nn.initializers.normal(1.0),
                                           (self.n_styles, self.style_dim))
-        cond_size = (self.style_dim if self.n_styles else 0) + (2 * self.transpositions + 1) * (self.transpositions > 0)
+        cond_size = (self.style_dim if self.n_styles else 0) + self._transpose_width
         input_size = self._input_size() + self.position_period + cond_size
         self.rnn = RecurrentStack(cell=self.cell, hidden=self.hidden, layers=self.layers, input_size=input_size,
                                   dropout=self.dropout, impl=self.impl)
@@ -126,13 +126,18 @@ class _RecurrentLM(nn.Module):
         place = jax.nn.one_hot(jnp.asarray(index) % self.position_period, self.position_period, dtype=features.dtype)
         return jnp.concatenate([features, jnp.broadcast_to(place, (*features.shape[:-1], self.position_period))], -1)
 
+    @property
+    def _transpose_width(self) -> int:
+        """Columns of the transposition's one-hot: -transpositions..transpositions, or none."""
+        return 2 * self.transpositions + 1 if self.transpositions else 0
+
     def _condition(self, style: Array | None, transpose: Array | None, batch_size: int) -> Array | None:
         """What joins every input step of a sequence: the style embedding and the transposition's one-hot."""
         parts = [self.style_embedding(style, batch_size)]
         if self.transpositions:
             most = self.transpositions
             shift = jnp.zeros((batch_size,), jnp.int32) if transpose is None else jnp.asarray(transpose, jnp.int32)
-            parts.append(jax.nn.one_hot(jnp.clip(shift, -most, most) + most, 2 * most + 1))
+            parts.append(jax.nn.one_hot(jnp.clip(shift, -most, most) + most, self._transpose_width))
         parts = [part for part in parts if part is not None]
         return jnp.concatenate(parts, axis=-1) if parts else None
 

@@ -62,6 +62,9 @@ def restore_meta(manager: ocp.CheckpointManager, step: int) -> dict[str, Any]:
     return manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
 
 
+PARAM_FIELDS = ("params", "g_params", "d_params")  # the train states' parameter trees (LM and style; a GAN's two)
+
+
 def restore_state(manager: ocp.CheckpointManager, step: int, abstract_state: Any) -> Any:
     """The TrainState saved at `step`, restored into `abstract_state`'s shapes, dtypes and shardings.
 
@@ -94,7 +97,7 @@ def _params_mismatch(manager: ocp.CheckpointManager, step: int, abstract_state: 
         leaves = jax.tree_util.tree_leaves_with_path(tree, is_leaf=lambda x: hasattr(x, "shape"))
         return {jax.tree_util.keystr(path): tuple(leaf.shape) for path, leaf in leaves}
 
-    for field in PARAM_FIELDS:  # the LM's and style classifier's params, a GAN's two networks'
+    for field in PARAM_FIELDS:
         try:
             have, want = shapes(saved[field]), shapes(getattr(abstract_state, field))
         except (AttributeError, KeyError, TypeError):  # not a field of this kind of state
@@ -104,9 +107,6 @@ def _params_mismatch(manager: ocp.CheckpointManager, step: int, abstract_state: 
                 return (f"{field}{name}: saved {have.get(name, 'absent')}, the model has "
                         f"{want.get(name, 'none')}")
     return ""
-
-
-PARAM_FIELDS = ("params", "g_params", "d_params")
 
 
 def start_run(manager: ocp.CheckpointManager, run_dir: Path, config: Any, resume_groups: tuple[str, ...],
