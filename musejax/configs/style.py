@@ -5,7 +5,7 @@ cached; the first parse of the eight corpora took 13.5 min on 2 busy cores); `--
 seconds-long variant tests and CI use (on their own corpus).
 The input is the piano-roll only (no tempo, program, key-signature or length metadata); transposition of
 training windows keeps the model from keying on the notated key, and texture shifts of 60% of them (melody
-only, chords added, a coarser grid, and twice as often note values x2 / x0.5; musejax/style/shifts.py) from
+only, chords added, a coarser grid, and twice as often note values x2 / x0.5; musejax/data/texture_shifts.py) from
 keying on the texture. The out-of-style Gaussians also see shifted copies of the training pieces
 (config.classify.shifted_copies).
 Chosen on the valid split (`python experiments/style_robustness.py --run RUN --split valid`, 1,205 pieces):

@@ -16,14 +16,12 @@ import math
 
 import numpy as np
 
+from musejax.data.harmony import krumhansl_key
 from musejax.evaluate.pieces import GridPiece
 
 MAJOR_SCALE = np.array([1, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 1], bool)
 MINOR_SCALE = np.array([1, 0, 1, 1, 0, 1, 0, 1, 1, 0, 1, 0], bool)  # natural minor, as muspy
 SCALES = {"major": MAJOR_SCALE, "minor": MINOR_SCALE}
-# Krumhansl & Kessler (1982) probe-tone profiles, tonic first.
-KRUMHANSL_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
-KRUMHANSL_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 
 METRICS: dict[str, str] = {
     "n_notes": "number of notes",
@@ -96,7 +94,6 @@ def _rotations(pattern: np.ndarray) -> np.ndarray:
 
 
 SCALE_MASKS = np.concatenate([_rotations(MAJOR_SCALE), _rotations(MINOR_SCALE)]).astype(float)  # (24, 12)
-KEY_PROFILES = np.concatenate([_rotations(KRUMHANSL_MAJOR), _rotations(KRUMHANSL_MINOR)])  # (24, 12)
 
 
 def scale_consistency(piece: GridPiece) -> float:
@@ -105,20 +102,6 @@ def scale_consistency(piece: GridPiece) -> float:
         return math.nan
     histogram = np.bincount(piece.pitch % 12, minlength=12)
     return float((SCALE_MASKS @ histogram).max() / piece.n_notes)
-
-
-def krumhansl_key(pitch: np.ndarray, durations: np.ndarray) -> tuple[int, bool]:
-    """(root pitch class, minor) by Krumhansl-Schmuckler: the rotated Krumhansl-Kessler profile with the highest
-    Pearson correlation to the duration-weighted pitch-class distribution of notes `pitch` (MIDI) lasting
-    `durations` (ties: lowest root, major first; C major for an empty or flat distribution)."""
-    weights = np.bincount(np.asarray(pitch) % 12, weights=np.asarray(durations, float), minlength=12)
-    centred = weights - weights.mean()
-    if not np.any(centred):
-        return 0, False
-    profiles = KEY_PROFILES - KEY_PROFILES.mean(axis=1, keepdims=True)
-    correlation = (profiles @ centred) / (np.linalg.norm(profiles, axis=1) * np.linalg.norm(centred))
-    best = int(np.argmax(correlation))
-    return best % 12, best >= 12
 
 
 def estimate_key(piece: GridPiece) -> tuple[int, str]:

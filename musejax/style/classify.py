@@ -11,8 +11,8 @@ with a wide spread, e.g. Bach, are not penalised); a piece whose distance to the
 run's `threshold` is reported as "unknown style" rather than forced into a class. The threshold is calibrated
 on the valid split after training: the `coverage` quantile of the valid pieces' distances, each style
 weighted equally (coverage 0.95 = 95% of in-style valid pieces accepted). With `classify.shifted_copies` each
-style also has one Gaussian per texture shift (musejax/style/shifts.py), fitted to shifted copies of its training
-pieces, the nearest Gaussian setting the distance, and the threshold is calibrated on the valid pieces and shifted
+style also has one Gaussian per texture shift (musejax/data/texture_shifts.py), fitted to shifted copies of its
+training pieces, the nearest Gaussian setting the distance, and the threshold is calibrated on the valid pieces and shifted
 copies of them, so a style in another texture is not "unknown" for that alone. Means, precision matrix and
 per-style scales are in `<run>/calibration.npz`, the threshold in `<run>/calibration.json`. (The top softmax probability was the
 first candidate; it keeps polyphonic classical pieces as confidently "bach"/"monteverdi" -- see

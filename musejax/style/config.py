@@ -11,7 +11,7 @@ from musejax.config import CkptConfig, ConfigError, OptimConfig, TaskConfig, app
 from musejax.config import saved_config_dict, to_dataclass
 from musejax.style.data import BALANCE_MODES
 from musejax.style.model import ENCODER_KINDS
-from musejax.style.shifts import ROLL_SHIFTS
+from musejax.data.texture_shifts import ROLL_SHIFTS
 
 
 def texture_shift_names(text: str) -> tuple[str, ...]:
@@ -34,12 +34,12 @@ class StyleDataConfig:
     onsets: bool = True  # add an onset channel ((T, 2, 88)): repeated notes differ from held ones
     window_steps: int = 128  # 8 bars of 4/4 per window; a piece is classified by averaging its windows
     transpose_semitones: int = 6  # random transposition of training windows (+-), so the key is no cue
-    # share of training windows given one random texture shift (musejax/style/shifts.py), so that texture (one
+    # share of training windows given one random texture shift (musejax/data/texture_shifts.py), so that texture (one
     # line or several, the grid, the note values) is no cue either: the style survives a melody heard alone, with
     # chords, on a coarser grid or written in other note values (experiments/style_robustness.py measures it;
     # the search: configs/style.py)
     texture_shift_rate: float = 0.6
-    # "," separated, from shifts.ROLL_SHIFTS; a shift named twice is drawn twice as often (and gets two shifted
+    # "," separated, from texture_shifts.ROLL_SHIFTS; a shift named twice is drawn twice as often (and gets two shifted
     # copies for the out-of-style Gaussians)
     texture_shifts: str = "melody,accompaniment,grid,stretch,stretch"
     max_pieces_per_style: int = 0  # >0: at most N training pieces per style (quick runs)

@@ -21,7 +21,7 @@ from musejax.data.quantize import shift_pitch_axis
 from musejax.data.datasets import build_dataset
 from musejax.data.encodings import PianoRollEncoding
 from musejax.data.windows import make_windows
-from musejax.style.shifts import ROLL_SHIFTS, shift_roll
+from musejax.data.texture_shifts import ROLL_SHIFTS, shift_roll
 
 BALANCE_MODES = ("sampling", "loss", "none")
 
@@ -136,7 +136,7 @@ def load_style_data(data: Any, *, progress: bool = True) -> StyleData:
 class BalancedWindows:
     """Training batches {"x" (B, W, *frame) bool, "mask" (B, W) bool, "label" (B,) int32, "weight" (B,) float32},
     a pure function of (seed, step); random transposition within +-`transpose_semitones` keeps notes on the keys.
-    A `shift_rate` share of the windows gets one texture shift of `shifts` (musejax/style/shifts.py: melody only,
+    A `shift_rate` share of the windows gets one texture shift of `shifts` (musejax/data/texture_shifts.py: melody only,
     accompaniment added, coarser grid, note values x2 / x0.5), drawn uniformly, before the transposition."""
 
     def __init__(self, split: StyleSplit, n_styles: int, window_steps: int, batch_size: int, seed: int,

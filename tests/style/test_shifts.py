@@ -1,6 +1,6 @@
-"""Texture shifts (musejax/style/shifts.py) and the texture description (musejax/style/texture.py) on hand-made
-pieces: what each shift keeps and changes, on NoteSequences and on piano-roll windows, and the training batches
-and calibration that use them."""
+"""Texture shifts (musejax/style/shifts.py, musejax/data/texture_shifts.py) and the texture description
+(musejax/style/texture.py) on hand-made pieces: what each shift keeps and changes, on NoteSequences and on
+piano-roll windows, and the training batches and calibration that use them."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from note_seq.protobuf.music_pb2 import NoteSequence
 
 from musejax.config import ConfigError
 from musejax.data.encodings import PianoRollEncoding
-from musejax.style import harmony, shifts
+from musejax.data import harmony, texture_shifts
+from musejax.style import shifts
 from musejax.style.config import StyleConfig, resolve_style_config
 from musejax.config import to_dataclass, default_config
 from musejax.style.data import BalancedWindows, StyleSplit, pack_roll, shifted_split
@@ -116,10 +117,10 @@ def test_tempo_and_instrument_shifts_do_not_change_the_roll_but_stretch_does():
         shifts.shift_sequence(chorale(), "louder")
 
 
-@pytest.mark.parametrize("name", shifts.ROLL_SHIFTS)
+@pytest.mark.parametrize("name", texture_shifts.ROLL_SHIFTS)
 def test_roll_shifts_keep_the_shape_and_onsets_consistent(name):
     window = ENCODING.encode(chorale())
-    out = shifts.shift_roll(window, name, np.random.default_rng(0), 4, len(window), stretch_factor=0.5)
+    out = texture_shifts.shift_roll(window, name, np.random.default_rng(0), 4, len(window), stretch_factor=0.5)
     assert out.shape == window.shape and out.dtype == bool
     assert not (out[:, 1] & ~out[:, 0]).any()  # every onset sounds
     assert out[:, 0].any()
@@ -143,14 +144,14 @@ def test_texture_grid_and_voices():
 def test_balanced_windows_with_texture_shifts_are_deterministic():
     rolls = [pack_roll(ENCODING.encode(chorale())), pack_roll(ENCODING.encode(tune()))]
     split = StyleSplit(["a", "b"], np.array([0, 1], np.int32), rolls)
-    sampler = BalancedWindows(split, 2, 16, 32, seed=3, shift_rate=1.0, shifts=shifts.ROLL_SHIFTS)
+    sampler = BalancedWindows(split, 2, 16, 32, seed=3, shift_rate=1.0, shifts=texture_shifts.ROLL_SHIFTS)
     first, again = sampler.batch(5), sampler.batch(5)
     np.testing.assert_array_equal(first["x"], again["x"])
     assert first["x"].shape == (32, 16, 2, 88) and first["mask"].any(axis=1).all()
     plain = BalancedWindows(split, 2, 16, 32, seed=3).batch(5)
     assert not np.array_equal(plain["x"], first["x"])
-    copies = shifted_split(split, shifts.ROLL_SHIFTS, 4)
-    assert copies.ids == [f"{p}#{s}" for p in "ab" for s in shifts.ROLL_SHIFTS]
+    copies = shifted_split(split, texture_shifts.ROLL_SHIFTS, 4)
+    assert copies.ids == [f"{p}#{s}" for p in "ab" for s in texture_shifts.ROLL_SHIFTS]
     assert copies.labels.tolist() == [0] * 4 + [1] * 4
     assert len(shifted_split(split, ("melody",), 4, per_style=1)) == 2
 

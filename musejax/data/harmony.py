@@ -1,6 +1,6 @@
-"""The melody and harmony of a note list, for the texture shifts (musejax/style/shifts.py): the skyline (top line),
-the key (Krumhansl-Kessler profiles), the diatonic triad that best covers each bar, and a simple accompaniment
-voicing those chords below the melody."""
+"""The melody and harmony of a note list, for the texture shifts (musejax/data/texture_shifts.py): the skyline
+(top line), the key (Krumhansl-Kessler profiles; also `musejax evaluate`'s key), the diatonic triad that best
+covers each bar, and a simple accompaniment voicing those chords below the melody."""
 
 from __future__ import annotations
 
@@ -8,11 +8,28 @@ from typing import Sequence
 
 import numpy as np
 
-from musejax.evaluate.metrics import krumhansl_key
-
 _MAJOR = (0, 2, 4, 5, 7, 9, 11)
 _MINOR = (0, 2, 3, 5, 7, 8, 10)
 PATTERNS = ("block", "beats", "oompah")
+# Krumhansl & Kessler (1982) probe-tone profiles, tonic first.
+KRUMHANSL_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
+KRUMHANSL_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+KEY_PROFILES = np.concatenate([[np.roll(profile, root) for root in range(12)]
+                               for profile in (KRUMHANSL_MAJOR, KRUMHANSL_MINOR)])  # (24, 12): row r = root r % 12
+
+
+def krumhansl_key(pitch: np.ndarray, durations: np.ndarray) -> tuple[int, bool]:
+    """(root pitch class, minor) by Krumhansl-Schmuckler: the rotated Krumhansl-Kessler profile with the highest
+    Pearson correlation to the duration-weighted pitch-class distribution of notes `pitch` (MIDI) lasting
+    `durations` (ties: lowest root, major first; C major for an empty or flat distribution)."""
+    weights = np.bincount(np.asarray(pitch) % 12, weights=np.asarray(durations, float), minlength=12)
+    centred = weights - weights.mean()
+    if not np.any(centred):
+        return 0, False
+    profiles = KEY_PROFILES - KEY_PROFILES.mean(axis=1, keepdims=True)
+    correlation = (profiles @ centred) / (np.linalg.norm(profiles, axis=1) * np.linalg.norm(centred))
+    best = int(np.argmax(correlation))
+    return best % 12, best >= 12
 
 
 def skyline(pitch: np.ndarray, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
