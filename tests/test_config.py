@@ -151,10 +151,12 @@ def test_a_saved_run_reloads_from_its_own_config_json_without_its_config_module(
     added = {key: sample.pop(key) for key in list(sample) if key not in values["sample"]}
     assert added == ({} if kind == "style" else {"board_n": 0, "board_metrics_every": 5} if kind == "gan" else
                      {"board_n": 0, "board_steps": 64, "board_metrics_every": 5})  # keys added since: defaults
-    if kind == "lm":  # the note count and the place in the bar came later: a run from before reloads without them
-        model = reloaded["model"]
+    if kind == "lm":  # the note count, the place in the bar, ... came later: a run from before reloads without them
+        model, data = reloaded["model"], reloaded["data"]
         assert {key: model.pop(key) for key in list(model) if key not in values["model"]} == {
             "nade_count": False, "nade_count_input": "state", "position_period": 0, "transpose_input": False}
+        assert {key: data.pop(key) for key in list(data) if key not in values["data"]} == {
+            "texture_shift_rate": 0.0, "texture_shifts": ""}
     if kind == "style":  # the texture shifts came later: a run from before reloads with them off
         added = {key: reloaded[group].pop(key) for group in ("data", "classify") for key in list(reloaded[group])
                  if key not in values[group]}

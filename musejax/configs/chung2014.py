@@ -40,6 +40,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.data.window_steps = 128  # whole pieces, as the paper (a longer one is cut into 128-step windows)
     config.data.hop_steps = 128
     config.data.transpose_semitones = 0  # the paper trains without augmentation
+    config.data.texture_shift_rate = 0.0
     config.model.cell, config.model.hidden = VARIANTS[variant]
     config.model.layers = 1
     config.model.output = "bernoulli"  # the paper's independent-key output

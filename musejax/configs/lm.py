@@ -92,6 +92,28 @@ pitch-class histogram's and transitions' ratios; the longest span a sample share
   with, T=0.8           17 / 18 / 18 / 19 (0.932)     0.97 / 0.99     2.0 bars (seed 3)
   without, T=0.775      19 / 18 / 16 / 17 (0.930)     0.85 / 0.82     1.75 bars
 so 0.775 stays; writing in the corpus's keys makes a sample more likely to meet a training passage note for note.
+Texture shifts (data.texture_shift_rate 0.15, data.texture_shifts "melody,melody_chords", 2026-12-06). Given a folk
+tune, alone or over chords, the chorale model carried it on in four chorale voices. Now a share of the training
+windows is re-scored as its top line alone or as that line over diatonic chords (musejax/data/texture_shifts.py,
+the chords' bars following the place in the bar), the model reads which (a one-hot: 0 as written, one label per
+shift), samples are drawn "as written", and a primer is continued under the label most probable given it
+(lm/sample.py primer_texture). Out-of-corpus primers (experiments/primer_sets.py: 16 per set, 4 continuations of
+8 bars each, T=0.775, seed 0; absolute polyphony / density difference between continuation and primer, and the
+share in the same or the relative key), against what the real pieces do in their next 8 bars:
+                          folk-melody            folk-chords            openings
+  without the shifts      2.75 / 1.27, 23%       0.88 / 1.24, 67%       0.70 / 1.14, 53%
+  rate 0.3                0.00 / 0.21, 38%       0.15 / 0.63, 56%       0.60 / 1.12, 55%
+  rate 0.15 (default)     0.00 / 0.20, 50%       0.16 / 0.67, 58%       0.62 / 1.13, 42%
+  the real next 8 bars    0.00 / 0.09, 44%       0.10 / 0.24, 69%       0.58 / 0.57, 69%
+One label for both shifts (tried first, rate 0.3) read 4 of the 16 openings as "shifted" and continued two of them
+(a polonaise, an aria: polyphony 3.4 and 4.3) in a single line: so one label per shift. The rate was chosen on
+the valid split (96 samples a seed, seeds 0-3; mean of the 19 ratios; the longest span a sample shares with a
+training piece; valid NLL):
+  without the shifts      18 / 18 / 17 / 16 (0.941)     2.25 bars (seed 1)     1.799
+  rate 0.3                16 / 17 / 18 / 18 (0.930)     1.50 bars              1.855
+  rate 0.15 (default)     18 / 17 / 19 / 19 (0.940)     1.50 bars              1.795
+At 0.3 the samples rested less than the chorales (empty-beat ratios 0.70-0.77): the shifted windows' chords
+sound through the tune's rests, and "as written" learnt some of that.
 """
 
 from __future__ import annotations

@@ -2,8 +2,10 @@
 several, the rhythmic grid, the note values) but not its style, for training augmentation (the style classifier,
 musejax/style/data.py) and for the whole-sequence shifts of musejax/style/shifts.py. Times are in quarter notes:
   melody          the skyline: at each onset the highest starting note, unless a higher note still sounds.
-  accompaniment   a block chord, a chord per beat or bass-and-chord ("oom-pah") under the melody: per bar the
-                  diatonic triad that covers most of the bar's melody (musejax/data/harmony.py).
+  accompaniment   a block chord, a chord per beat or bass-and-chord ("oom-pah") added under the melody (the
+                  other notes kept): per bar the diatonic triad that covers most of the bar's melody
+                  (musejax/data/harmony.py).
+  melody_chords   the melody alone over that accompaniment (a lead sheet's texture).
   grid            onsets and ends snapped to a coarser grid (a quarter note: 1.0); notes of one part that land on
                   the same onset keep the longest one (a run of eighths becomes quarters, not chords).
   stretch         note values multiplied (as a tempo change reads from a file without a tempo map).
@@ -18,7 +20,7 @@ from musejax.data.piano import PIANO_KEYS, PIANO_LOW_PITCH
 from musejax.data.quantize import notes_to_roll, roll_to_notes
 
 # the shifts of training windows (config.data.texture_shifts)
-ROLL_SHIFTS = ("melody", "accompaniment", "grid", "stretch")
+ROLL_SHIFTS = ("melody", "accompaniment", "melody_chords", "grid", "stretch")
 
 
 # ------------------------------------------------------------------------------------------- note level
@@ -53,11 +55,13 @@ def requantize(start: np.ndarray, end: np.ndarray, part: np.ndarray, grid: float
 
 
 def shift_roll(window: np.ndarray, shift: str, rng: np.random.Generator, steps_per_quarter: int,
-               n_steps: int | None = None, stretch_factor: float = 2.0) -> np.ndarray:
+               n_steps: int | None = None, stretch_factor: float = 2.0,
+               bar_quarters: float | None = None) -> np.ndarray:
     """A texture shift of a piano-roll window ((T, 88) or (T, 2, 88) with onsets; bool) -> a roll of `n_steps`
     (default T) steps. `shift` is one of ROLL_SHIFTS; "stretch" multiplies the note values by `stretch_factor`
     (the caller cuts the source window to fit). Random choices (accompaniment pattern and meter, grid) come
-    from `rng`."""
+    from `rng`; with `bar_quarters` the accompaniment's bars are that long, a beat a quarter, and the window
+    starts on a downbeat (for a model that reads its place in the bar) instead of a random meter and offset."""
     roll = np.asarray(window, bool)
     onsets_channel = roll.ndim == 3
     n_steps = len(roll) if n_steps is None else n_steps
@@ -70,13 +74,18 @@ def shift_roll(window: np.ndarray, shift: str, rng: np.random.Generator, steps_p
     if shift == "melody":
         index, new_end = skyline(pitch, start, end)
         pitch, start, end = pitch[index], start[index], new_end
-    elif shift == "accompaniment":
+    elif shift in ("accompaniment", "melody_chords"):
         index, new_end = skyline(pitch, start, end)
-        meter = rng.choice(3, p=[0.6, 0.25, 0.15])  # 4/4, 3/4, 6/8
-        bar, beat = ((4.0, 1.0), (3.0, 1.0), (3.0, 1.5))[meter]
+        if bar_quarters is None:
+            meter = rng.choice(3, p=[0.6, 0.25, 0.15])  # 4/4, 3/4, 6/8
+            bar, beat = ((4.0, 1.0), (3.0, 1.0), (3.0, 1.5))[meter]
+            first_bar = float(rng.integers(0, int(bar * steps_per_quarter))) / steps_per_quarter
+        else:
+            bar, beat, first_bar = float(bar_quarters), 1.0, 0.0
         extra = accompaniment_notes(pitch[index], start[index], new_end, bar_quarters=bar, beat_quarters=beat,
-                                    first_bar=float(rng.integers(0, int(bar * steps_per_quarter))) / steps_per_quarter,
-                                    pattern=PATTERNS[rng.integers(len(PATTERNS))])
+                                    first_bar=first_bar, pattern=PATTERNS[rng.integers(len(PATTERNS))])
+        if shift == "melody_chords":
+            pitch, start, end = pitch[index], start[index], new_end
         pitch, start, end = (np.concatenate([a, b]) for a, b in zip((pitch, start, end), extra))
     elif shift == "grid":
         grid = 1.0 if rng.random() < 0.6 else 0.5

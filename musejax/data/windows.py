@@ -1,5 +1,5 @@
-"""Windows and augmentation (transposition) of encoded pieces: plain numpy, deterministic in a generator. Batches
-of them come from the Grain pipeline in musejax/train/input_pipeline.py."""
+"""Windows and augmentation (transposition, texture shifts) of encoded pieces: plain numpy, deterministic in a
+generator. Batches of them come from the Grain pipeline in musejax/train/input_pipeline.py."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+
+from musejax.data.texture_shifts import shift_roll
 
 
 def make_windows(arrays: Sequence[np.ndarray], length: int, hop: int | None = None,
@@ -77,5 +79,48 @@ def transpose_augmentation(encoding: Any, max_semitones: int) -> Augment:
         out = np.array(window, copy=True)
         out[:steps], shift = transposed(window[:steps], encoding, rng, max_semitones)
         return {"array": out, "transpose": np.int32(shift)}
+
+    return augment
+
+
+TEXTURE_AS_WRITTEN = 0  # the texture label of a window left as the corpus wrote it (`texture_augmentation`)
+
+
+def texture_augmentation(shifts: Sequence[str], rate: float, steps_per_quarter: int, bar_quarters: float,
+                         labels: Sequence[int] | None = None) -> Augment:
+    """An `augment` for piano-roll windows ((T, 88) bool): a `rate` share of them gets one texture shift drawn
+    from `shifts` (musejax/data/texture_shifts.py: "melody", "melody_chords", ...; the accompaniment's bars
+    `bar_quarters` long from the window's start) -> {"array": the window, "texture": int32 label}: the shift's
+    label (`labels[i]` for shifts[i], default i + 1), or TEXTURE_AS_WRITTEN. A model given the label writes the
+    corpus's texture when told "as written", and learns from the shifted windows to carry on a melody, or a
+    melody over chords, that it is given."""
+    shifts = tuple(shifts)
+    labels = tuple(range(1, len(shifts) + 1)) if labels is None else tuple(int(label) for label in labels)
+    if not shifts or not 0.0 <= rate <= 1.0 or len(labels) != len(shifts) or TEXTURE_AS_WRITTEN in labels:
+        raise ValueError(f"texture_augmentation needs shifts, a label for each other than {TEXTURE_AS_WRITTEN} "
+                         f"and a rate in [0, 1]; got {shifts}, {labels}, {rate}")
+
+    def augment(window: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        if rng.random() >= rate:
+            return {"array": window, "texture": np.int32(TEXTURE_AS_WRITTEN)}
+        steps = int(mask.sum())
+        out = np.zeros_like(window)
+        drawn = int(rng.integers(len(shifts)))
+        out[:steps] = shift_roll(window[:steps], shifts[drawn], rng, steps_per_quarter, bar_quarters=bar_quarters)
+        return {"array": out, "texture": np.int32(labels[drawn])}
+
+    return augment
+
+
+def chained(*augments: Augment) -> Augment:
+    """One `augment` applying each in turn to the window the one before returned; their fields merged."""
+
+    def augment(window: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> dict[str, Any]:
+        fields: dict[str, Any] = {}
+        for step in augments:
+            out = step(window, mask, rng)
+            fields.update(out if isinstance(out, dict) else {"array": out})
+            window = fields["array"]
+        return fields
 
     return augment

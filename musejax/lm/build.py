@@ -16,6 +16,7 @@ import numpy as np
 
 from musejax.config import ConfigError
 from musejax.lm.config import Config
+from musejax.lm.data import TEXTURE_LABELS, texture_shift_names
 from musejax.data.encodings import get_encoding
 from musejax.lm.model import NADE_COUNT_INPUTS, NADE_ORDERS, OUTPUTS, EventLM, PianoRollLM
 
@@ -75,8 +76,9 @@ class ApplyLM:
             if self.input_flips > 0:
                 inputs = flip_keys(inputs, jax.random.fold_in(rng, 2), self.input_flips)
         transpose = batch.get("transpose") if getattr(self.model, "transpositions", 0) else None
+        texture = batch.get("texture") if getattr(self.model, "textures", 0) else None
         return self.model.apply({"params": params}, inputs, style, targets=targets, deterministic=not train,
-                                rngs=rngs, transpose=transpose)
+                                rngs=rngs, transpose=transpose, texture=texture)
 
 
 def covering(apply_fn: "ApplyLM", frames: Any) -> "ApplyLM":
@@ -154,6 +156,8 @@ def build_lm(config: Config, meta: dict[str, Any]) -> LMFunctions:
         common["position_period"] = _position_period(config)
     if m.transpose_input:  # the augmentation's shift as an input (config.py)
         common["transpositions"] = max(int(config.data.transpose_semitones), 0)
+    if texture_shift_names(config.data, meta["loss_kind"]):  # the texture label as an input (config.py)
+        common["textures"] = TEXTURE_LABELS
     if (m.output not in OUTPUTS or m.nade_order not in NADE_ORDERS or m.nade_hidden < 1
             or m.nade_count_input not in NADE_COUNT_INPUTS):
         raise ConfigError(f"config.model.output must be one of {OUTPUTS} (got {m.output!r}), nade_order one of "

@@ -19,6 +19,9 @@ from musejax.config import to_dataclass
 
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
+    # fields added after runs were saved without them, and the value those runs computed with (see ModelConfig)
+    LEGACY_VALUES: typing.ClassVar[dict[str, Any]] = {"texture_shift_rate": 0.0, "texture_shifts": ""}
+
     corpus: str = "bach-chorales"  # bundled corpus name(s) ("," separated) or a folder of MIDI/MusicXML/ABC/kern
     encoding: str = "pianoroll"  # pianoroll (polyphonic) | melody | performance (events)
     steps_per_quarter: int = 4  # time resolution of the piano-roll / melody encodings (4: a sixteenth grid)
@@ -28,6 +31,14 @@ class DataConfig:
     hop_steps: int = 128  # hop between training windows (0 = window_steps, no overlap)
     eval_window_steps: int = 0  # valid/test window length (0 = whole pieces: the literature's per-step NLL)
     transpose_semitones: int = 5  # random transposition of training windows, +-semitones (0 = off)
+    # piano-roll: this share of training windows is re-scored in another texture (0 = off): one shift drawn from
+    # `texture_shifts` (musejax/data/texture_shifts.py: "melody" = the top line alone, "melody_chords" = the top
+    # line over chords, "accompaniment" = chords added, "grid" = a coarser grid). The model reads which ("as
+    # written" or the shift's label): unprimed samples are drawn "as written" (the corpus's texture); a primer is
+    # continued under the label most probable given it (musejax/lm/sample.py), so a melody or a tune over chords
+    # is carried on as one. Why these values: configs/lm.py
+    texture_shift_rate: float = 0.15
+    texture_shifts: str = "melody,melody_chords"
     max_pieces: int = 0  # use at most the first N pieces of each split (0 = all; quick runs)
     valid_fraction: float = 0.1
     test_fraction: float = 0.1

@@ -1,4 +1,5 @@
-"""Language-model data: encoded pieces -> windows -> batches {"inputs", "targets", "mask", "style"} (numpy).
+"""Language-model data: encoded pieces -> windows -> batches {"inputs", "targets", "mask", "style", "transpose",
+"texture"} (numpy).
 
 Piano-roll (loss "bernoulli"): inputs are the frames shifted right by one behind an all-zero start frame,
 targets the frames themselves, so every frame of a window is predicted and sampling starts from a zero frame.
@@ -14,7 +15,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from musejax.data.windows import make_windows, transpose_augmentation
+from musejax.config import ConfigError
+from musejax.data.windows import chained, make_windows, texture_augmentation, transpose_augmentation
 from musejax.lm.config import DataConfig
 from musejax.train.input_pipeline import iterate, window_batches
 from musejax.data.encodings import get_encoding
@@ -136,12 +138,42 @@ def windows_from_arrays(data: DataConfig, encoding: Any, splits: dict[str, tuple
                   piece_lengths=[len(a) for a in splits["train"][0]])
 
 
+# the shifts a language model's training windows may get (a stretch would change the window's length)
+LM_TEXTURE_SHIFTS = ("melody", "melody_chords", "accompaniment", "grid")  # shift i has texture label i + 1
+TEXTURE_LABELS = 1 + len(LM_TEXTURE_SHIFTS)  # with 0: as written (musejax/data/windows.py)
+
+
+def texture_label(shift: str) -> int:
+    """The texture label a language model reads for windows re-scored by `shift` (one of LM_TEXTURE_SHIFTS)."""
+    return 1 + LM_TEXTURE_SHIFTS.index(shift)
+
+
+def texture_shift_names(data: DataConfig, loss_kind: str) -> tuple[str, ...]:
+    """The texture shifts training windows get: config.data.texture_shifts for a piano-roll model with
+    texture_shift_rate > 0, else () (event encodings have no texture to shift)."""
+    names = tuple(name.strip() for name in data.texture_shifts.split(",") if name.strip())
+    if not 0.0 <= data.texture_shift_rate <= 1.0:
+        raise ConfigError(f"config.data.texture_shift_rate must be in [0, 1], got {data.texture_shift_rate}")
+    unknown = [name for name in names if name not in LM_TEXTURE_SHIFTS]
+    if unknown:
+        raise ConfigError(f"config.data.texture_shifts: unknown shift {unknown[0]!r} for a language model "
+                          f"(choose from {', '.join(LM_TEXTURE_SHIFTS)})")
+    if loss_kind != "bernoulli" or data.texture_shift_rate == 0.0:
+        return ()
+    if not names:
+        raise ConfigError(f"config.data.texture_shift_rate={data.texture_shift_rate} needs config.data.texture_shifts")
+    return names
+
+
 def lm_batch(windows: np.ndarray, mask: np.ndarray, style: np.ndarray, loss_kind: str,
-             transpose: np.ndarray | None = None) -> dict[str, np.ndarray]:
+             transpose: np.ndarray | None = None, texture: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Windows -> {"inputs", "targets", "mask" float32, "style" int32, "transpose" int32: the semitones each
-    window was transposed by in augmentation (0: as written)} for next-step prediction."""
-    extras = {"style": np.asarray(style, np.int32),
-              "transpose": np.zeros(len(windows), np.int32) if transpose is None else np.asarray(transpose, np.int32)}
+    window was transposed by in augmentation (0: as written), "texture" int32: its texture label (0: as written,
+    musejax/data/windows.py `texture_augmentation`)} for next-step prediction."""
+    def labels(values: np.ndarray | None) -> np.ndarray:
+        return np.zeros(len(windows), np.int32) if values is None else np.asarray(values, np.int32)
+
+    extras = {"style": np.asarray(style, np.int32), "transpose": labels(transpose), "texture": labels(texture)}
     if loss_kind == "bernoulli":
         frames = np.asarray(windows, np.float32)
         inputs = np.concatenate([np.zeros_like(frames[:, :1]), frames[:, :-1]], axis=1)
@@ -169,8 +201,16 @@ class TrainBatches:
     s), so a resumed run sees exactly the batches (and augmentations) an uninterrupted one would.
     """
 
-    def __init__(self, data: LMData, batch_size: int, seed: int, transpose_semitones: int) -> None:
-        augment = transpose_augmentation(data.encoding, transpose_semitones) if transpose_semitones else None
+    def __init__(self, data: LMData, batch_size: int, seed: int, transpose_semitones: int,
+                 texture_shifts: tuple[str, ...] = (), texture_shift_rate: float = 0.0,
+                 bar_quarters: float = 4.0) -> None:
+        augments = []
+        if texture_shifts:  # first: the shifts find chords in the key as written
+            augments.append(texture_augmentation(texture_shifts, texture_shift_rate, data.encoding.steps_per_quarter,
+                                                 bar_quarters, [texture_label(name) for name in texture_shifts]))
+        if transpose_semitones:
+            augments.append(transpose_augmentation(data.encoding, transpose_semitones))
+        augment = chained(*augments) if augments else None
         self.loss_kind = data.loss_kind
         self.dataset = window_batches(data.train.windows, data.train.mask, {"style": data.train.style},
                                       batch_size=batch_size, seed=seed, augment=augment)
@@ -179,4 +219,4 @@ class TrainBatches:
         loss_kind = self.loss_kind
         return iterate(self.dataset, start_step,
                        lambda batch: lm_batch(batch["array"], batch["mask"], batch["style"], loss_kind,
-                                              batch.get("transpose")))
+                                              batch.get("transpose"), batch.get("texture")))

@@ -13,19 +13,21 @@ readout), impl ("auto" | "xla" | "triton", GRU cells only), n_styles (0 = uncond
 position_period (0 = off: else a one-hot of the input's index t mod position_period joins every input step, the
 place in the bar on a grid encoding; input t of a sequence starting at `position_offset` has index offset + t),
 transpositions (0 = off: else a one-hot of the semitones -transpositions..transpositions a sequence was
-transposed by in augmentation joins every input step; `transpose` (B,) int, None = 0: the keys as written).
+transposed by in augmentation joins every input step; `transpose` (B,) int, None = 0: the keys as written),
+textures (0 = off: else a one-hot of a sequence's texture label, 0..textures-1, joins every input step; `texture`
+(B,) int, None = 0: the corpus's texture as written, k > 0: re-scored by a texture shift, lm/data.py texture_label).
 Style, when n_styles > 0, is either int ids (B,) or mixture weights (B, n_styles) (rows summing to 1, not checked);
 its embedding `weights @ style_table` is concatenated to every input step. Ids and one-hot weights are identical.
 
 Methods (all usable as `model.apply(variables, ..., method=...)`; params passed explicitly, nothing hidden):
   __call__(x, style=None, *, targets=None, deterministic=True, initial_carry=None, position_offset=0,
-           transpose=None) -> logits (B, T, ...)
+           transpose=None, texture=None) -> logits (B, T, ...)
   encode(x, style=None, *, ...same) -> (carry, logits)   carry after the last step; a NADE model needs `targets`
       (B, T, *frame) for logits and gives None without them
   initial_carry(batch_size) -> carry   (tuple over layers of h (B, H), or (h, c) for LSTM)
-  step(carry, x_t, style=None, position=None, transpose=None) -> (carry, out_t)   one step, no dropout; x_t
-      (B, *frame) or tokens (B,), `position` its index in the sequence; out_t is the logits, or for a NADE model
-      the per-frame NADE biases that `draw_frame(out_t, noise, ...)` samples
+  step(carry, x_t, style=None, position=None, transpose=None, texture=None) -> (carry, out_t)   one step, no
+      dropout; x_t (B, *frame) or tokens (B,), `position` its index in the sequence; out_t is the logits, or for a
+      NADE model the per-frame NADE biases that `draw_frame(out_t, noise, ...)` samples
 Dropout needs `rngs={"dropout": key}` when deterministic=False.
 """
 from __future__ import annotations
@@ -55,6 +57,7 @@ class _RecurrentLM(nn.Module):
     style_dim: int = 16
     position_period: int = 0
     transpositions: int = 0
+    textures: int = 0
 
     # -- hooks for subclasses ------------------------------------------------------------------------
     def _input_size(self) -> int:
@@ -93,7 +96,7 @@ class _RecurrentLM(nn.Module):
         if self.n_styles:
             self.style_table = self.param("style_table", nn.initializers.normal(1.0),
                                           (self.n_styles, self.style_dim))
-        cond_size = (self.style_dim if self.n_styles else 0) + self._transpose_width
+        cond_size = (self.style_dim if self.n_styles else 0) + self._transpose_width + self.textures
         input_size = self._input_size() + self.position_period + cond_size
         self.rnn = RecurrentStack(cell=self.cell, hidden=self.hidden, layers=self.layers, input_size=input_size,
                                   dropout=self.dropout, impl=self.impl)
@@ -131,13 +134,20 @@ class _RecurrentLM(nn.Module):
         """Columns of the transposition's one-hot: -transpositions..transpositions, or none."""
         return 2 * self.transpositions + 1 if self.transpositions else 0
 
-    def _condition(self, style: Array | None, transpose: Array | None, batch_size: int) -> Array | None:
-        """What joins every input step of a sequence: the style embedding and the transposition's one-hot."""
+    def _condition(self, style: Array | None, transpose: Array | None, texture: Array | None,
+                   batch_size: int) -> Array | None:
+        """What joins every input step of a sequence: the style embedding, the transposition's and the texture
+        label's one-hots."""
         parts = [self.style_embedding(style, batch_size)]
+
+        def labels(values: Array | None) -> Array:
+            return jnp.zeros((batch_size,), jnp.int32) if values is None else jnp.asarray(values, jnp.int32)
+
         if self.transpositions:
             most = self.transpositions
-            shift = jnp.zeros((batch_size,), jnp.int32) if transpose is None else jnp.asarray(transpose, jnp.int32)
-            parts.append(jax.nn.one_hot(jnp.clip(shift, -most, most) + most, self._transpose_width))
+            parts.append(jax.nn.one_hot(jnp.clip(labels(transpose), -most, most) + most, self._transpose_width))
+        if self.textures:
+            parts.append(jax.nn.one_hot(jnp.clip(labels(texture), 0, self.textures - 1), self.textures))
         parts = [part for part in parts if part is not None]
         return jnp.concatenate(parts, axis=-1) if parts else None
 
@@ -147,32 +157,35 @@ class _RecurrentLM(nn.Module):
 
     def encode(self, x: Array, style: Array | None = None, *, targets: Array | None = None,
                deterministic: bool = True, initial_carry: Carry | None = None,
-               position_offset: Array | int = 0, transpose: Array | None = None) -> tuple[Carry, Array | None]:
+               position_offset: Array | int = 0, transpose: Array | None = None,
+               texture: Array | None = None) -> tuple[Carry, Array | None]:
         """Run over a whole sequence: -> (carry after the last step, logits (B, T, ...)); `targets` (the next
         frames) only matter to a NADE output."""
         xs = self._embed_sequence(x)
         xs = self._with_position(xs, position_offset + jnp.arange(xs.shape[0])[:, None])
-        cond = self._condition(style, transpose, xs.shape[1])
+        cond = self._condition(style, transpose, texture, xs.shape[1])
         carry, hs = self.rnn(xs, cond, initial_carry, deterministic=deterministic)
         hs = self.out_drop(hs, deterministic=deterministic or self.dropout == 0.0)
         return carry, self._sequence_outputs(hs, x, targets)
 
     def __call__(self, x: Array, style: Array | None = None, *, targets: Array | None = None,
                  deterministic: bool = True, initial_carry: Carry | None = None,
-                 position_offset: Array | int = 0, transpose: Array | None = None) -> Array:
+                 position_offset: Array | int = 0, transpose: Array | None = None,
+                 texture: Array | None = None) -> Array:
         """Logits of the next step at every position: (B, T, ...)."""
         return self.encode(x, style, targets=targets, deterministic=deterministic, initial_carry=initial_carry,
-                           position_offset=position_offset, transpose=transpose)[1]
+                           position_offset=position_offset, transpose=transpose, texture=texture)[1]
 
     def step(self, carry: Carry, x_t: Array, style: Array | None = None,
-             position: Array | int | None = None, transpose: Array | None = None) -> tuple[Carry, Any]:
+             position: Array | int | None = None, transpose: Array | None = None,
+             texture: Array | None = None) -> tuple[Carry, Any]:
         """One step for sampling (no dropout): -> (new carry, logits of the next step, or a NADE's biases);
         `position`: the index of x_t in its sequence (needed with position_period > 0)."""
         if self.position_period and position is None:
             raise ValueError("musejax/lm/model.py: this model reads its place in the bar (position_period="
                              f"{self.position_period}): pass step(..., position=index of x_t)")
         features = self._with_position(self._embed_step(x_t), position)
-        cond = self._condition(style, transpose, features.shape[0])
+        cond = self._condition(style, transpose, texture, features.shape[0])
         carry, h = self.rnn.step(carry, features, cond)
         return carry, self._step_outputs(h, x_t)
 

@@ -22,6 +22,10 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from note_seq import NoteSequence
 
 from musejax.midi.audio import Renderer
+from musejax.data.windows import TEXTURE_AS_WRITTEN
+from musejax.lm.build import ApplyLM, covering
+from musejax.lm.data import LM_TEXTURE_SHIFTS, texture_label, texture_shift_names
+from musejax.lm.steps import masked_nll_sums
 from musejax.midi.meta import PRIMER_END_ANNOTATION, primer_end_seconds, write_midi
 from musejax.midi.plots import plot_pianoroll
 from musejax.train.mesh import DATA_AXIS, data_parallel_devices, make_mesh, replicate_tree
@@ -95,9 +99,11 @@ def _draw_noise(key: jax.Array, shape: tuple[int, ...], mode: str) -> jax.Array:
 @functools.partial(jax.jit, static_argnames=("model", "n", "steps", "mode", "top_k", "use_top_p", "mesh"))
 def _generate(model: Any, params: Any, prefix: jax.Array, style: jax.Array | None, key: jax.Array,
               temperature: jax.Array, top_p: jax.Array, threshold: jax.Array, *, n: int, steps: int, mode: str,
-              top_k: int | None, use_top_p: bool, mesh: Mesh | None = None) -> jax.Array:
+              top_k: int | None, use_top_p: bool, mesh: Mesh | None = None,
+              texture: jax.Array | None = None) -> jax.Array:
     """Run the model over prefix[:-1] (one scan; the primer), then sample `steps` steps starting from input
     prefix[-1] (a second scan: (carry, x) -> model.step -> sample x'). prefix (P, ...); returns (steps, n, ...).
+    `texture`: (n,) texture labels for a model that reads them (None: the corpus's texture as written).
 
     With a `mesh` the n samples are split over its devices (params replicated); the random draws, and so the
     samples, are the same as without it."""
@@ -106,18 +112,18 @@ def _generate(model: Any, params: Any, prefix: jax.Array, style: jax.Array | Non
             lambda a: jax.lax.with_sharding_constraint(a, NamedSharding(mesh, spec)), tree)
 
     variables = {"params": params}
-    style = split(style)
+    style, texture = split(style), split(texture)
     first = prefix.shape[0] - 1  # the index of the first input step in the whole sequence
     if prefix.shape[0] > 1:
         history = split(jnp.broadcast_to(prefix[:-1], (n, *prefix[:-1].shape)))
-        carry, _ = model.apply(variables, history, style, method="encode")
+        carry, _ = model.apply(variables, history, style, texture=texture, method="encode")
     else:
         carry = model.apply(variables, n, method="initial_carry")
     carry = split(carry)
     first_input = split(jnp.broadcast_to(prefix[-1], (n, *prefix.shape[1:])))
     nade_output = getattr(model, "output", "bernoulli") == "nade"  # a NADE draws its frames key by key
     logits_shape = (n, model.noise_width) if nade_output else jax.eval_shape(
-        lambda: model.apply(variables, carry, first_input, style, first, method="step")[1]).shape
+        lambda: model.apply(variables, carry, first_input, style, first, texture=texture, method="step")[1]).shape
     noisy = mode in ("events", "bernoulli-frames")
     predrawn = noisy and steps * math.prod(logits_shape) <= MAX_PREDRAWN_NOISE
     xs = (split(_draw_noise(key, (steps, *logits_shape), mode), P(None, DATA_AXIS)) if predrawn
@@ -125,7 +131,7 @@ def _generate(model: Any, params: Any, prefix: jax.Array, style: jax.Array | Non
 
     def body(state, step_noise):
         carry, x, index = state
-        carry, logits = model.apply(variables, carry, x, style, index, method="step")
+        carry, logits = model.apply(variables, carry, x, style, index, texture=texture, method="step")
         if noisy and not predrawn:
             step_noise = _draw_noise(step_noise, logits_shape, mode)
         if nade_output:
@@ -139,6 +145,32 @@ def _generate(model: Any, params: Any, prefix: jax.Array, style: jax.Array | Non
 
     _, samples = jax.lax.scan(body, (carry, first_input, jnp.int32(first)), xs, length=steps)
     return samples
+
+
+# how a continuation's title says which texture its primer was read in (a shift of musejax/lm/data.py)
+TEXTURE_READINGS = {"melody": "as a melody", "melody_chords": "as a melody over chords",
+                    "accompaniment": "with chords added", "grid": "on a coarser grid"}
+
+
+def primer_texture(run: Run, prefix: np.ndarray, style: np.ndarray | None, n: int) -> np.ndarray:
+    """(n,) texture labels for continuing a primer with a model that reads one (config.data.texture_shift_rate):
+    per sample (style), the most probable label given the primer: TEXTURE_AS_WRITTEN (the corpus's texture) or
+    that of a shift the model was trained with (a melody alone, a melody over chords, ...), each weighted by its
+    share of the training windows. prefix: the start frame and the primer's frames (P, ...)."""
+    data = run.config.data
+    shifts = texture_shift_names(data, run.loss_kind)
+    rate = min(max(float(data.texture_shift_rate), 1e-3), 1 - 1e-3)
+    labels = np.array([TEXTURE_AS_WRITTEN, *(texture_label(name) for name in dict.fromkeys(shifts))], np.int32)
+    log_prior = np.log([1 - rate, *(rate * shifts.count(name) / len(shifts) for name in dict.fromkeys(shifts))])
+    k = len(labels)
+    frames = np.asarray(prefix, np.float32)
+    inputs, targets = (np.broadcast_to(a, (k * n, *a.shape)) for a in (frames[:-1], frames[1:]))
+    batch = {"inputs": inputs, "targets": targets, "mask": np.ones(inputs.shape[:2], np.float32),
+             "style": None if style is None else np.concatenate([style] * k), "texture": np.repeat(labels, n)}
+    logits = covering(ApplyLM(run.model, style is not None), targets)(run.params, batch, train=False, rng=None)
+    nll = np.array([float(masked_nll_sums(jax.tree.map(lambda a: a[row : row + 1], logits), targets[row : row + 1],
+                                          batch["mask"][row : row + 1], "bernoulli")[0]) for row in range(k * n)])
+    return labels[np.argmax(log_prior[:, None] - nll.reshape(k, n), axis=0)]
 
 
 # ------------------------------------------------------------------------------------- settings and styles
@@ -226,13 +258,13 @@ def sample(run: Run, n: int, steps: int | Sequence[int] | None = None, *, bars: 
     text annotation at the primer's end. A conditioned model takes `style` (a name), `mix` ({name: weight}) or
     neither (sample i gets style i mod S). Without a primer an event model starts from one silent event.
     """
-    arrays, primer_array, style_labels = _sample(run, n, steps, seed, temperature, top_k, top_p, threshold,
-                                                 primer, style, mix, bars)
+    arrays, primer_array, style_labels, textures = _sample(run, n, steps, seed, temperature, top_k, top_p,
+                                                           threshold, primer, style, mix, bars)
     qpm = DEFAULT_QPM if primer is None else _primer_qpm(primer)
     sequences = []
     for index, array in enumerate(arrays):
         ns = run.encoding.decode(array, qpm=qpm)
-        _describe(ns, run, index, style_labels[index], primer, primer_array, qpm)
+        _describe(ns, run, index, style_labels[index], primer, primer_array, qpm, textures[index])
         sequences.append(ns)
     return sequences
 
@@ -264,8 +296,9 @@ def _sampling_mesh(n: int) -> Mesh | None:
 def _sample(run: Run, n: int, steps: int | Sequence[int] | None, seed: int, temperature: float, top_k: int | None,
             top_p: float | None, threshold: float | None, primer: NoteSequence | None, style: str | None,
             mix: dict[str, float] | None, bars: int | None = None
-            ) -> tuple[list[np.ndarray], np.ndarray | None, list[str]]:
-    """-> (whole arrays (L_i, ...) per sample, the encoded primer or None, a style label per sample)."""
+            ) -> tuple[list[np.ndarray], np.ndarray | None, list[str], list[int | None]]:
+    """-> (whole arrays (L_i, ...) per sample, the encoded primer or None, a style label per sample, the texture
+    label each was drawn under (None for a model without one))."""
     if n < 1:
         raise SampleError(f"need n >= 1 samples, got n={n}")
     primer_array = None if primer is None else _encode_primer(run, primer)
@@ -303,10 +336,15 @@ def _sample(run: Run, n: int, steps: int | Sequence[int] | None, seed: int, temp
         style_array = np.concatenate([style_array, np.repeat(style_array[-1:], drawn - n, 0)])
     inputs = (run.params, prefix, style_array, jax.random.key(seed), np.float32(temperature or 1.0),
               np.float32(1.0 if top_p is None else top_p), np.float32(0.5 if threshold is None else threshold))
+    texture = None  # a model that reads a texture label: the corpus's texture, or the one its primer is in
+    if getattr(run.model, "textures", 0):
+        texture = (np.full(drawn, TEXTURE_AS_WRITTEN, np.int32) if primer_array is None
+                   else primer_texture(run, prefix, style_array, drawn))
+    textures = [None] * n if texture is None else [int(label) for label in texture[:n]]
     if mesh is not None:  # every input replicated over the mesh (on many hosts: each passes the same values)
-        inputs = replicate_tree(inputs, mesh)
+        inputs, texture = replicate_tree((inputs, texture), mesh)
     samples = _generate(run.model, *inputs, n=int(drawn), steps=int(steps), mode=mode, top_k=top_k,
-                        use_top_p=top_p is not None and top_p < 1, mesh=mesh)
+                        use_top_p=top_p is not None and top_p < 1, mesh=mesh, texture=texture)
     # (n, steps, ...) bool frames / int32 events; a multi-host job gathers every host's samples on each
     samples = np.swapaxes(process_allgather(samples, tiled=True) if jax.process_count() > 1
                           else np.asarray(samples), 0, 1)[:n]
@@ -316,17 +354,20 @@ def _sample(run: Run, n: int, steps: int | Sequence[int] | None, seed: int, temp
     else:
         arrays = np.concatenate([np.broadcast_to(prefix, (n, *prefix.shape)), samples], 1)
     cut = arrays.shape[1] - steps  # the primer (and an event model's start event) in front of every sample
-    return [arrays[i, : cut + lengths[i]] for i in range(n)], primer_array, style_labels
+    return [arrays[i, : cut + lengths[i]] for i in range(n)], primer_array, style_labels, textures
 
 
 def _describe(ns: NoteSequence, run: Run, index: int, style_label: str, primer: NoteSequence | None,
-              primer_array: np.ndarray | None, qpm: float) -> None:
-    """Name the sample, record its style, and (for a primer) its time/key signature and where the primer ends."""
+              primer_array: np.ndarray | None, qpm: float, texture: int | None = None) -> None:
+    """Name the sample, record its style, and (for a primer) its time/key signature, where the primer ends and
+    the texture the model read it in, where not its corpus's (TEXTURE_READINGS)."""
     ns.id = f"{run.name}/sample_{index:03d}"
     ns.filename = ""
     title = f"{run.name} sample {index}" + (f" ({style_label})" if style_label else "")
     if primer is not None:
         title += f", continuing {Path(primer.filename).name or primer.id}"
+        if texture:  # read in a texture other than the corpus's
+            title += f" {TEXTURE_READINGS[LM_TEXTURE_SHIFTS[texture - 1]]}"
         for field in ("time_signatures", "key_signatures"):
             first = [s for s in getattr(primer, field) if s.time <= 0]
             if first:

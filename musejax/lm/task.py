@@ -19,7 +19,7 @@ import jax.numpy as jnp
 from musejax.config import ConfigError
 from musejax.lm.config import Config
 from musejax.train import checkpoint as ckpt_lib
-from musejax.lm.data import LMData, TrainBatches, eval_batches, load_lm_data
+from musejax.lm.data import LMData, TrainBatches, eval_batches, load_lm_data, texture_shift_names
 from musejax.train.fit import Cadence, NonFiniteLossError, TaskBase, fit
 from musejax.train.mesh import data_parallel_devices, make_mesh, replicate_tree, shard_batch
 from musejax.lm.build import build_lm, data_meta
@@ -108,8 +108,11 @@ class LMTask(TaskBase):
 
     def batches(self, start_step: int) -> Iterator[dict[str, jax.Array]]:
         config = self.config
-        stream = TrainBatches(self.data, config.train.batch_size, config.train.seed,
-                              config.data.transpose_semitones).from_step(start_step)
+        period = getattr(self.model, "position_period", 0)  # the accompaniment's bars follow the place in the bar
+        bar_quarters = period / self.data.encoding.steps_per_quarter if period else 4.0
+        stream = TrainBatches(self.data, config.train.batch_size, config.train.seed, config.data.transpose_semitones,
+                              texture_shift_names(config.data, self.data.loss_kind), config.data.texture_shift_rate,
+                              bar_quarters).from_step(start_step)
         return (shard_batch(batch, self.mesh) for batch in stream)
 
     def summarize(self, sums: dict[str, Any], step: int) -> dict[str, float]:

@@ -1,4 +1,5 @@
-"""Splits, windows and transposition augmentation (numpy only; batches: tests/train/test_input_pipeline.py)."""
+"""Splits, windows and augmentation: transposition, texture shifts (numpy only; batches:
+tests/train/test_input_pipeline.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from musejax.data.splits import split_of
-from musejax.data.windows import make_windows, random_transpose, transpose_augmentation
+from musejax.data.windows import (TEXTURE_AS_WRITTEN, chained, make_windows,
+                                  random_transpose, texture_augmentation, transpose_augmentation)
 
 # ---------------------------------------------------------------- splits
 
@@ -135,6 +137,57 @@ def test_transpose_augmentation_of_melody_windows(seed: int, max_semitones: int)
     shifts = set((out - window)[window >= 2].tolist())
     assert shifts <= {shift} and abs(shift) <= max_semitones  # the shift it reports is the one it made
     np.testing.assert_array_equal(out[~mask], 0)
+
+
+def chorale_window(steps: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """A four-voice window of quarter-note chords (keys of an 88-key roll), the last 16 steps padding."""
+    roll = np.zeros((steps, 88), bool)
+    chords = [(48, 55, 64, 72), (45, 57, 64, 72), (43, 55, 62, 71), (48, 52, 60, 67)]
+    for quarter in range((steps - 16) // 4):
+        roll[4 * quarter: 4 * quarter + 4, np.array(chords[quarter % 4]) - 21] = True
+    return roll, np.arange(steps) < steps - 16
+
+
+def test_texture_augmentation_shifts_a_share_and_labels_every_window() -> None:
+    window, mask = chorale_window()
+    rng = np.random.default_rng(0)
+    melody = texture_augmentation(["melody"], 1.0, 4, 4.0)(window, mask, rng)
+    assert int(melody["texture"]) == 1  # the first shift's label by default
+    np.testing.assert_array_equal(melody["array"].sum(1), window.any(1))  # one line: the top voice
+    np.testing.assert_array_equal(melody["array"][:, 72 - 21], window[:, 72 - 21])  # the top voice where it sounds
+    chords = texture_augmentation(["accompaniment"], 1.0, 4, 4.0)(window, mask, rng)["array"]
+    assert chords[:48].sum(1).min() >= 2 and not chords[48:].any()  # melody over chords; padding stays empty
+    onsets = np.flatnonzero((chords[1:] & ~chords[:-1]).any(1)) + 1
+    assert set(onsets % 4) == {0}  # chords on the beats of bars that start with the window
+    kept = texture_augmentation(["melody"], 0.0, 4, 4.0)(window, mask, rng)
+    assert int(kept["texture"]) == TEXTURE_AS_WRITTEN
+    np.testing.assert_array_equal(kept["array"], window)
+    augment = texture_augmentation(["melody", "melody_chords"], 0.5, 4, 4.0, labels=[3, 7])
+    half = [augment(window, mask, rng) for _ in range(300)]
+    labels = np.array([int(out["texture"]) for out in half])
+    assert 0.35 < (labels != TEXTURE_AS_WRITTEN).mean() < 0.65 and set(labels) == {TEXTURE_AS_WRITTEN, 3, 7}
+    for out, label in zip(half, labels):  # the label says which shift the window got, if any
+        if label == TEXTURE_AS_WRITTEN:
+            np.testing.assert_array_equal(out["array"], window)
+        else:
+            polyphonic = out["array"].sum(1).max() > 1  # melody_chords (label 7) keeps chords under the tune
+            assert polyphonic == (label == 7)
+    with pytest.raises(ValueError, match="rate"):
+        texture_augmentation(["melody"], 1.5, 4, 4.0)
+    with pytest.raises(ValueError, match="label"):
+        texture_augmentation(["melody"], 0.5, 4, 4.0, labels=[TEXTURE_AS_WRITTEN])
+
+
+def test_chained_augmentations_transpose_the_shifted_window() -> None:
+    from musejax.data.encodings import PianoRollEncoding
+
+    window, mask = chorale_window()
+    both = chained(texture_augmentation(["melody"], 1.0, 4, 4.0), transpose_augmentation(PianoRollEncoding(), 5))
+    for seed in range(6):
+        out = both(window, mask, np.random.default_rng(seed))
+        melody = texture_augmentation(["melody"], 1.0, 4, 4.0)(window, mask, np.random.default_rng(seed))["array"]
+        assert int(out["texture"]) == 1
+        np.testing.assert_array_equal(out["array"], np.roll(melody, int(out["transpose"]), axis=1))
 
 
 # ---------------------------------------------------------------- `musejax data build` end to end

@@ -17,6 +17,7 @@ from musejax.lm import sample as sampling
 from musejax.cli import main as cli_main
 from musejax.data.encodings import PianoRollEncoding
 from musejax.data.performance import PerformanceEncoding
+from musejax.lm.config import Config, DataConfig
 from musejax.lm.model import PianoRollLM
 from musejax.lm.sample import Run, SampleError, filter_logits, parse_mix, sample, sample_arrays
 
@@ -43,15 +44,16 @@ def with_constant_logits(run: Run, logits: np.ndarray) -> Run:
     return Run(model=run.model, params=params, encoding=run.encoding, styles=run.styles, loss_kind=run.loss_kind)
 
 
-def greedy_reference(run: Run, prefix: np.ndarray, steps: int) -> np.ndarray:
+def greedy_reference(run: Run, prefix: np.ndarray, steps: int, texture: int | None = None) -> np.ndarray:
     """Python step loop: feed prefix[:-1] step by step, then pick the most likely next input `steps` times."""
     variables = {"params": run.params}
     carry = run.model.apply(variables, 1, method="initial_carry")
+    label = None if texture is None else jnp.array([texture])
     for x in prefix[:-1]:
-        carry, _ = run.model.apply(variables, carry, jnp.asarray(x)[None], method="step")
+        carry, _ = run.model.apply(variables, carry, jnp.asarray(x)[None], texture=label, method="step")
     x, out = jnp.asarray(prefix[-1])[None], []
     for _ in range(steps):
-        carry, logits = run.model.apply(variables, carry, x, method="step")
+        carry, logits = run.model.apply(variables, carry, x, texture=label, method="step")
         x = (jnp.argmax(logits, -1).astype(jnp.int32) if run.loss_kind == "categorical"
              else (logits > 0).astype(jnp.float32))
         out.append(np.asarray(x[0]))
@@ -250,6 +252,43 @@ def test_primer_continuation_starts_with_the_primer_on_the_grid(tmp_path):
     prefix = np.concatenate([np.zeros((1, 88), np.float32), primer_roll.astype(np.float32)])
     np.testing.assert_array_equal(greedy[48:], greedy_reference(run, prefix, 16).astype(bool))
     assert not np.array_equal(greedy[48:], sample_arrays(run, 2, 16, temperature=0.0)[0])
+
+
+def test_a_primer_is_continued_under_its_likelier_texture_label_and_a_piece_is_drawn_as_written(tmp_path):
+    import optax
+    from musejax.data.readers import read_piece
+
+    model = PianoRollLM(features=88, hidden=8, cell="gru", impl="xla", textures=5)
+    params = model.init(jax.random.key(4), jnp.zeros((1, 2, 88)))["params"]
+    params["readout"]["bias"] = jax.random.normal(jax.random.key(5), (88,))
+    w_x = params["rnn"]["layer_0"]["w_x"]  # the last five rows read the texture label: make it matter
+    params["rnn"]["layer_0"]["w_x"] = w_x.at[-5:].set(5.0 * jax.random.normal(jax.random.key(6), w_x[-5:].shape))
+    config = Config(data=DataConfig(texture_shift_rate=0.5, texture_shifts="melody"))  # labels 0 and 1, even odds
+    run = Run(model=model, params=params, encoding=PianoRollEncoding(), loss_kind="bernoulli", config=config)
+    write_primer(tmp_path / "primer.mid")
+    primer = read_piece(tmp_path / "primer.mid")
+    prefix = np.concatenate([np.zeros((1, 88), np.float32), PianoRollEncoding().encode(primer).astype(np.float32)])
+
+    def primer_nll(label: int) -> float:  # a step loop: -log p(primer | label)
+        variables, carry, total = {"params": params}, model.apply({"params": params}, 1, method="initial_carry"), 0.0
+        for x, target in zip(prefix[:-1], prefix[1:]):
+            carry, logits = model.apply(variables, carry, jnp.asarray(x)[None], texture=jnp.array([label]),
+                                        method="step")
+            total += float(optax.sigmoid_binary_cross_entropy(logits[0], jnp.asarray(target)).sum())
+        return total
+
+    nll = [primer_nll(0), primer_nll(1)]
+    assert abs(nll[0] - nll[1]) > 1.0  # the label matters
+    likelier = int(np.argmin(nll))
+    np.testing.assert_array_equal(sampling.primer_texture(run, prefix, None, 3), [likelier] * 3)
+    continued = sample_arrays(run, 1, 16, temperature=0.0, primer=primer)[0][len(prefix) - 1:]
+    np.testing.assert_array_equal(continued, greedy_reference(run, prefix, 16, texture=likelier).astype(bool))
+    assert not np.array_equal(continued, greedy_reference(run, prefix, 16, texture=1 - likelier).astype(bool))
+    unprimed = sample_arrays(run, 1, 16, temperature=0.0)[0]
+    start = np.zeros((1, 88), np.float32)
+    np.testing.assert_array_equal(unprimed, greedy_reference(run, start, 16, texture=0).astype(bool))
+    np.testing.assert_array_equal(unprimed, greedy_reference(run, start, 16).astype(bool))  # None: as written
+    assert not np.array_equal(unprimed, greedy_reference(run, start, 16, texture=1).astype(bool))
 
 
 def test_nade_continues_a_primer_by_bars_in_its_metre(tmp_path):

@@ -288,6 +288,20 @@ def test_batch_larger_than_the_data_is_a_clear_error(tmp_path):
         train(config, tmp_path / "run", data=tiny_data(config), progress=False)
 
 
+def test_texture_shift_settings_are_checked_and_give_the_model_its_label_input():
+    from musejax.lm.build import build_lm
+    from musejax.lm.data import LM_TEXTURE_SHIFTS, texture_shift_names
+
+    for override, message in (("--config.data.texture_shift_rate=1.5", "texture_shift_rate must be in"),
+                              ("--config.data.texture_shifts=melody,stretch", "unknown shift 'stretch'")):
+        with pytest.raises(ConfigError, match=message):
+            texture_shift_names(tiny_config(override).data, "bernoulli")
+    assert texture_shift_names(tiny_config().data, "categorical") == ()  # events: no texture to shift
+    meta = {"loss_kind": "bernoulli", "feature_shape": [88], "vocab_size": 0, "styles": [], "max_notes": 4}
+    assert build_lm(tiny_config(), meta).model.textures == 1 + len(LM_TEXTURE_SHIFTS)
+    assert not build_lm(tiny_config("--config.data.texture_shift_rate=0"), meta).model.textures
+
+
 # ------------------------------------------------------------------------------------------------ command
 
 

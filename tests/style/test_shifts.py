@@ -127,7 +127,13 @@ def test_roll_shifts_keep_the_shape_and_onsets_consistent(name):
     if name == "melody":
         assert out[:, 0].sum(axis=1).max() == 1
     if name == "accompaniment":
-        assert out[:, 0].sum(axis=1).max() >= 3
+        assert out[:, 0].sum(axis=1).max() >= 3 and not (window[:, 0] & ~out[:, 0]).any()  # chords added
+    if name == "melody_chords":  # the top line over bass and triad, the inner voices gone
+        melody = texture_shifts.shift_roll(window, "melody", np.random.default_rng(0), 4)[:, 0]
+        assert 3 <= out[:, 0].sum(axis=1).max() <= 5
+        sounding = melody.any(axis=1)
+        top = 87 - np.argmax(out[:, 0, ::-1], axis=1)
+        np.testing.assert_array_equal(top[sounding], np.argmax(melody, axis=1)[sounding])
 
 
 def test_texture_grid_and_voices():
@@ -152,7 +158,7 @@ def test_balanced_windows_with_texture_shifts_are_deterministic():
     assert not np.array_equal(plain["x"], first["x"])
     copies = shifted_split(split, texture_shifts.ROLL_SHIFTS, 4)
     assert copies.ids == [f"{p}#{s}" for p in "ab" for s in texture_shifts.ROLL_SHIFTS]
-    assert copies.labels.tolist() == [0] * 4 + [1] * 4
+    assert copies.labels.tolist() == [0] * len(texture_shifts.ROLL_SHIFTS) + [1] * len(texture_shifts.ROLL_SHIFTS)
     assert len(shifted_split(split, ("melody",), 4, per_style=1)) == 2
 
 

@@ -79,6 +79,17 @@ def test_lm_and_gan_streams_resume_exactly():
             back = np.zeros_like(targets, dtype=bool)
             back[:steps] = data.encoding.transpose(targets[:steps] > 0, -int(shift))
             assert back.tobytes() in written
+    # with texture shifts: each batch says which windows may be in another texture; those "as written" are
+    shifted = TrainBatches(data, batch_size=4, seed=3, transpose_semitones=0, texture_shifts=("melody",),
+                           texture_shift_rate=0.5)
+    batches = list(itertools.islice(shifted.from_step(0), 12))
+    labels = np.concatenate([batch["texture"] for batch in batches])
+    assert labels.dtype == np.int32 and set(labels) == {0, 1}
+    as_written = [t.tobytes() for b in batches for t, label in zip(b["targets"] > 0, b["texture"]) if label == 0]
+    assert as_written and all(t in written for t in as_written)
+    assert any(t.tobytes() not in written for b in batches for t in b["targets"] > 0)  # some were shifted
+    assert all(np.array_equal(a["texture"], b["texture"]) and np.array_equal(a["targets"], b["targets"])
+               for a, b in zip(itertools.islice(shifted.from_step(9), 3), batches[9:]))
     gan = GanBatches(synthetic_data(resolve_gan_config("gan:tiny")), batch_size=8, seed=3, transpose_semitones=5,
                      n_critic=2, with_style=True)
     straight = list(itertools.islice(gan.from_step(0), 6))
