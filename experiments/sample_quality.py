@@ -55,7 +55,10 @@ CONTINUATION_ROWS = (("pitch_class_distance", "pitch-class histogram distance (T
                      ("key_agreement", "estimated key agrees (share)"),
                      ("scale_agreement", "same key or its relative major/minor (share)"),
                      ("polyphony_second", "polyphony of the continuation / second half"),
-                     ("density_second", "density of the continuation / second half"))
+                     ("density_second", "density of the continuation / second half"),
+                     ("read_as_melody", "primer read as a melody (share of continuations)"),
+                     ("read_as_melody_chords", "primer read as a melody over chords (share)"))
+PRIMER_BASELINE = "baseline.json"  # in a --primers folder: what its pieces really do next (primer_sets.py)
 
 
 # ------------------------------------------------------------------------------------------------- pieces
@@ -239,7 +242,7 @@ def continuations(run: Any, primers: Sequence[Any], bars: int, per_primer: int, 
     from musejax.evaluate.pieces import grid_piece, slice_piece
     from musejax.midi.meta import primer_end_seconds
     from musejax.midi.plots import seconds_to_quarters
-    from musejax.lm.sample import SampleError, sample
+    from musejax.lm.sample import TEXTURE_READINGS, SampleError, sample
 
     rows, failures = [], []
     for index, primer in enumerate(tqdm(primers, desc=f"continue ({run.name})", disable=not progress, leave=False)):
@@ -254,8 +257,11 @@ def continuations(run: Any, primers: Sequence[Any], bars: int, per_primer: int, 
             piece = grid_piece(ns, steps_per_quarter)
             quarters = seconds_to_quarters(ns, [primer_end_seconds(ns), ns.total_time])
             end, total = (int(round(float(q) * steps_per_quarter)) for q in quarters)
-            rows.append(dict(primer=name, continuation=k, **compare_passages(
-                slice_piece(piece, 0, end), slice_piece(piece, end, max(total, end)), end, total - end)))
+            read_as = [shift for shift, words in TEXTURE_READINGS.items()
+                       if ns.sequence_metadata.title.endswith(f" {words}")]
+            passages = compare_passages(slice_piece(piece, 0, end), slice_piece(piece, end, max(total, end)), end,
+                                        total - end)
+            rows.append(dict(primer=name, continuation=k, read_as=read_as[0] if read_as else "as written", **passages))
     return rows, failures
 
 
@@ -322,11 +328,21 @@ def evaluate_run(run: Any, args: argparse.Namespace, out: Path, label: str) -> d
         if primers:
             rows, failures = continuations(run, primers, args.bars, args.continuations, args.seed, spq,
                                            options["temperature"], options["threshold"], progress)
-            baseline = [halves(p) for p in test]
+            summary = summarize_passages(rows)
+            if getattr(run.model, "textures", 0) and rows:  # the texture the model read each primer in (lm/sample.py)
+                for shift in ("melody", "melody_chords"):
+                    summary[f"read_as_{shift}"] = float(np.mean([row["read_as"] == shift for row in rows]))
+            own_baseline = Path(args.primers) / PRIMER_BASELINE if args.primers != "test" else None
+            if own_baseline is not None and own_baseline.is_file():  # the primers' own next bars
+                baseline, baseline_summary = [], json.loads(own_baseline.read_text())
+                baseline_name = f"the bars that follow each primer ({own_baseline})"
+            else:
+                baseline = [halves(p) for p in test]
+                baseline_summary = summarize_passages(baseline)
+                baseline_name = "second against first half of each test piece"
             result["continuation"] = {"bars": args.bars, "per_primer": args.continuations, "n_primers": len(primers),
-                                      "failures": failures, "summary": summarize_passages(rows),
-                                      "baseline": summarize_passages(baseline), "pairs": rows,
-                                      "baseline_pairs": baseline}
+                                      "failures": failures, "summary": summary, "baseline": baseline_summary,
+                                      "baseline_name": baseline_name, "pairs": rows, "baseline_pairs": baseline}
             bar.update()
     return result
 
@@ -410,12 +426,14 @@ def to_markdown(result: dict[str, Any]) -> str:
     if continued:
         section = models[continued[0]]["continuation"]
         lines += ["", f"### Continuations ({section['n_primers']} primers x {section['per_primer']}, "
-                  f"{section['bars']} bars each) against their own primer; baseline: second against first half of "
-                  "each test piece", "", "| measure | baseline | " + " | ".join(continued) + " |",
+                  f"{section['bars']} bars each) against their own primer; baseline: {section['baseline_name']}", "",
+                  "| measure | baseline | " + " | ".join(continued) + " |",
                   "|---" * (2 + len(continued)) + "|"]
         for key, name in CONTINUATION_ROWS:
-            lines.append(f"| {name} | {_fmt(section['baseline'][key])} | "
-                         + " | ".join(_fmt(models[m]["continuation"]["summary"][key]) for m in continued) + " |")
+            values = [models[m]["continuation"]["summary"].get(key) for m in continued]
+            if key in section["baseline"] or any(v is not None for v in values):
+                lines.append(f"| {name} | {_fmt(section['baseline'].get(key))} | "
+                             + " | ".join(_fmt(v) for v in values) + " |")
         lines += [f"- {m}: primer {f['primer']} skipped: {f['reason']}" for m in continued
                   for f in models[m]["continuation"]["failures"]]
     verdicts = []

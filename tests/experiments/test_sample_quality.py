@@ -104,6 +104,8 @@ def test_report_compares_both_models_with_the_real_baseline(sample_quality, runs
 
     primers = tmp_path / "primers"
     write_piece(primers / "primer.mid", seed=1000, bars=2)
+    own_baseline = {"n_pairs": 1, "pitch_class_distance": 0.25, "polyphony_difference": 0.5, "key_agreement": 1.0}
+    (primers / sample_quality.PRIMER_BASELINE).write_text(json.dumps(own_baseline))  # as primer_sets.py writes
     out = tmp_path / "out"
     result = sample_quality.main(["--run", str(runs["bernoulli"]), "--run", str(runs["nade"]), "--n", "4",
                                   "--baseline-draws", "2", "--primers", str(primers), "--bars", "2",
@@ -122,11 +124,15 @@ def test_report_compares_both_models_with_the_real_baseline(sample_quality, runs
         copying = model["copying"]
         assert copying["samples"]["n_pieces"] == 4 and copying["samples"]["longest_span_bars"] >= 0
         continuation = model["continuation"]
-        assert continuation["summary"]["n_pairs"] == 2 and continuation["baseline"]["n_pairs"] == 3
+        assert continuation["summary"]["n_pairs"] == 2 and continuation["baseline"] == own_baseline
+        assert {row["read_as"] for row in continuation["pairs"]} <= {"as written", "melody", "melody_chords"}
+        read_as = [continuation["summary"][f"read_as_{shift}"] for shift in ("melody", "melody_chords")]
+        assert sum(read_as) == np.mean([row["read_as"] != "as written" for row in continuation["pairs"]])
         assert all(math.isfinite(continuation["summary"][key]) for key in ("pitch_class_distance", "key_agreement"))
         assert len(list((out / f"samples-{label}").glob("*.mid"))) == 4
     markdown = (out / "sample_quality.md").read_text()
-    for heading in ("### Whole pieces", "### Quarters", "### Copying", "### Continuations", "Verdict:"):
+    for heading in ("### Whole pieces", "### Quarters", "### Copying", "### Continuations", "Verdict:",
+                    "the bars that follow each primer", "| primer read as a melody (share of continuations) | n/a |"):
         assert heading in markdown
 
 
