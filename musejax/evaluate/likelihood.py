@@ -18,7 +18,7 @@ import numpy as np
 from note_seq.protobuf.music_pb2 import NoteSequence
 
 from musejax.data.quantize import EncodingError, piece_name
-from musejax.lm.steps import masked_nll_sums
+from musejax.lm.steps import row_nll_sums
 from musejax.lm.data import lm_batch
 from musejax.lm.build import covering
 from musejax.lm.restore import restore_run
@@ -56,12 +56,9 @@ class LikelihoodResult:
 def _row_nll_fn(apply_fn: Any, loss_kind: str):
     import jax
 
-
     def row_nll(params, batch):
         logits = apply_fn(params, batch, train=False, rng=None)
-        one_row = lambda l, t, m: masked_nll_sums(jax.tree.map(lambda a: a[None], l), t[None], m[None],  # noqa: E731
-                                                  loss_kind)
-        return jax.vmap(one_row)(logits, batch["targets"], batch["mask"])
+        return row_nll_sums(logits, batch["targets"], batch["mask"], loss_kind)
 
     return jax.jit(row_nll)
 

@@ -23,14 +23,13 @@ from note_seq import NoteSequence
 
 from musejax.midi.audio import Renderer
 from musejax.data.windows import TEXTURE_AS_WRITTEN
-from musejax.lm.build import ApplyLM, covering
-from musejax.lm.data import LM_TEXTURE_SHIFTS, texture_label, texture_shift_names
-from musejax.lm.steps import masked_nll_sums
+from musejax.lm.data import LM_TEXTURE_SHIFTS
 from musejax.midi.meta import PRIMER_END_ANNOTATION, primer_end_seconds, write_midi
 from musejax.midi.plots import plot_pianoroll
 from musejax.train.mesh import DATA_AXIS, data_parallel_devices, make_mesh, replicate_tree
 from musejax.lm.sample_inputs import (DEFAULT_QPM, Run, SampleError, _encode_primer, _primer_qpm,
-                                      _start_input, corpus_piece_lengths, load_run, sample_lengths, steps_per_bar)
+                                      _start_input, corpus_piece_lengths, load_run, primer_texture, sample_lengths,
+                                      steps_per_bar)
 
 __all__ = ["Run", "SampleError", "load_run", "sample", "sample_arrays", "write_samples", "write_run_samples",
            "filter_logits", "parse_mix", "plot_pianoroll", "primer_end_seconds", "corpus_piece_lengths", "sample_lengths",
@@ -150,27 +149,6 @@ def _generate(model: Any, params: Any, prefix: jax.Array, style: jax.Array | Non
 # how a continuation's title says which texture its primer was read in (a shift of musejax/lm/data.py)
 TEXTURE_READINGS = {"melody": "as a melody", "melody_chords": "as a melody over chords",
                     "accompaniment": "with chords added", "grid": "on a coarser grid"}
-
-
-def primer_texture(run: Run, prefix: np.ndarray, style: np.ndarray | None, n: int) -> np.ndarray:
-    """(n,) texture labels for continuing a primer with a model that reads one (config.data.texture_shift_rate):
-    per sample (style), the most probable label given the primer: TEXTURE_AS_WRITTEN (the corpus's texture) or
-    that of a shift the model was trained with (a melody alone, a melody over chords, ...), each weighted by its
-    share of the training windows. prefix: the start frame and the primer's frames (P, ...)."""
-    data = run.config.data
-    shifts = texture_shift_names(data, run.loss_kind)
-    rate = min(max(float(data.texture_shift_rate), 1e-3), 1 - 1e-3)
-    labels = np.array([TEXTURE_AS_WRITTEN, *(texture_label(name) for name in dict.fromkeys(shifts))], np.int32)
-    log_prior = np.log([1 - rate, *(rate * shifts.count(name) / len(shifts) for name in dict.fromkeys(shifts))])
-    k = len(labels)
-    frames = np.asarray(prefix, np.float32)
-    inputs, targets = (np.broadcast_to(a, (k * n, *a.shape)) for a in (frames[:-1], frames[1:]))
-    batch = {"inputs": inputs, "targets": targets, "mask": np.ones(inputs.shape[:2], np.float32),
-             "style": None if style is None else np.concatenate([style] * k), "texture": np.repeat(labels, n)}
-    logits = covering(ApplyLM(run.model, style is not None), targets)(run.params, batch, train=False, rng=None)
-    nll = np.array([float(masked_nll_sums(jax.tree.map(lambda a: a[row : row + 1], logits), targets[row : row + 1],
-                                          batch["mask"][row : row + 1], "bernoulli")[0]) for row in range(k * n)])
-    return labels[np.argmax(log_prior[:, None] - nll.reshape(k, n), axis=0)]
 
 
 # ------------------------------------------------------------------------------------- settings and styles

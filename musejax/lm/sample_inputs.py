@@ -1,5 +1,6 @@
-"""What a sample starts from: the trained run (`load_run`), the model's first input or an encoded primer, and
-each sample's length (drawn from the corpus's piece lengths, or given in bars). Used by musejax/lm/sample.py."""
+"""What a sample starts from: the trained run (`load_run`), the model's first input or an encoded primer (and the
+texture a primer is read in), and each sample's length (drawn from the corpus's piece lengths, or given in bars).
+Used by musejax/lm/sample.py."""
 
 from __future__ import annotations
 
@@ -12,7 +13,11 @@ from note_seq import NoteSequence
 
 from musejax.config import ConfigError
 from musejax.data.encodings import EncodingError
+from musejax.data.windows import TEXTURE_AS_WRITTEN
+from musejax.lm.build import ApplyLM, covering
+from musejax.lm.data import texture_label, texture_shift_names
 from musejax.lm.restore import restore_run
+from musejax.lm.steps import row_nll_sums
 
 DEFAULT_QPM = 120.0
 # Without a length, a sample is as long as a training piece drawn at random; a primer's continuation runs to the
@@ -136,3 +141,31 @@ def sample_lengths(run: Run, n: int, *, seed: int = 0, bars: int | None = None, 
             floor = 64
         drawn = np.maximum(drawn - primer_steps, floor)
     return [int(x) for x in drawn]
+
+
+def primer_texture(run: Run, prefix: np.ndarray, style: np.ndarray | None, n: int) -> np.ndarray:
+    """(n,) texture labels for continuing a primer with a model that reads one (config.data.texture_shift_rate):
+    per sample (style), the most probable label given the primer: TEXTURE_AS_WRITTEN (the corpus's texture) or
+    that of a shift the model was trained with (a melody alone, a melody over chords, ...), each weighted by its
+    share of the training windows. prefix: the start frame and the primer's frames (P, ...); the primer is scored
+    once per label and distinct style."""
+    data = run.config.data
+    shifts = texture_shift_names(data, run.loss_kind)
+    names = tuple(dict.fromkeys(shifts))
+    rate = min(max(float(data.texture_shift_rate), 1e-3), 1 - 1e-3)
+    labels = np.array([TEXTURE_AS_WRITTEN, *(texture_label(name) for name in names)], np.int32)
+    log_prior = np.log([1 - rate, *(rate * shifts.count(name) / len(shifts) for name in names)])
+    if style is None:
+        styles, which = None, np.zeros(n, np.int64)
+    else:
+        styles, which = np.unique(np.asarray(style), axis=0, return_inverse=True)
+        which = np.asarray(which).reshape(-1)
+    rows = 1 if styles is None else len(styles)
+    frames = np.asarray(prefix, np.float32)
+    inputs, targets = (np.broadcast_to(a, (len(labels) * rows, *a.shape)) for a in (frames[:-1], frames[1:]))
+    batch = {"inputs": inputs, "targets": targets, "mask": np.ones(inputs.shape[:2], np.float32),
+             "style": None if styles is None else np.concatenate([styles] * len(labels)),
+             "texture": np.repeat(labels, rows)}
+    logits = covering(ApplyLM(run.model, styles is not None), targets)(run.params, batch, train=False, rng=None)
+    nll = np.asarray(row_nll_sums(logits, targets, batch["mask"], "bernoulli")[0]).reshape(len(labels), rows)
+    return labels[np.argmax(log_prior[:, None] - nll, axis=0)][which]

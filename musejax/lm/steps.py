@@ -45,6 +45,14 @@ def masked_nll_sums(logits: jax.Array, targets: jax.Array, mask: jax.Array, kind
     return nll_sum, valid.sum().astype(jnp.float32)
 
 
+def row_nll_sums(logits: Any, targets: jax.Array, mask: jax.Array, kind: str) -> tuple[jax.Array, jax.Array]:
+    """`masked_nll_sums` of each row of a batch: (B,) NLL sums and (B,) counts of unpadded steps."""
+    def one_row(row_logits: Any, row_targets: jax.Array, row_mask: jax.Array) -> tuple[jax.Array, jax.Array]:
+        return masked_nll_sums(jax.tree.map(lambda a: a[None], row_logits), row_targets[None], row_mask[None], kind)
+
+    return jax.vmap(one_row)(logits, targets, mask)
+
+
 def _batch_nll(state: TrainState, params: Any, batch: Batch, *, train: bool, rng: jax.Array | None) -> tuple[jax.Array, jax.Array]:
     logits = state.apply_fn(params, batch, train=train, rng=rng)
     return masked_nll_sums(logits, batch["targets"], batch["mask"], state.loss_kind)
