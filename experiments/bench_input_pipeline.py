@@ -81,7 +81,7 @@ def train_seconds_per_step(config, data, stream, steps: int) -> float:
     lm = build_lm(config, data_meta(data))
     tx, _ = make_optimizer(config.optim, config.train.steps)
     mesh = make_mesh()
-    state, _ = create_train_state(lm.init_params, lm.apply_fn, tx, data.loss_kind, jax.random.key(0), mesh)
+    state, _ = create_train_state(lm.init_params, lm.apply_fn, tx, jax.random.key(0), mesh)
     step_fn = jax.jit(train_step, donate_argnums=0)
     batches = (shard_batch(lm_batch(b["array"], b["mask"], b["style"], data.loss_kind), mesh) for b in stream)
     rng = jax.random.key(1)

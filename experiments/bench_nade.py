@@ -128,7 +128,7 @@ def musejax_train(config: Config, lm: LMFunctions, batch: dict[str, np.ndarray],
     """(one train step as `musejax train` runs it, returning the running metric sums; the initial parameters)."""
     tx, _ = make_optimizer(config.optim, config.train.steps)
     init_rng, step_rng = jax.random.split(jax.random.key(config.train.seed))
-    state, _ = create_train_state(lm.init_params, lm.apply_fn, tx, "bernoulli", init_rng, mesh)
+    state, _ = create_train_state(lm.init_params, lm.apply_fn, tx, init_rng, mesh)
     params = jax.device_get(state.params)
     carry = [jax.device_put((state, zero_train_metrics()), replicated(mesh))]
     step_fn = jax.jit(train_step_accumulate, donate_argnums=0,

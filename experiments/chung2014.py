@@ -66,7 +66,7 @@ def whole_piece_nll(state: Any, rolls: Sequence[np.ndarray], batch_size: int, le
     split = WindowSplit(windows, mask, np.full(len(windows), -1, np.int32))
     step = jax.jit(eval_step)
     total = None
-    for batch in eval_batches(split, batch_size, state.loss_kind):
+    for batch in eval_batches(split, batch_size, state.apply_fn.loss_kind):
         sums = jax.device_get(step(state, batch))
         total = sums if total is None else {k: total[k] + sums[k] for k in sums}
     return summarize(total)["nll"]

@@ -62,7 +62,7 @@ def restore_run(run_dir: str | Path, which: str | int = "best") -> RestoredRun:
         tx, _ = make_optimizer(config.optim, config.train.steps)
         # one device; in a multi-host job (`musejax sample` on N processes) replicated over all of them
         mesh = make_mesh(jax.devices()[:1] if jax.process_count() == 1 else None)
-        abstract = abstract_train_state(lm.init_params, lm.apply_fn, tx, meta["loss_kind"], mesh)
+        abstract = abstract_train_state(lm.init_params, lm.apply_fn, tx, mesh)
         state = restore_state(manager, step, abstract)
     finally:
         manager.close()

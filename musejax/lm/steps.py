@@ -55,7 +55,7 @@ def row_nll_sums(logits: Any, targets: jax.Array, mask: jax.Array, kind: str) ->
 
 def _batch_nll(state: TrainState, params: Any, batch: Batch, *, train: bool, rng: jax.Array | None) -> tuple[jax.Array, jax.Array]:
     logits = state.apply_fn(params, batch, train=train, rng=rng)
-    return masked_nll_sums(logits, batch["targets"], batch["mask"], state.loss_kind)
+    return masked_nll_sums(logits, batch["targets"], batch["mask"], state.apply_fn.loss_kind)
 
 
 def train_step(state: TrainState, batch: Batch, rng: jax.Array) -> tuple[TrainState, Metrics]:

@@ -96,7 +96,7 @@ class LMTask(TaskBase):
         self.model = lm.model
         tx, schedule = make_optimizer(config.optim, config.train.steps)
         init_rng, step_rng = jax.random.split(jax.random.key(config.train.seed))
-        state, abstract_state = create_train_state(lm.init_params, lm.apply_fn, tx, data.loss_kind, init_rng, mesh)
+        state, abstract_state = create_train_state(lm.init_params, lm.apply_fn, tx, init_rng, mesh)
         self.eval_fn, self.lr_fn = jax.jit(eval_step), jax.jit(schedule)
         self.valid_batches = self._eval_batches("valid")
         return state, abstract_state, zero_train_metrics(), replicate_tree(step_rng, mesh)

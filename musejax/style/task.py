@@ -83,7 +83,7 @@ class StyleTask(TaskBase):
         self.schedule = schedule
         init_rng, step_rng = jax.random.split(jax.random.key(config.train.seed))
         init = InitStyle(self.model, config.data.window_steps, frame_shape(config.data.onsets))
-        state, abstract_state = create_train_state(init, ApplyStyle(self.model), tx, "style", init_rng, mesh)
+        state, abstract_state = create_train_state(init, ApplyStyle(self.model), tx, init_rng, mesh)
         return state, abstract_state, zero_sums(), replicate_tree(step_rng, mesh)
 
     def batches(self, start_step: int) -> Iterator[dict[str, jax.Array]]:
@@ -176,7 +176,7 @@ def restore_style_run(run_dir: str | Path, which: str = "best") -> tuple[Any, An
         model = build_classifier(config.model, len(meta["styles"]), onsets)
         tx, _ = make_optimizer(config.optim, config.train.steps)
         init = InitStyle(model, int(meta["window_steps"]), frame_shape(onsets))
-        abstract = abstract_train_state(init, ApplyStyle(model), tx, "style", make_mesh(jax.devices()[:1]))
+        abstract = abstract_train_state(init, ApplyStyle(model), tx, make_mesh(jax.devices()[:1]))
         state = ckpt_lib.restore_state(manager, step, abstract)
     finally:
         manager.close()

@@ -31,7 +31,6 @@ class TrainState(struct.PyTreeNode):
     opt_state: Any
     apply_fn: ApplyFn = struct.field(pytree_node=False)
     tx: optax.GradientTransformation = struct.field(pytree_node=False)
-    loss_kind: str = struct.field(pytree_node=False)  # "bernoulli" (piano-roll) | "categorical" (events)
 
     def apply_gradients(self, grads: Any) -> "TrainState":
         updates, opt_state = self.tx.update(grads, self.opt_state, self.params)
@@ -78,27 +77,26 @@ def make_optimizer(optim: OptimConfig, total_steps: int) -> tuple[optax.Gradient
 
 
 def _init_state(key: jax.Array, init_params: Callable[[jax.Array], Any], apply_fn: ApplyFn,
-                tx: optax.GradientTransformation, loss_kind: str) -> TrainState:
+                tx: optax.GradientTransformation) -> TrainState:
     params = init_params(key)
-    return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params),
-                      apply_fn=apply_fn, tx=tx, loss_kind=loss_kind)
+    return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params), apply_fn=apply_fn, tx=tx)
 
 
 def abstract_train_state(init_params: Callable[[jax.Array], Any], apply_fn: ApplyFn, tx: optax.GradientTransformation,
-                         loss_kind: str, mesh: Mesh) -> TrainState:
+                         mesh: Mesh) -> TrainState:
     """The abstract state (`jax.ShapeDtypeStruct`s with replicated shardings) via `jax.eval_shape`: what
     `create_train_state` materialises and what checkpoints are restored into."""
-    init = functools.partial(_init_state, init_params=init_params, apply_fn=apply_fn, tx=tx, loss_kind=loss_kind)
+    init = functools.partial(_init_state, init_params=init_params, apply_fn=apply_fn, tx=tx)
     abstract = jax.eval_shape(init, jax.random.key(0))
     sharding = replicated(mesh)
     return jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding), abstract)
 
 
 def create_train_state(init_params: Callable[[jax.Array], Any], apply_fn: ApplyFn, tx: optax.GradientTransformation,
-                       loss_kind: str, rng: jax.Array, mesh: Mesh) -> tuple[TrainState, TrainState]:
+                       rng: jax.Array, mesh: Mesh) -> tuple[TrainState, TrainState]:
     """(state, abstract_state): eval_shape -> shardings -> jit(init, out_shardings), params from `init_params(rng)`."""
-    abstract = abstract_train_state(init_params, apply_fn, tx, loss_kind, mesh)
+    abstract = abstract_train_state(init_params, apply_fn, tx, mesh)
     shardings = jax.tree.map(lambda a: a.sharding, abstract)
-    init = jax.jit(_init_state, static_argnames=("init_params", "apply_fn", "tx", "loss_kind"), out_shardings=shardings)
-    state = init(rng, init_params=init_params, apply_fn=apply_fn, tx=tx, loss_kind=loss_kind)
+    init = jax.jit(_init_state, static_argnames=("init_params", "apply_fn", "tx"), out_shardings=shardings)
+    state = init(rng, init_params=init_params, apply_fn=apply_fn, tx=tx)
     return state, abstract

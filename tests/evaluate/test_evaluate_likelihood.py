@@ -51,7 +51,7 @@ def write_untrained_run(run_dir, config, splits):
     meta = data_meta(data)
     lm = build_lm(config, meta)
     tx, _ = make_optimizer(config.optim, config.train.steps)
-    state, _ = create_train_state(lm.init_params, lm.apply_fn, tx, data.loss_kind, jax.random.key(3),
+    state, _ = create_train_state(lm.init_params, lm.apply_fn, tx, jax.random.key(3),
                                   make_mesh(jax.devices()[:1]))
     save_config_json(config, run_dir / "config.json")
     manager = make_checkpoint_manager(run_dir, config.ckpt)
@@ -116,7 +116,7 @@ def test_style_conditioned_run_needs_a_style(tmp_path):
     data = windows_from_arrays(config.data, make_encoding(config.data), splits, ["bach", "folk"], "synthetic")
     lm = build_lm(config, data_meta(data))
     tx, _ = make_optimizer(config.optim, config.train.steps)
-    state, _ = create_train_state(lm.init_params, lm.apply_fn, tx, data.loss_kind, jax.random.key(0),
+    state, _ = create_train_state(lm.init_params, lm.apply_fn, tx, jax.random.key(0),
                                   make_mesh(jax.devices()[:1]))
     save_config_json(config, tmp_path / "config.json")
     manager = make_checkpoint_manager(tmp_path, config.ckpt)

@@ -74,7 +74,7 @@ def untrained_run(config, run_dir: Path) -> Path:
     meta = data_meta(data)
     lm = build_lm(config, meta)
     tx, _ = make_optimizer(config.optim, config.train.steps)
-    state, _ = create_train_state(lm.init_params, lm.apply_fn, tx, data.loss_kind, jax.random.key(0),
+    state, _ = create_train_state(lm.init_params, lm.apply_fn, tx, jax.random.key(0),
                                   make_mesh(jax.devices()[:1]))
     run_dir.mkdir(parents=True)
     save_config_json(config, run_dir / "config.json")

@@ -58,7 +58,7 @@ def test_padding_changes_neither_loss_nor_the_update():
     data = tiny_data(config)
     lm = build_lm(config, data_meta(data))
     tx, _ = make_optimizer(config.optim, config.train.steps)
-    state, _ = create_train_state(lm.init_params, lm.apply_fn, tx, "bernoulli", jax.random.key(0), make_mesh())
+    state, _ = create_train_state(lm.init_params, lm.apply_fn, tx, jax.random.key(0), make_mesh())
     batch = eval_batches(data.valid, 4, "bernoulli")[0]
     assert (batch["mask"] == 0).any(), "the fixture must contain padding"
     noisy = {k: v.copy() for k, v in batch.items()}
@@ -211,7 +211,7 @@ def test_a_checkpoint_of_another_model_is_a_clear_error_and_is_not_set_aside(tmp
     other = tiny_config(f"--config.model.hidden={config.model.hidden + 4}")
     lm = build_lm(other, data_meta(data))
     tx, _ = make_optimizer(other.optim, other.train.steps)
-    state, abstract = create_train_state(lm.init_params, lm.apply_fn, tx, "bernoulli", jax.random.key(0), make_mesh())
+    state, abstract = create_train_state(lm.init_params, lm.apply_fn, tx, jax.random.key(0), make_mesh())
     manager = make_checkpoint_manager(tmp_path, config.ckpt)
     try:
         with pytest.raises(ConfigError, match=rf"checkpoint step 3 does not fit the model its config builds "
@@ -229,7 +229,7 @@ def test_checkpoints_keep_the_best_by_valid_nll_and_the_latest(tmp_path):
     data = tiny_data(config)
     lm = build_lm(config, data_meta(data))
     tx, _ = make_optimizer(config.optim, config.train.steps)
-    state, _ = create_train_state(lm.init_params, lm.apply_fn, tx, "bernoulli", jax.random.key(0), make_mesh())
+    state, _ = create_train_state(lm.init_params, lm.apply_fn, tx, jax.random.key(0), make_mesh())
     manager = make_checkpoint_manager(tmp_path, config.ckpt)
     for step, valid_nll in [(1, 3.0), (2, 1.0), (3, 2.0), (4, 2.5), (5, None)]:
         save_checkpoint(manager, state.replace(step=jnp.asarray(step, jnp.int32)), config, {}, valid_nll)

@@ -41,7 +41,7 @@ SCRIPT = textwrap.dedent("""
     assert [s.data.shape[0] for s in batch["inputs"].addressable_shards] == [2, 2, 2, 2]
     lm = build_lm(config, data_meta(data))
     tx, _ = make_optimizer(config.optim, config.train.steps)
-    state, abstract = create_train_state(lm.init_params, lm.apply_fn, tx, "bernoulli", jax.random.key(0), mesh)
+    state, abstract = create_train_state(lm.init_params, lm.apply_fn, tx, jax.random.key(0), mesh)
     assert all(x.sharding.is_fully_replicated and len(x.sharding.device_set) == 4 for x in jax.tree.leaves(state))
 
     one = train(config, tmp + "/one", data=data, progress=False, devices=jax.devices()[:1])
