@@ -25,7 +25,7 @@ from musejax.gan.run import build_networks, conditioning_styles, gan_loss, gan_m
 from musejax.gan.sample import (generate_segments, mean_pairwise_jaccard, segments_to_sequence, write_grid,
     write_segments)
 from musejax.gan.steps import create_gan_state, run_keys, summarize, train_step_accumulate, zero_metrics
-from musejax.train.mesh import make_mesh, replicate_tree, shard_batch
+from musejax.train.mesh import replicate_tree, shard_batch, small_model_mesh
 from musejax.evaluate.musegan import empty_bar_rate, polyphony, used_pitch_classes_per_bar
 from musejax.evaluate.runs import log_samples
 
@@ -56,12 +56,7 @@ class GanTask(TaskBase):
 
     def init(self) -> tuple[Any, Any, dict[str, Any], Any]:
         config, mesh = self.config, self.mesh
-        if self.data is None:
-            try:
-                self.data = load_gan_data(config.data, progress=self.progress)
-            except ValueError as err:
-                raise ConfigError(f"config.data (corpus {config.data.corpus!r}): {err}") from err
-        data = self.data
+        data = self.load_data(load_gan_data)
         if len(data.train) < config.train.batch_size:
             raise ConfigError(f"{data.description or 'dataset'}: {len(data.train)} training segments are fewer "
                               f"than one batch (config.train.batch_size={config.train.batch_size})")
@@ -131,19 +126,12 @@ def train_gan(config: GanConfig, run_dir: str | Path, *, resume: bool = True, st
     """Train `config` in `run_dir` (continuing its latest checkpoint if `resume`) up to config.train.steps.
 
     `stop_at_step` stops after that step with a checkpoint (as a preemption would); `data` replaces the
-    corpus of config.data (tests); `devices` defaults to all devices (data parallelism over the batch), except in
-    a one-process job on the CPU: one device there. Split over 2 CPU devices (musejax/host.py) the default step ran 20% slower (2.28
-    against 2.80 steps/s): its large matmuls already use every core, and the split adds some 80 all-reduces.
+    corpus of config.data (tests); `devices` as in `mesh.small_model_mesh` (data parallelism over the batch).
     """
     run_dir = Path(run_dir)
-    if devices is None and jax.default_backend() == "cpu" and jax.process_count() == 1:
-        devices = jax.devices()[:1]
-    mesh = make_mesh(devices)
+    mesh = small_model_mesh(config.train.batch_size, devices)
     if progress and mesh.devices.size < jax.device_count():
         print(f"training on {mesh.devices.size} of {jax.device_count()} {jax.default_backend()} devices")
-    if config.train.batch_size % mesh.devices.size:
-        raise ConfigError(f"config.train.batch_size={config.train.batch_size} must be a multiple of the number "
-                          f"of devices ({mesh.devices.size})")
     result = fit(GanTask(config, mesh, data, progress, run_dir), config, run_dir, resume=resume,
                  stop_at_step=stop_at_step, progress=progress)
     return GanTrainResult(result.run_dir, result.step, result.finished, result.seconds)

@@ -85,9 +85,7 @@ class LMTask(TaskBase):
 
     def init(self) -> tuple[Any, Any, dict[str, Any], Any]:
         config, mesh = self.config, self.mesh
-        if self.data is None:
-            self.data = _load_data(config, self.progress)
-        data = self.data
+        data = self.load_data(load_lm_data)
         if len(data.train) < config.train.batch_size:
             raise ConfigError(f"{data.description or 'dataset'}: {len(data.train)} training windows are fewer than "
                               f"one batch (config.train.batch_size={config.train.batch_size})")
@@ -197,13 +195,6 @@ def train(config: Config, run_dir: str | Path, *, resume: bool = True, stop_at_s
     result = fit(LMTask(config, mesh, data, progress), config, run_dir, resume=resume, stop_at_step=stop_at_step,
                  progress=progress)
     return TrainResult(result.run_dir, result.step, result.final, mesh.devices.size)
-
-
-def _load_data(config: Config, progress: bool) -> LMData:
-    try:
-        return load_lm_data(config.data, progress=progress)
-    except ValueError as err:  # unknown corpus, empty split, bad encoding options: the user's to fix
-        raise ConfigError(f"config.data (corpus {config.data.corpus!r}): {err}") from err
 
 
 def default_run_dir(config_name: str, root: str | Path = "runs") -> Path:

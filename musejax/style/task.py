@@ -20,7 +20,7 @@ from musejax.evaluate.classification import classification_scores
 from musejax.style.embeddings import split_outputs
 from musejax.train import checkpoint as ckpt_lib
 from musejax.train.fit import Cadence, TaskBase, fit
-from musejax.train.mesh import local_copy, make_mesh, replicate_tree, shard_batch
+from musejax.train.mesh import local_copy, make_mesh, replicate_tree, shard_batch, small_model_mesh
 from musejax.train.state import abstract_train_state, create_train_state, make_optimizer
 from musejax.style.config import StyleConfig, saved_style_config, texture_shift_names
 from musejax.style.data import BalancedWindows, StyleData, frame_shape, load_style_data
@@ -71,12 +71,7 @@ class StyleTask(TaskBase):
 
     def init(self) -> tuple[Any, Any, dict[str, Any], Any]:
         config, mesh = self.config, self.mesh
-        if self.data is None:
-            try:
-                self.data = load_style_data(config.data, progress=self.progress)
-            except ValueError as err:
-                raise ConfigError(f"config.data (corpus {config.data.corpus!r}): {err}") from err
-        data = self.data
+        data = self.load_data(load_style_data)
         self.meta = _meta(config, data)
         self.model = build_classifier(config.model, len(data.styles), config.data.onsets)
         tx, schedule = make_optimizer(config.optim, config.train.steps)
@@ -137,16 +132,9 @@ def train_classifier(config: StyleConfig, run_dir: str | Path, *, progress: bool
                      devices: Sequence[jax.Device] | None = None) -> StyleTrainResult:
     """Train (or exactly resume) a classifier run, then calibrate on valid and report on test.
 
-    `devices` defaults to all devices (data parallelism over the batch), except in a one-process job on the
-    CPU: one device there, as for the GAN (a small model; its CPU devices are slices of one machine)."""
+    `devices` as in `mesh.small_model_mesh` (data parallelism over the batch)."""
     run_dir = Path(run_dir)
-    if devices is None and jax.default_backend() == "cpu" and jax.process_count() == 1:
-        devices = jax.devices()[:1]
-    mesh = make_mesh(devices)
-    if config.train.batch_size % mesh.devices.size:
-        raise ConfigError(f"config.train.batch_size ({config.train.batch_size}) must be a multiple of the number "
-                          f"of devices ({mesh.devices.size})")
-    task = StyleTask(config, mesh, data, progress, run_dir)
+    task = StyleTask(config, small_model_mesh(config.train.batch_size, devices), data, progress, run_dir)
     result = fit(task, config, run_dir, stop_at_step=stop_at_step, progress=progress)
     report = task.report
     if report is None and result.final is not None:  # finished before: the report it wrote

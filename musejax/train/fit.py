@@ -141,6 +141,16 @@ class TaskBase:
         self.config, self.mesh, self.data, self.progress, self.run_dir = config, mesh, data, progress, run_dir
         self.meta: dict[str, Any] = {}
 
+    def load_data(self, loader: Any) -> Any:
+        """`self.data`, loaded by `loader(config.data, progress=...)` unless given; a corpus that cannot be used
+        (unknown, empty split, bad options) is the user's to fix: ConfigError naming it."""
+        if self.data is None:
+            try:
+                self.data = loader(self.config.data, progress=self.progress)
+            except ValueError as err:
+                raise ConfigError(f"config.data (corpus {self.config.data.corpus!r}): {err}") from err
+        return self.data
+
     def evaluate(self, state: Any, step: int) -> dict[str, float]:
         return {}
 

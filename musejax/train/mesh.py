@@ -13,6 +13,8 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from musejax.config import ConfigError
+
 DATA_AXIS = "data"
 
 
@@ -28,6 +30,20 @@ def data_parallel_devices(batch_sizes: Sequence[int],
         return devices
     common = math.gcd(*batch_sizes)
     return devices[:max(d for d in range(1, len(devices) + 1) if common % d == 0)]
+
+
+def small_model_mesh(batch_size: int, devices: Sequence[jax.Device] | None = None) -> Mesh:
+    """The mesh of a small model's job (the GAN, the style classifier): `devices`, else all of them, except in a
+    one-process job on the CPU: one device there (its large matmuls already use every core; split over 2 CPU
+    devices the GAN's default step ran 20% slower, 2.28 against 2.80 steps/s). ConfigError unless the devices
+    divide `batch_size`."""
+    if devices is None and jax.default_backend() == "cpu" and jax.process_count() == 1:
+        devices = jax.devices()[:1]
+    mesh = make_mesh(devices)
+    if batch_size % mesh.devices.size:
+        raise ConfigError(f"config.train.batch_size={batch_size} must be a multiple of the number of devices "
+                          f"({mesh.devices.size})")
+    return mesh
 
 
 def make_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
