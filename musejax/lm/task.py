@@ -165,13 +165,8 @@ class LMTask(TaskBase):
 
     def finish(self, manager: Any, state: Any, abstract_state: Any, step: int) -> dict[str, Any]:
         """Valid and test NLL per step of the best checkpoint (lowest valid NLL)."""
-        best_step = manager.best_step()
-        last_step = int(jax.device_get(state.step))
-        if best_step is not None and best_step != last_step:
-            state = ckpt_lib.restore_state(manager, best_step, abstract_state)
-        else:
-            best_step = last_step
-        result = {"best_step": int(best_step)}
+        state, best_step = ckpt_lib.best_state(manager, state, abstract_state)
+        result = {"best_step": best_step}
         for split in ("valid", "test"):
             result[f"{split}_nll"] = _evaluate(self.eval_fn, state, self._eval_batches(split))
         result["n_train_windows"] = len(self.data.train)

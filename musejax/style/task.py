@@ -119,9 +119,7 @@ class StyleTask(TaskBase):
 
     def finish(self, manager: Any, state: Any, abstract_state: Any, step: int) -> dict[str, Any]:
         """Calibrate the out-of-style rule and report on test with the best checkpoint (valid macro-F1)."""
-        best = manager.best_step() or step
-        if best != int(jax.device_get(state.step)):
-            state = ckpt_lib.restore_state(manager, best, abstract_state)
+        state, best = ckpt_lib.best_state(manager, state, abstract_state)
         self.report = final_report(self.model, local_copy(state.params), self.data, self.config, self.run_dir, best)
         return {"best_step": best, "test_accuracy": self.report["test"]["accuracy"],
                 "test_macro_f1": self.report["test"]["macro_f1"], "threshold": self.report["calibration"]["threshold"]}
@@ -147,18 +145,11 @@ def restore_style_run(run_dir: str | Path, which: str = "best") -> tuple[Any, An
     run_dir = Path(run_dir)
     try:
         config = saved_style_config(run_dir)
+        manager, step = ckpt_lib.open_checkpoint(run_dir, config.ckpt, which, "musejax classify --train",
+                                                 best_metric=BEST_METRIC, best_mode="max")
     except ConfigError as err:
         raise StyleRunError(str(err)) from None
-    if not (run_dir / "checkpoints").is_dir():
-        raise StyleRunError(f"{run_dir}: classifier run has no checkpoints/ (train it: musejax classify --train "
-                            f"--workdir {run_dir})")
-    manager = ckpt_lib.make_checkpoint_manager(run_dir, config.ckpt, read_only=True, best_metric=BEST_METRIC,
-                                               best_mode="max")
     try:
-        step = manager.best_step() if which == "best" else manager.latest_step()
-        step = step if step is not None else manager.latest_step()
-        if step is None:
-            raise StyleRunError(f"{run_dir}: classifier run has no checkpoint yet")
         meta = ckpt_lib.restore_meta(manager, step)
         onsets = bool(meta.get("onsets", False))
         model = build_classifier(config.model, len(meta["styles"]), onsets)

@@ -184,14 +184,14 @@ def set_aside(manager: ocp.CheckpointManager, step: int) -> Path:
     return target
 
 
-def open_checkpoint(run_dir: Path, ckpt: CkptConfig, which: str | int,
-                    train_command: str) -> tuple[ocp.CheckpointManager, int]:
-    """Open `<run_dir>/checkpoints` read-only and pick `which`: "best" (lowest valid NLL; the latest when no
-    checkpoint has one), "latest" or a step number. ConfigError naming the run dir (and `train_command`, how
-    to make one) when there is none; the caller closes the manager."""
+def open_checkpoint(run_dir: Path, ckpt: CkptConfig, which: str | int, train_command: str,
+                    best_metric: str = BEST_METRIC, best_mode: str = "min") -> tuple[ocp.CheckpointManager, int]:
+    """Open `<run_dir>/checkpoints` read-only and pick `which`: "best" (by the task's metric, e.g. lowest valid
+    NLL; the latest when no checkpoint has one), "latest" or a step number. ConfigError naming the run dir (and
+    `train_command`, how to make one) when there is none; the caller closes the manager."""
     if not (run_dir / CHECKPOINT_DIR).is_dir():
         raise ConfigError(f"{run_dir}: run has no checkpoints/ (train it first: {train_command} --workdir {run_dir})")
-    manager = make_checkpoint_manager(run_dir, ckpt, read_only=True)
+    manager = make_checkpoint_manager(run_dir, ckpt, read_only=True, best_metric=best_metric, best_mode=best_mode)
     steps = manager.all_steps()
     if not steps:
         manager.close()
@@ -205,6 +205,15 @@ def open_checkpoint(run_dir: Path, ckpt: CkptConfig, which: str | int,
     manager.close()
     what = f"at step {which}" if str(which).isdigit() else repr(which)
     raise ConfigError(f"{run_dir}: no checkpoint {what} (use best, latest or one of {sorted(steps)})")
+
+
+def best_state(manager: ocp.CheckpointManager, state: Any, abstract_state: Any) -> tuple[Any, int]:
+    """(state, step) of the best checkpoint by the task's metric; `state` itself when it is the best or no
+    checkpoint is ranked."""
+    last, best = int(jax.device_get(state.step)), manager.best_step()
+    if best is None or best == last:
+        return state, last
+    return restore_state(manager, best, abstract_state), int(best)
 
 
 def sums_to_json(sums: dict[str, Any]) -> dict[str, float]:
