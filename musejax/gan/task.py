@@ -10,7 +10,6 @@ MuseGAN metrics to metrics.jsonl (split "samples").
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -18,7 +17,7 @@ import jax
 import numpy as np
 
 from musejax.config import ConfigError
-from musejax.train.fit import Cadence, TaskBase, fit
+from musejax.train.fit import Cadence, FitResult, TaskBase, fit
 from musejax.gan.config import RESUME_GROUPS, GanConfig
 from musejax.gan.data import GanBatches, GanData, load_gan_data
 from musejax.gan.run import build_networks, conditioning_styles, gan_loss, gan_meta, make_optimizers, restore_gan
@@ -28,14 +27,6 @@ from musejax.gan.steps import create_gan_state, run_keys, summarize, train_step_
 from musejax.train.mesh import replicate_tree, shard_batch, small_model_mesh
 from musejax.evaluate.musegan import empty_bar_rate, polyphony, used_pitch_classes_per_bar
 from musejax.evaluate.runs import log_samples
-
-
-@dataclasses.dataclass
-class GanTrainResult:
-    run_dir: Path
-    step: int  # generator steps trained so far
-    finished: bool
-    seconds: float
 
 
 class GanTask(TaskBase):
@@ -122,7 +113,7 @@ class GanTask(TaskBase):
 
 def train_gan(config: GanConfig, run_dir: str | Path, *, resume: bool = True, stop_at_step: int | None = None,
               progress: bool = True, data: GanData | None = None,
-              devices: Sequence[jax.Device] | None = None) -> GanTrainResult:
+              devices: Sequence[jax.Device] | None = None) -> FitResult:
     """Train `config` in `run_dir` (continuing its latest checkpoint if `resume`) up to config.train.steps.
 
     `stop_at_step` stops after that step with a checkpoint (as a preemption would); `data` replaces the
@@ -132,9 +123,8 @@ def train_gan(config: GanConfig, run_dir: str | Path, *, resume: bool = True, st
     mesh = small_model_mesh(config.train.batch_size, devices)
     if progress and mesh.devices.size < jax.device_count():
         print(f"training on {mesh.devices.size} of {jax.device_count()} {jax.default_backend()} devices")
-    result = fit(GanTask(config, mesh, data, progress, run_dir), config, run_dir, resume=resume,
-                 stop_at_step=stop_at_step, progress=progress)
-    return GanTrainResult(result.run_dir, result.step, result.finished, result.seconds)
+    return fit(GanTask(config, mesh, data, progress, run_dir), config, run_dir, resume=resume,
+               stop_at_step=stop_at_step, progress=progress)
 
 
 def sample_grid(state: Any, config: GanConfig, encoding: Any, run_dir: Path,

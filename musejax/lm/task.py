@@ -8,7 +8,6 @@ as an uninterrupted one.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -20,7 +19,7 @@ from musejax.config import ConfigError
 from musejax.lm.config import Config
 from musejax.train import checkpoint as ckpt_lib
 from musejax.lm.data import LMData, TrainBatches, eval_batches, load_lm_data, texture_shift_names
-from musejax.train.fit import Cadence, NonFiniteLossError, TaskBase, fit
+from musejax.train.fit import Cadence, FitResult, NonFiniteLossError, TaskBase, fit
 from musejax.train.mesh import data_parallel_devices, make_mesh, replicate_tree, shard_batch
 from musejax.lm.build import build_lm, data_meta
 from musejax.train.state import create_train_state, make_optimizer
@@ -29,15 +28,7 @@ from musejax.evaluate.runs import decode_windows, log_samples
 from musejax.lm.sample import Run, sample
 
 
-__all__ = ["LMTask", "NonFiniteLossError", "TrainResult", "check_config", "default_run_dir", "train"]
-
-
-@dataclasses.dataclass
-class TrainResult:
-    run_dir: Path
-    step: int  # steps trained so far
-    final: dict[str, Any] | None  # the "final" record (best step, valid and test NLL); None if stopped early
-    devices: int  # devices the batch was split over
+__all__ = ["LMTask", "NonFiniteLossError", "check_config", "default_run_dir", "train"]
 
 
 def check_config(config: Config, n_devices: int) -> None:
@@ -175,7 +166,7 @@ class LMTask(TaskBase):
 
 def train(config: Config, run_dir: str | Path, *, resume: bool = True, stop_at_step: int | None = None,
           progress: bool = True, data: LMData | None = None,
-          devices: Sequence[jax.Device] | None = None) -> TrainResult:
+          devices: Sequence[jax.Device] | None = None) -> FitResult:
     """Train `config` in `run_dir` (continuing its latest checkpoint if `resume`) up to config.train.steps.
 
     `stop_at_step` stops early after that step with a checkpoint (as a preemption would); `data` replaces
@@ -187,9 +178,8 @@ def train(config: Config, run_dir: str | Path, *, resume: bool = True, stop_at_s
         print(f"data parallel over {mesh.devices.size} of {jax.device_count()} devices: the most that divide "
               f"config.train.batch_size and eval_batch_size")
     check_config(config, mesh.devices.size)
-    result = fit(LMTask(config, mesh, data, progress), config, run_dir, resume=resume, stop_at_step=stop_at_step,
-                 progress=progress)
-    return TrainResult(result.run_dir, result.step, result.final, mesh.devices.size)
+    return fit(LMTask(config, mesh, data, progress), config, run_dir, resume=resume, stop_at_step=stop_at_step,
+               progress=progress)
 
 
 def default_run_dir(config_name: str, root: str | Path = "runs") -> Path:

@@ -168,6 +168,7 @@ class FitResult:
     final: dict[str, Any] | None  # the "final" record; None if stopped early or the task writes none
     finished: bool
     seconds: float
+    devices: int  # devices the batch was split over
 
 
 def fit(task: FitTask, config: Any, run_dir: str | Path, *, resume: bool = True,
@@ -192,9 +193,10 @@ def fit(task: FitTask, config: Any, run_dir: str | Path, *, resume: bool = True,
             finals = read_metrics(run_dir, "final")
             final = {k: v for k, v in finals[-1].items() if k not in ("step", "split")} if finals else None
             if finals or not task.writes_final:
-                return FitResult(run_dir, latest, final, True, time.perf_counter() - started)
+                return FitResult(run_dir, latest, final, True, time.perf_counter() - started, task.mesh.devices.size)
         step, final = _loop(task, config, run_dir, manager, latest, stop_at_step, progress)
-        return FitResult(run_dir, step, final, step >= task.cadence.steps, time.perf_counter() - started)
+        return FitResult(run_dir, step, final, step >= task.cadence.steps, time.perf_counter() - started,
+                         task.mesh.devices.size)
 
 
 def _loop(task: Any, config: Any, run_dir: Path, manager: Any, latest: int | None, stop_at_step: int | None,
