@@ -29,11 +29,12 @@ from typing import Any, Iterable
 import ml_collections
 from ml_collections import config_dict
 import musejax.configs
+from musejax.errors import UserError
 
 OVERRIDE_PREFIX = "--config."
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError):
     """A config name, key or value the user got wrong (message names it)."""
 
 

@@ -14,7 +14,7 @@ import os
 import sys
 import traceback
 
-from musejax.errors import CommandError
+from musejax.errors import UserError
 from musejax.host import use_every_cpu_core
 
 # command name -> (module, one-line help)
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(module.run(args) or 0)
-    except CommandError as err:
+    except UserError as err:  # ConfigError, ReadError, a diverged run, ...: the user's to fix
         print(f"musejax {name}: error: {err}", file=sys.stderr)
         return _leave_job(2)
     except KeyboardInterrupt:

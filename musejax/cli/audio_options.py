@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from musejax.errors import CommandError
-from musejax.midi.audio import AudioError, Renderer, make_renderer
+from musejax.midi.audio import Renderer, make_renderer
 
 
 def add_audio_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,10 +30,7 @@ def renderer_from_args(args: argparse.Namespace, *, announce: bool = True) -> Re
         if args.soundfont is not None or args.stereo:
             raise CommandError("--soundfont and --stereo need --audio")
         return None
-    try:
-        renderer = make_renderer(soundfont=args.soundfont, sample_rate=args.sample_rate, stereo=args.stereo)
-    except AudioError as err:
-        raise CommandError(str(err)) from None
+    renderer = make_renderer(soundfont=args.soundfont, sample_rate=args.sample_rate, stereo=args.stereo)
     if renderer.notice and announce:
         print(renderer.notice, file=sys.stderr)
     return renderer

@@ -20,7 +20,7 @@ import json
 import sys
 from pathlib import Path
 
-from musejax.cli import CommandError
+from musejax.errors import CommandError
 from musejax.cli.run_options import add_run_arguments, join_distributed
 
 
@@ -56,21 +56,17 @@ def run(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from musejax.style.classify import default_style_run
-    from musejax.config import ConfigError
     from musejax.style.config import resolve_style_config, saved_style_config
     from musejax.style.task import train_classifier
 
     join_distributed(args.distributed)
     workdir = args.workdir or args.model or default_style_run()
-    try:
-        if args.config is None and (workdir / "config.json").exists():
-            config = saved_style_config(workdir, args.config_overrides)
-        else:
-            config = resolve_style_config(args.config or "style", args.config_overrides)
-        print(f"run directory: {workdir}")
-        result = train_classifier(config, workdir, progress=not args.no_progress)
-    except (ConfigError, FloatingPointError) as err:
-        raise CommandError(str(err)) from None
+    if args.config is None and (workdir / "config.json").exists():
+        config = saved_style_config(workdir, args.config_overrides)
+    else:
+        config = resolve_style_config(args.config or "style", args.config_overrides)
+    print(f"run directory: {workdir}")
+    result = train_classifier(config, workdir, progress=not args.no_progress)
     import jax
 
     report = result.report
@@ -86,22 +82,16 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _classify(args: argparse.Namespace) -> int:
-    from musejax.style.classify import StyleRunError, embed_sequences, load_style_run, predictions
-    from musejax.data.readers import ReadError, read_file
+    from musejax.style.classify import embed_sequences, load_style_run, predictions
+    from musejax.data.readers import read_file
     from musejax.style.texture import texture_of
 
-    try:
-        style_run = load_style_run(args.model)
-    except StyleRunError as err:
-        raise CommandError(str(err)) from None
+    style_run = load_style_run(args.model)
     sequences, names, problems = [], [], 0
     for path in args.files:
         if not path.is_file():
             raise CommandError(f"{path}: no such file")
-        try:
-            pieces, failures = read_file(path)
-        except ReadError as err:
-            raise CommandError(str(err)) from None
+        pieces, failures = read_file(path)
         for failure in failures:
             tune = f" (tune {failure.tune})" if failure.tune is not None else ""
             print(f"{path}{tune}: cannot read: {failure.reason}: {failure.detail}", file=sys.stderr)

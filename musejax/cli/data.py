@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from musejax.cli import CommandError
+from musejax.errors import CommandError
 
 
 def _table(header: list[str], rows: list[list[str]], right: set[int]) -> str:

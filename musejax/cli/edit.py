@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from musejax.cli import CommandError
+from musejax.errors import CommandError
 from musejax.cli.audio_options import add_audio_arguments, renderer_from_args
 from musejax.data.atomic import write_bytes_atomically
-from musejax.data.readers import ReadError, read_piece
+from musejax.data.readers import read_piece
 from musejax.edit.spec import SYNTAX, parse_operation
 from musejax.midi.meta import add_midi_extras, sequence_to_midi_bytes
 from musejax.midi.tracks import NoteSequence, describe_tracks, list_tracks
@@ -47,10 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _read(path: Path) -> NoteSequence:
-    try:
-        ns = read_piece(str(path))
-    except ReadError as err:
-        raise CommandError(str(err)) from None
+    ns = read_piece(str(path))
     if path.suffix.lower() in MIDI_SUFFIXES:
         try:
             ns = add_midi_extras(ns, path.read_bytes())

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from musejax.cli import CommandError
+from musejax.errors import CommandError
 from musejax.cli.audio_options import add_audio_arguments, renderer_from_args
 
 

@@ -12,7 +12,7 @@ import argparse
 import time
 from pathlib import Path
 
-from musejax.cli import CommandError
+from musejax.errors import CommandError
 from musejax.cli.audio_options import add_audio_arguments, renderer_from_args
 from musejax.cli.run_options import add_run_arguments, join_distributed
 
@@ -67,36 +67,31 @@ def _resolve(args: argparse.Namespace):
 def _train(args: argparse.Namespace) -> int:
     import jax
 
-    from musejax.config import ConfigError
-    from musejax.train.fit import NonFiniteLossError
     from musejax.gan.task import final_samples, train_gan
     from musejax.lm.task import default_run_dir
     from musejax.train.mesh import describe_devices
 
     started = time.perf_counter()
     join_distributed(args.distributed, show_devices=False)
-    try:
-        config = _resolve(args)
-        # The data first: a cold build parses in worker processes, forked before JAX starts its threads.
-        data = _load_data(config, progress=not args.no_progress)
-        print(describe_devices())
-        workdir = args.workdir or default_run_dir(config.name)
-        has_checkpoints = (workdir / "checkpoints").is_dir() and any(
-            p.name.isdigit() for p in (workdir / "checkpoints").iterdir())
-        if args.resume is False and has_checkpoints:
-            raise CommandError(f"{workdir}: already has checkpoints; drop --no-resume to continue it or choose "
-                               f"another --workdir")
-        print(f"run directory: {workdir}")
-        print(data.description)
-        result = train_gan(config, workdir, resume=args.resume is not False, progress=not args.no_progress, data=data)
-        if result.finished and jax.process_count() > 1:  # sampling restores on one process: after the job
-            paths = []
-            if jax.process_index() == 0:
-                print(f"sample it (one process): musejax gan sample --run {workdir}")
-        else:
-            paths = final_samples(workdir, config) if result.finished else []
-    except (ConfigError, NonFiniteLossError) as err:
-        raise CommandError(str(err)) from None
+    config = _resolve(args)
+    # The data first: a cold build parses in worker processes, forked before JAX starts its threads.
+    data = _load_data(config, progress=not args.no_progress)
+    print(describe_devices())
+    workdir = args.workdir or default_run_dir(config.name)
+    has_checkpoints = (workdir / "checkpoints").is_dir() and any(
+        p.name.isdigit() for p in (workdir / "checkpoints").iterdir())
+    if args.resume is False and has_checkpoints:
+        raise CommandError(f"{workdir}: already has checkpoints; drop --no-resume to continue it or choose "
+                           f"another --workdir")
+    print(f"run directory: {workdir}")
+    print(data.description)
+    result = train_gan(config, workdir, resume=args.resume is not False, progress=not args.no_progress, data=data)
+    if result.finished and jax.process_count() > 1:  # sampling restores on one process: after the job
+        paths = []
+        if jax.process_index() == 0:
+            print(f"sample it (one process): musejax gan sample --run {workdir}")
+    else:
+        paths = final_samples(workdir, config) if result.finished else []
     if paths:
         print(f"wrote {len(paths)} samples (MIDI + PNG) to {workdir / 'samples'}")
     print(f"done in {time.perf_counter() - started:.0f} s ({result.step} generator steps): {workdir}")
@@ -114,7 +109,6 @@ def _load_data(config, progress: bool):
 
 
 def _sample(args: argparse.Namespace) -> int:
-    from musejax.config import ConfigError
     from musejax.gan.run import restore_gan
     from musejax.gan.sample import generate_segments, write_segments
 
@@ -126,10 +120,7 @@ def _sample(args: argparse.Namespace) -> int:
     if args.threshold is not None and not 0.0 <= args.threshold < 1.0:
         raise CommandError(f"--threshold must be in [0, 1), got {args.threshold}")
     renderer = renderer_from_args(args)
-    try:
-        restored = restore_gan(args.run, checkpoint)
-    except ConfigError as err:
-        raise CommandError(str(err)) from None
+    restored = restore_gan(args.run, checkpoint)
     style = None
     if restored.generator.n_styles:
         if args.style is None or args.style not in restored.styles:

@@ -16,7 +16,7 @@ import json
 import sys
 from pathlib import Path
 
-from musejax.cli import CommandError
+from musejax.errors import CommandError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -57,40 +57,37 @@ def run(args: argparse.Namespace) -> int:
     from absl import logging as absl_logging
 
     from musejax.style import recommend as rec
-    from musejax.style.classify import StyleRunError, embed_sequences, load_style_run
+    from musejax.style.classify import embed_sequences, load_style_run
 
     absl_logging.set_verbosity(absl_logging.ERROR)
     if not args.liked and args.history is None:
         raise CommandError("give --liked FILE... and/or --history FILE")
     if args.k < 1 or args.dislike_weight < 0:
         raise CommandError("-k must be >= 1 and --dislike-weight >= 0")
-    try:
-        entries = [(path, 0, 1.0) for path in args.liked]
-        if args.history is not None:
-            entries += rec.parse_history(args.history)
-        liked, weights = [], []
-        for path, tune, count in entries:
-            pieces = _read(path, tune, "liked")
-            liked += pieces
-            weights += [rec.play_count_weight(count)] * len(pieces)
-        disliked = [ns for path in args.disliked for ns in _read(path, 0, "disliked")]
-        style_run = load_style_run(args.model)
-        embedded = embed_sequences(style_run, liked + disliked)
-        for position, name, reason in embedded.failures:
-            print(f"{name}: left out of the profile: {reason}", file=sys.stderr)
-        kept = np.asarray(embedded.kept, np.int64)
-        is_liked = kept < len(liked)
-        if not is_liked.any():
-            raise CommandError("none of the liked pieces has notes on the piano keys")
-        index, index_path, built = rec.load_or_build_index(
-            style_run, args.library, index_path=args.index, rebuild=args.rebuild_index, cache_dir=args.cache_dir,
-            workers=args.workers, progress=sys.stderr.isatty())
-        exclude = [rec.piece_key(ns.filename, ns.reference_number) for ns in liked + disliked]
-        results = rec.recommend(index, embedded.embeddings[is_liked], weights=np.asarray(weights)[kept[is_liked]],
-                                disliked=embedded.embeddings[~is_liked], exclude_keys=exclude, k=args.k,
-                                dislike_weight=args.dislike_weight)
-    except (rec.RecommendError, StyleRunError) as err:
-        raise CommandError(str(err)) from None
+    entries = [(path, 0, 1.0) for path in args.liked]
+    if args.history is not None:
+        entries += rec.parse_history(args.history)
+    liked, weights = [], []
+    for path, tune, count in entries:
+        pieces = _read(path, tune, "liked")
+        liked += pieces
+        weights += [rec.play_count_weight(count)] * len(pieces)
+    disliked = [ns for path in args.disliked for ns in _read(path, 0, "disliked")]
+    style_run = load_style_run(args.model)
+    embedded = embed_sequences(style_run, liked + disliked)
+    for position, name, reason in embedded.failures:
+        print(f"{name}: left out of the profile: {reason}", file=sys.stderr)
+    kept = np.asarray(embedded.kept, np.int64)
+    is_liked = kept < len(liked)
+    if not is_liked.any():
+        raise CommandError("none of the liked pieces has notes on the piano keys")
+    index, index_path, built = rec.load_or_build_index(
+        style_run, args.library, index_path=args.index, rebuild=args.rebuild_index, cache_dir=args.cache_dir,
+        workers=args.workers, progress=sys.stderr.isatty())
+    exclude = [rec.piece_key(ns.filename, ns.reference_number) for ns in liked + disliked]
+    results = rec.recommend(index, embedded.embeddings[is_liked], weights=np.asarray(weights)[kept[is_liked]],
+                            disliked=embedded.embeddings[~is_liked], exclude_keys=exclude, k=args.k,
+                            dislike_weight=args.dislike_weight)
     if args.json:
         print(json.dumps([vars(r) for r in results], indent=1))
         return 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from musejax.cli import CommandError
+from musejax.errors import CommandError
 from musejax.cli.audio_options import add_audio_arguments, renderer_from_args
 from musejax.cli.run_options import join_distributed
 
@@ -58,18 +58,15 @@ def run(args: argparse.Namespace) -> int:
     checkpoint = args.checkpoint
     if checkpoint not in ("best", "latest") and not checkpoint.isdigit():
         raise CommandError(f"--checkpoint must be best, latest or a step number, got {checkpoint!r}")
-    try:
-        mix = sampling.parse_mix(args.mix) if args.mix is not None else None
-        primer = _read_primer(args.primer) if args.primer is not None else None
-        run_ = sampling.load_run(args.run, checkpoint if not checkpoint.isdigit() else int(checkpoint))
-        out_dir = args.out or args.run / "samples"
-        temperature = args.temperature if args.temperature is not None else run_.config.sample.temperature
-        paths = sampling.write_samples(run_, out_dir, n=args.n, steps=args.steps, bars=args.bars, seed=args.seed,
-                                       temperature=temperature, top_k=args.top_k, top_p=args.top_p,
-                                       threshold=args.threshold, primer=primer, style=args.style, mix=mix,
-                                       audio=renderer)
-    except sampling.SampleError as err:
-        raise CommandError(str(err)) from None
+    mix = sampling.parse_mix(args.mix) if args.mix is not None else None
+    primer = _read_primer(args.primer) if args.primer is not None else None
+    run_ = sampling.load_run(args.run, checkpoint if not checkpoint.isdigit() else int(checkpoint))
+    out_dir = args.out or args.run / "samples"
+    temperature = args.temperature if args.temperature is not None else run_.config.sample.temperature
+    paths = sampling.write_samples(run_, out_dir, n=args.n, steps=args.steps, bars=args.bars, seed=args.seed,
+                                   temperature=temperature, top_k=args.top_k, top_p=args.top_p,
+                                   threshold=args.threshold, primer=primer, style=args.style, mix=mix,
+                                   audio=renderer)
     if jax.process_index() != 0:
         return 0
     kinds = "MIDI + PNG + WAV" if renderer is not None else "MIDI + PNG"

@@ -12,7 +12,7 @@ import argparse
 import time
 from pathlib import Path
 
-from musejax.cli import CommandError
+from musejax.errors import CommandError
 from musejax.cli.run_options import add_run_arguments, join_distributed
 
 
@@ -48,10 +48,9 @@ def run(args: argparse.Namespace) -> int:
     import jax
     from absl import logging as absl_logging
 
-    from musejax.config import ConfigError
     from musejax.evaluate.runs import REPORT_DIR, lm_validation_pieces, write_run_report
     from musejax.lm.sample import SampleError, write_run_samples
-    from musejax.lm.task import NonFiniteLossError, default_run_dir, train
+    from musejax.lm.task import default_run_dir, train
     from musejax.midi.audio import make_renderer
     from musejax.train.mesh import describe_devices
 
@@ -59,18 +58,15 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     join_distributed(args.distributed, show_devices=False)
     print(describe_devices())
-    try:
-        config = _resolve(args)
-        if args.resume is False and _has_checkpoint(args.workdir):
-            raise CommandError(f"{args.workdir}: already has checkpoints; drop --no-resume to continue it "
-                               f"or choose another --workdir")
-        if args.workdir is None and jax.process_count() > 1:
-            raise CommandError("a multi-host run needs --workdir (the same shared directory on every host)")
-        workdir = args.workdir or default_run_dir(config.name)
-        print(f"run directory: {workdir}")
-        result = train(config, workdir, resume=args.resume is not False, progress=not args.no_progress)
-    except (ConfigError, NonFiniteLossError) as err:
-        raise CommandError(str(err)) from None
+    config = _resolve(args)
+    if args.resume is False and _has_checkpoint(args.workdir):
+        raise CommandError(f"{args.workdir}: already has checkpoints; drop --no-resume to continue it "
+                           f"or choose another --workdir")
+    if args.workdir is None and jax.process_count() > 1:
+        raise CommandError("a multi-host run needs --workdir (the same shared directory on every host)")
+    workdir = args.workdir or default_run_dir(config.name)
+    print(f"run directory: {workdir}")
+    result = train(config, workdir, resume=args.resume is not False, progress=not args.no_progress)
     final = result.final or {}
     print(f"best step {final.get('best_step')}: valid NLL {final.get('valid_nll', float('nan')):.4f}, "
           f"test NLL {final.get('test_nll', float('nan')):.4f} (nats per time step)")

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from musejax.data import music21_convert
+from musejax.errors import UserError
 
 if TYPE_CHECKING:
     from note_seq import NoteSequence
@@ -46,7 +47,7 @@ class ReadFailure(NamedTuple):
     detail: str
 
 
-class ReadError(ValueError):
+class ReadError(UserError):
     """A file the user named explicitly could not be read; message is "PATH: reason: detail"."""
 
 

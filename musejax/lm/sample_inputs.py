@@ -14,6 +14,7 @@ from note_seq import NoteSequence
 from musejax.config import ConfigError
 from musejax.data.encodings import EncodingError
 from musejax.data.windows import TEXTURE_AS_WRITTEN
+from musejax.errors import UserError
 from musejax.lm.build import ApplyLM, covering
 from musejax.lm.data import texture_label, texture_shift_names
 from musejax.lm.restore import restore_run
@@ -26,7 +27,7 @@ MIN_CONTINUATION_BARS = 4
 FALLBACK_STEPS = 256  # a run saved before piece lengths were recorded
 
 
-class SampleError(ValueError):
+class SampleError(UserError):
     """Settings or inputs the user can fix (unknown style, bad top-p, empty primer, ...); one-line message."""
 
 

@@ -22,6 +22,7 @@ import numpy as np
 from note_seq import NoteSequence
 
 from musejax.data.atomic import atomic_write
+from musejax.errors import UserError
 from musejax.midi.synth import DEFAULT_SAMPLE_RATE, synthesize
 from musejax.midi.meta import write_midi
 
@@ -40,7 +41,7 @@ BUILTIN_NOTICE = ("no FluidSynth/SoundFont found: rendering with the built-in sy
                   "(pip install 'musejax[audio]' and a GM SoundFont for realistic instruments)")
 
 
-class AudioError(ValueError):
+class AudioError(UserError):
     """A SoundFont that is not there, a bad setting, or FluidSynth failing; the message names the file."""
 
 

@@ -25,12 +25,13 @@ from musejax.data.datasets import expand_corpus_names, load_sequences
 from musejax.data.cache import default_cache_dir, safe_name
 from musejax.style.classify import embed_sequences
 from musejax.data.atomic import atomic_write
+from musejax.errors import UserError
 
 INDEX_VERSION = 1
 DEFAULT_DISLIKE_WEIGHT = 0.5
 
 
-class RecommendError(ValueError):
+class RecommendError(UserError):
     """Inputs the user can fix (bad history line, empty library, unreadable liked file); one-line message."""
 
 

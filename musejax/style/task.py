@@ -16,6 +16,7 @@ from typing import Any, Iterator, Sequence
 import jax
 
 from musejax.config import ConfigError
+from musejax.errors import UserError
 from musejax.evaluate.classification import classification_scores
 from musejax.style.embeddings import split_outputs
 from musejax.train import checkpoint as ckpt_lib
@@ -28,7 +29,7 @@ from musejax.style.report import final_report
 from musejax.style.steps import ApplyStyle, InitStyle, accumulate, build_classifier, zero_sums
 
 
-class StyleRunError(ValueError):
+class StyleRunError(UserError):
     """No usable classifier run at the given path (message names it and what to do)."""
 
 

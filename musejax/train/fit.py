@@ -22,13 +22,14 @@ import jax
 from tqdm.auto import tqdm
 
 from musejax.config import ConfigError
+from musejax.errors import UserError
 from musejax.train import checkpoint as ckpt_lib
 from musejax.train.mesh import replicate_tree, replicated
 from musejax.train.metrics import MetricWriter, read_metrics
 
 
-class NonFiniteLossError(FloatingPointError):
-    """A training or validation loss became NaN or infinite."""
+class NonFiniteLossError(FloatingPointError, UserError):
+    """A training or validation loss became NaN or infinite (its message says which setting to change)."""
 
 
 class RunLockedError(ConfigError):
