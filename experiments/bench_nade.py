@@ -7,7 +7,7 @@ bundled chorales' fullest frame). Targets are random frames of 3-5 sounding keys
 Rows, timed side by side in one run (interleaved within each repetition; medians over repetitions):
   train   musejax-nade / musejax-nade-count / musejax-bernoulli: the real train step of `musejax train` -- the
           lm config with model.output = nade (nade_count off / on) | bernoulli (dropout, weight noise and input flips off, as in the peer), built by
-          musejax.lm.build.build_lm + create_train_state, the loop's jit-compiled `train_step_accumulate`
+          musejax.lm.build.build_lm + create_train_state, the loop's jit-compiled `accumulating(train_step)`
           (train_step + metric sums) with the carry donated, the batch split over one CPU device per core
           (musejax/host.py, musejax/train/mesh.py), the config's optimizer (AdamW + global-norm clipping).
           torch-nade: torch.nn.GRU + Linear heads + a NADE written plainly -- the dense cumulative-sum form over
@@ -58,7 +58,8 @@ from musejax.lm.data import lm_batch  # noqa: E402
 from musejax.train.mesh import data_parallel_devices, make_mesh, replicated, shard_batch  # noqa: E402
 from musejax.lm.build import LMFunctions, build_lm  # noqa: E402
 from musejax.train.state import create_train_state, make_optimizer  # noqa: E402
-from musejax.lm.steps import train_step_accumulate, zero_train_metrics  # noqa: E402
+from musejax.lm.steps import train_step, zero_train_metrics  # noqa: E402
+from musejax.train.fit import accumulating  # noqa: E402
 
 try:
     import torch
@@ -131,7 +132,7 @@ def musejax_train(config: Config, lm: LMFunctions, batch: dict[str, np.ndarray],
     state, _ = create_train_state(lm.init_params, lm.apply_fn, tx, init_rng, mesh)
     params = jax.device_get(state.params)
     carry = [jax.device_put((state, zero_train_metrics()), replicated(mesh))]
-    step_fn = jax.jit(train_step_accumulate, donate_argnums=0,
+    step_fn = jax.jit(accumulating(train_step), donate_argnums=0,
                       out_shardings=jax.tree.map(lambda _: replicated(mesh), carry[0]))
     device_batch = shard_batch(batch, mesh)
     step_rng = jax.device_put(step_rng, replicated(mesh))

@@ -170,14 +170,6 @@ def train_step(state: GanState, batch: dict[str, jax.Array], rng: jax.Array) -> 
     return state.replace(step=state.step + 1), metrics
 
 
-def train_step_accumulate(carry: tuple[GanState, Metrics], batch: dict[str, jax.Array],
-                          rng: jax.Array) -> tuple[GanState, Metrics]:
-    """`train_step` plus adding its metrics to the running sums: (state, sums) -> (state, sums)."""
-    state, sums = carry
-    state, metrics = train_step(state, batch, rng)
-    return state, jax.tree.map(jnp.add, sums, metrics)
-
-
 def zero_metrics() -> Metrics:
     return {key: jnp.zeros((), jnp.float32) for key in METRIC_KEYS}
 

@@ -23,7 +23,7 @@ from musejax.gan.data import GanBatches, GanData, load_gan_data
 from musejax.gan.run import build_networks, conditioning_styles, gan_loss, gan_meta, make_optimizers, restore_gan
 from musejax.gan.sample import (generate_segments, mean_pairwise_jaccard, segments_to_sequence, write_grid,
     write_segments)
-from musejax.gan.steps import create_gan_state, run_keys, summarize, train_step_accumulate, zero_metrics
+from musejax.gan.steps import create_gan_state, run_keys, summarize, train_step, zero_metrics
 from musejax.train.mesh import replicate_tree, shard_batch, small_model_mesh
 from musejax.evaluate.musegan import empty_bar_rate, polyphony, used_pitch_classes_per_bar
 from musejax.evaluate.runs import log_samples
@@ -38,7 +38,7 @@ class GanTask(TaskBase):
     best_metric = None
     best_mode = "min"
     writes_final = False
-    train_step = staticmethod(train_step_accumulate)
+    train_step = staticmethod(train_step)
 
     def __init__(self, config: GanConfig, mesh: Any, data: GanData | None, progress: bool, run_dir: Path) -> None:
         super().__init__(config, mesh, data, progress, run_dir)

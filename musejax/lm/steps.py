@@ -86,17 +86,6 @@ def zero_train_metrics() -> Metrics:
     return {key: jnp.zeros((), jnp.float32) for key in ("nll_sum", "steps", "grad_norm_sum", "batches")}
 
 
-def train_step_accumulate(carry: tuple[TrainState, Metrics], batch: Batch, rng: jax.Array) -> tuple[TrainState, Metrics]:
-    """`train_step` plus adding its metrics to running sums, as one call: (state, sums) -> (state, sums).
-
-    The loop jits this with the carry donated, so state and sums always advance together (an interrupt can
-    never leave a step counted in one but not the other) and metrics reach the host once per log interval.
-    """
-    state, sums = carry
-    state, metrics = train_step(state, batch, rng)
-    return state, jax.tree.map(jnp.add, sums, metrics)
-
-
 def summarize(sums: dict[str, Any]) -> dict[str, float]:
     """Host-side: sums fetched from the device -> {"nll": per step, "grad_norm": mean per batch}."""
     out = {"nll": float(sums["nll_sum"]) / max(float(sums["steps"]), 1.0)}

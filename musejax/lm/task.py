@@ -23,7 +23,7 @@ from musejax.train.fit import Cadence, FitResult, NonFiniteLossError, TaskBase, 
 from musejax.train.mesh import data_parallel_devices, make_mesh, replicate_tree, shard_batch
 from musejax.lm.build import build_lm, data_meta
 from musejax.train.state import create_train_state, make_optimizer
-from musejax.lm.steps import eval_step, summarize, train_step_accumulate, zero_train_metrics
+from musejax.lm.steps import eval_step, summarize, train_step, zero_train_metrics
 from musejax.evaluate.runs import decode_windows, log_samples
 from musejax.lm.sample import Run, sample
 
@@ -67,7 +67,7 @@ class LMTask(TaskBase):
     best_metric = ckpt_lib.BEST_METRIC  # "valid_nll"
     best_mode = "min"
     writes_final = True
-    train_step = staticmethod(train_step_accumulate)
+    train_step = staticmethod(train_step)
 
     def __init__(self, config: Config, mesh: Any, data: LMData | None = None, progress: bool = True) -> None:
         super().__init__(config, mesh, data, progress)

@@ -64,12 +64,6 @@ def train_step(state: Any, batch: dict[str, jax.Array], rng: jax.Array) -> tuple
     return state.apply_gradients(grads), metrics
 
 
-def accumulate(carry: tuple[Any, dict[str, jax.Array]], batch: dict[str, jax.Array], rng: jax.Array):
-    state, sums = carry
-    state, metrics = train_step(state, batch, rng)
-    return state, jax.tree.map(jnp.add, sums, metrics)
-
-
 def zero_sums() -> dict[str, jax.Array]:
     return {k: jnp.zeros((), jnp.float32) for k in ("loss_sum", "weight_sum", "correct", "count", "grad_norm_sum",
                                                       "batches")}

@@ -26,7 +26,7 @@ from musejax.train.state import abstract_train_state, create_train_state, make_o
 from musejax.style.config import StyleConfig, saved_style_config, texture_shift_names
 from musejax.style.data import BalancedWindows, StyleData, frame_shape, load_style_data
 from musejax.style.report import final_report
-from musejax.style.steps import ApplyStyle, InitStyle, accumulate, build_classifier, zero_sums
+from musejax.style.steps import ApplyStyle, InitStyle, build_classifier, train_step, zero_sums
 
 
 class StyleRunError(UserError):
@@ -62,7 +62,7 @@ class StyleTask(TaskBase):
     best_metric = BEST_METRIC
     best_mode = "max"
     writes_final = True
-    train_step = staticmethod(accumulate)
+    train_step = staticmethod(train_step)
 
     def __init__(self, config: StyleConfig, mesh: Any, data: StyleData | None, progress: bool, run_dir: Path) -> None:
         super().__init__(config, mesh, data, progress, run_dir)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import math
 import os
 import socket
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any, Iterator, Protocol
 
 import jax
+import jax.numpy as jnp
 from tqdm.auto import tqdm
 
 from musejax.config import ConfigError
@@ -99,8 +101,9 @@ class FitTask(Protocol):
     def init(self) -> tuple[Any, Any, dict[str, Any], Any]:
         """(state, abstract_state, zero metric sums, step rng), all on the mesh."""
 
-    def train_step(self, carry: tuple[Any, dict[str, Any]], batch: Any, rng: Any) -> tuple[Any, dict[str, Any]]:
-        """(state, sums), batch, rng -> (state, sums); fit jit-compiles it once with the carry donated."""
+    def train_step(self, state: Any, batch: Any, rng: Any) -> tuple[Any, dict[str, Any]]:
+        """state, batch, rng -> (state, metric values to add to the running sums); fit adds them
+        (`accumulating`) and jit-compiles the two as one call with the carry donated."""
 
     def batches(self, start_step: int) -> Iterator[Any]:
         """Device-ready batches from batch `start_step` of the seeded stream."""
@@ -162,6 +165,21 @@ class TaskBase:
         return None
 
 
+@functools.lru_cache(maxsize=None)
+def accumulating(train_step: Any) -> Any:
+    """The task's `train_step` plus adding its metrics to the running sums, as one call: (state, sums), batch,
+    rng -> (state, sums). Jit-compiled with the carry donated, state and sums always advance together (an
+    interrupt never leaves a step counted in one but not the other) and metrics reach the host once per log
+    interval. Cached: the same step gives the same function, so jit caches are shared between runs."""
+
+    def step_and_add(carry: tuple[Any, dict[str, Any]], batch: Any, rng: Any) -> tuple[Any, dict[str, Any]]:
+        state, sums = carry
+        state, metrics = train_step(state, batch, rng)
+        return state, jax.tree.map(jnp.add, sums, metrics)
+
+    return step_and_add
+
+
 @dataclasses.dataclass
 class FitResult:
     run_dir: Path
@@ -207,7 +225,7 @@ def _loop(task: Any, config: Any, run_dir: Path, manager: Any, latest: int | Non
     zero_sums = jax.device_get(zero_sums)  # host copies: each log interval puts fresh ones (the carry is donated)
     state, sums, start_step = ckpt_lib.resume_training(manager, latest, state, abstract_state, zero_sums)
     carry = replicate_tree((state, sums), mesh)
-    step_fn = jax.jit(task.train_step, donate_argnums=0, out_shardings=jax.tree.map(lambda _: replicated(mesh), carry))
+    step_fn = jax.jit(accumulating(task.train_step), donate_argnums=0, out_shardings=jax.tree.map(lambda _: replicated(mesh), carry))
     stream = task.batches(start_step)
     is_main = jax.process_index() == 0
 
