@@ -67,7 +67,9 @@ def _resolve(args: argparse.Namespace):
 def _train(args: argparse.Namespace) -> int:
     import jax
 
+    from musejax.gan.data import load_gan_data
     from musejax.gan.task import final_samples, train_gan
+    from musejax.train.fit import load_corpus
     from musejax.lm.task import default_run_dir
     from musejax.train.mesh import describe_devices
 
@@ -75,7 +77,7 @@ def _train(args: argparse.Namespace) -> int:
     join_distributed(args.distributed, show_devices=False)
     config = _resolve(args)
     # The data first: a cold build parses in worker processes, forked before JAX starts its threads.
-    data = _load_data(config, progress=not args.no_progress)
+    data = load_corpus(load_gan_data, config.data, progress=not args.no_progress)
     print(describe_devices())
     workdir = args.workdir or default_run_dir(config.name)
     has_checkpoints = (workdir / "checkpoints").is_dir() and any(
@@ -96,16 +98,6 @@ def _train(args: argparse.Namespace) -> int:
         print(f"wrote {len(paths)} samples (MIDI + PNG) to {workdir / 'samples'}")
     print(f"done in {time.perf_counter() - started:.0f} s ({result.step} generator steps): {workdir}")
     return 0
-
-
-def _load_data(config, progress: bool):
-    from musejax.config import ConfigError
-    from musejax.gan.data import load_gan_data
-
-    try:
-        return load_gan_data(config.data, progress=progress)
-    except ValueError as err:  # unknown corpus, nothing encodable: the user's to fix
-        raise ConfigError(f"config.data (corpus {config.data.corpus!r}): {err}") from None
 
 
 def _sample(args: argparse.Namespace) -> int:

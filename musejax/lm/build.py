@@ -61,9 +61,13 @@ class ApplyLM:
 
     model: Any
     conditioned: bool
-    loss_kind: str = "bernoulli"  # the LM's loss (lm/steps.py): "bernoulli" (piano-roll) | "categorical" (events)
     weight_noise: float = 0.0
     input_flips: float = 0.0
+
+    @property
+    def loss_kind(self) -> str:
+        """The LM's loss (lm/steps.py): "categorical" for an event LM, else "bernoulli" (piano-roll)."""
+        return "categorical" if isinstance(self.model, EventLM) else "bernoulli"
 
     def __call__(self, params: Any, batch: dict[str, jax.Array], *, train: bool, rng: jax.Array | None) -> jax.Array:
         style = batch["style"] if self.conditioned else None
@@ -180,6 +184,6 @@ def build_lm(config: Config, meta: dict[str, Any]) -> LMFunctions:
     if not 0 <= m.input_flips < 0.5:
         raise ConfigError(f"config.model.input_flips must be in [0, 0.5), got {m.input_flips}")
     input_flips = float(m.input_flips) if meta["loss_kind"] == "bernoulli" else 0.0  # piano-roll frames only
-    apply_fn = ApplyLM(model, conditioned, meta["loss_kind"], float(m.weight_noise), input_flips)
+    apply_fn = ApplyLM(model, conditioned, float(m.weight_noise), input_flips)
     return LMFunctions(model=model, init_params=init, apply_fn=apply_fn,
                        conditioned=conditioned)

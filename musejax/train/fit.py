@@ -146,13 +146,9 @@ class TaskBase:
         self.meta: dict[str, Any] = {}
 
     def load_data(self, loader: Any) -> Any:
-        """`self.data`, loaded by `loader(config.data, progress=...)` unless given; a corpus that cannot be used
-        (unknown, empty split, bad options) is the user's to fix: ConfigError naming it."""
+        """`self.data`, loaded by `load_corpus(loader, config.data)` unless given."""
         if self.data is None:
-            try:
-                self.data = loader(self.config.data, progress=self.progress)
-            except ValueError as err:
-                raise ConfigError(f"config.data (corpus {self.config.data.corpus!r}): {err}") from err
+            self.data = load_corpus(loader, self.config.data, self.progress)
         return self.data
 
     def evaluate(self, state: Any, step: int) -> dict[str, float]:
@@ -163,6 +159,15 @@ class TaskBase:
 
     def finish(self, manager: Any, state: Any, abstract_state: Any, step: int) -> dict[str, Any] | None:
         return None
+
+
+def load_corpus(loader: Any, data: Any, progress: bool) -> Any:
+    """`loader(data, progress=...)`, a task's data from its config.data; a corpus that cannot be used (unknown,
+    empty split, bad options) is the user's to fix: ConfigError naming it."""
+    try:
+        return loader(data, progress=progress)
+    except ValueError as err:
+        raise ConfigError(f"config.data (corpus {data.corpus!r}): {err}") from err
 
 
 @functools.lru_cache(maxsize=None)
