@@ -15,8 +15,10 @@ Sizes: one GRU layer of 200 units and a NADE of 150 hidden units that draws the 
 default, model.nade_count), dropout 0.5; Adam at a peak of 1e-2 with
 gradient clipping and a cosine decay; the best valid NLL (checked every 200 steps) picks the checkpoint. The step count is sized for
 JSB (229 training pieces, about 230 windows of 128 steps) on two CPU cores: 6000 steps of 16 windows, about
-400 epochs. The NADE train step ran at about 4 steps/s on the idle 2-core machine (a JSB-sized file; 1.3-1.5
-while other jobs shared it), so about 25 min plus evaluations; experiments/polyphonic.py records the wall
+400 epochs. Each set's run must fit in an hour on this machine. Timed on scratch files of the BL2012 sets' piece
+counts and lengths (random chords: times only, 2026-12-06), the NADE trained at 10-14 steps/s; the whole default
+run on a MuseData-sized file (524 / 135 / 124 pieces, up to 4,300 steps, 30 evaluations of every valid piece)
+took 12.4 min, and 400 steps on a Piano-midi.de-sized one 40 s; experiments/polyphonic.py records the wall
 time of each run. These are first guesses, not tuned: tune by valid NLL only (`--config.model.hidden=...`,
 `--config.model.dropout=...`, `--config.optim.learning_rate=...`, `--config.train.steps=...`) and list the
 search here. Larger sets (Nottingham 694, MuseData 524 training pieces, Piano-midi.de's long pieces) see
