@@ -1,6 +1,7 @@
 """The melody and harmony of a note list, for the texture shifts (musejax/data/texture_shifts.py): the skyline
 (top line), the key (Krumhansl-Kessler profiles; also `musejax evaluate`'s key), the diatonic triad that best
-covers each bar, and a simple accompaniment voicing those chords below the melody."""
+covers each bar (or half bar), and an accompaniment voicing those chords below the melody: one of three plain
+patterns, or (`random_accompaniment`) a pattern, voicing and harmonic rhythm drawn at random."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import numpy as np
 
 _MAJOR = (0, 2, 4, 5, 7, 9, 11)
 _MINOR = (0, 2, 3, 5, 7, 8, 10)
-PATTERNS = ("block", "beats", "oompah")
+PATTERNS = ("block", "beats", "oompah")  # the plain accompaniments (the LM's texture shifts, the primer sets)
+ALL_PATTERNS = PATTERNS + ("arpeggio",)
 # Krumhansl & Kessler (1982) probe-tone profiles, tonic first.
 KRUMHANSL_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
 KRUMHANSL_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
@@ -100,35 +102,53 @@ def choose_chords(pitch: np.ndarray, start: np.ndarray, end: np.ndarray, bar_sta
     return chords
 
 
-def _voicing(root: int, pcs: Sequence[int], below: float) -> tuple[int, list[int]]:
+def _voicing(root: int, pcs: Sequence[int], below: float, octave: int = 0, doubled_root: bool = False,
+             ) -> tuple[int, list[int]]:
     """(bass pitch in MIDI 36..47, close-position chord pitches whose top lies below `below` when the register
-    allows, never under MIDI 45)."""
+    allows, never under MIDI 45), both moved by `octave` octaves (bass kept >= MIDI 28, chord >= 36); with
+    `doubled_root` the chord's root again an octave above its lowest root (a four-note chord)."""
     bass = 36 + (root - 36) % 12
     chord_root = 48 + (root - 48) % 12
     chord = sorted(chord_root + (pc - root) % 12 for pc in pcs)
     while chord[-1] >= below and chord[0] - 12 >= 45:
         chord = [p - 12 for p in chord]
+    if doubled_root:
+        chord = sorted(chord + [min(p for p in chord if (p - root) % 12 == 0) + 12])
+    if octave:
+        bass = max(bass + 12 * octave, 28 + (root - 28) % 12)
+        shifted = [p + 12 * octave for p in chord]
+        chord = shifted if min(shifted) >= 36 else chord
     return bass, chord
 
 
 def accompaniment_notes(pitch: np.ndarray, start: np.ndarray, end: np.ndarray, *, bar_quarters: float = 4.0,
                         beat_quarters: float = 1.0, first_bar: float = 0.0, pattern: str = "oompah",
-                        chords: list[tuple[int, tuple[int, ...]] | None] | None = None,
-                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Chord notes (pitch, start, end in quarters) accompanying a melody: per bar from `first_bar` on, the
-    chord of `choose_chords` (or the given `chords`) voiced below the bar's melody in `pattern`:
-    "block" (bass + triad held for the bar), "beats" (bass held, triad on every beat) or "oompah" (bass on the
-    first beat and the middle one, the triad on the others)."""
-    if pattern not in PATTERNS:
-        raise ValueError(f"accompaniment pattern must be one of {PATTERNS}, got {pattern!r}")
+                        chords: list[tuple[int, tuple[int, ...]] | None] | None = None, bass: bool = True,
+                        octave: int = 0, doubled_root: bool = False, changes_per_bar: int = 1,
+                        skip_doubled_bass: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Chord notes (pitch, start, end in quarters) accompanying a melody: per bar from `first_bar` on (per half
+    bar with `changes_per_bar` 2), the chord of `choose_chords` (or the given `chords`, one per bar) voiced below
+    the melody in `pattern`: "block" (bass + triad held), "beats" (bass held, triad on every beat), "oompah" (bass
+    on the first beat and the middle one of a bar, the triad on the others) or "arpeggio" (bass, then the chord
+    broken up and down, in eighths). Without `bass` there is no bass note: "oompah" leaves its bass beats silent
+    (after-beats) and "arpeggio" breaks the chord alone. `octave` and `doubled_root`: see `_voicing`.
+    `skip_doubled_bass`: no bass note where the chord already has that pitch (the varied accompaniments; the plain
+    ones keep the doubled note, as they always did)."""
+    if pattern not in ALL_PATTERNS:
+        raise ValueError(f"accompaniment pattern must be one of {ALL_PATTERNS}, got {pattern!r}")
+    if changes_per_bar not in (1, 2) or (chords is not None and changes_per_bar != 1):
+        raise ValueError(f"changes_per_bar must be 1, or 2 without given chords; got {changes_per_bar}")
     if not len(pitch):
         return (np.zeros(0, np.int64),) + (np.zeros(0),) * 2
     last = float(np.max(end))
     bar_starts = np.arange(first_bar, last, bar_quarters)
     if first_bar > 0:
         bar_starts = np.concatenate([[first_bar - bar_quarters], bar_starts])
+    segment = bar_quarters / changes_per_bar  # how long a chord lasts
+    if changes_per_bar > 1:
+        bar_starts = (bar_starts[:, None] + segment * np.arange(changes_per_bar)).ravel()
     if chords is None:
-        chords = choose_chords(pitch, start, end, bar_starts, bar_quarters)
+        chords = choose_chords(pitch, start, end, bar_starts, segment)
     out_pitch, out_start, out_end = [], [], []
 
     def add(pitches: Sequence[int], lo: float, hi: float) -> None:
@@ -138,24 +158,41 @@ def accompaniment_notes(pitch: np.ndarray, start: np.ndarray, end: np.ndarray, *
             out_start.extend([lo] * len(pitches))
             out_end.extend([hi] * len(pitches))
 
-    beats = max(1, int(round(bar_quarters / beat_quarters)))
+    beats = max(1, int(round(segment / beat_quarters)))
+    bass_beats = {0, beats // 2} if beats * changes_per_bar >= 4 and changes_per_bar == 1 else {0}
     for lo, chord in zip(bar_starts, chords):
         if chord is None:
             continue
-        sounding = _overlap(start, end, lo, lo + bar_quarters) > 0
+        sounding = _overlap(start, end, lo, lo + segment) > 0
         below = float(pitch[sounding].min()) if sounding.any() else 72.0
-        bass, triad = _voicing(chord[0], chord[1], below)
+        low, triad = _voicing(chord[0], chord[1], below, octave, doubled_root)
+        basses = [low] if bass and not (skip_doubled_bass and low in triad) else []
         if pattern == "block":
-            add([bass, *triad], lo, lo + bar_quarters)
+            add([*basses, *triad], lo, lo + segment)
+            continue
+        if pattern == "arpeggio":
+            figure = basses + triad + triad[-2:0:-1]
+            step = beat_quarters / (3 if beat_quarters == 1.5 else 2)  # eighths, also in compound time
+            for k in range(max(1, int(round(segment / step)))):
+                add([figure[k % len(figure)]], lo + k * step, lo + (k + 1) * step)
             continue
         if pattern == "beats":
-            add([bass], lo, lo + bar_quarters)
+            add(basses, lo, lo + segment)
         for beat in range(beats):
             at = lo + beat * beat_quarters
             if pattern == "beats":
                 add(triad, at, at + beat_quarters)
-            elif beat == 0 or (beats >= 4 and beat == beats // 2):
-                add([bass], at, at + beat_quarters)
+            elif beat in bass_beats:
+                add(basses, at, at + beat_quarters)
             else:
                 add(triad, at, at + beat_quarters)
     return np.asarray(out_pitch, np.int64), np.asarray(out_start, np.float64), np.asarray(out_end, np.float64)
+
+
+def random_accompaniment(rng: np.random.Generator) -> dict[str, object]:
+    """Keyword arguments of `accompaniment_notes` for an accompaniment drawn at random: its pattern (any of
+    ALL_PATTERNS), with or without a bass, an octave lower one time in three, a four-note chord one time in three,
+    and a chord per bar or per half bar."""
+    return {"pattern": ALL_PATTERNS[rng.integers(len(ALL_PATTERNS))], "bass": bool(rng.random() < 0.7),
+            "octave": -1 if rng.random() < 1 / 3 else 0, "doubled_root": bool(rng.random() < 1 / 3),
+            "changes_per_bar": 2 if rng.random() < 0.4 else 1, "skip_doubled_bass": True}

@@ -4,7 +4,8 @@ musejax/style/data.py) and for the whole-sequence shifts of musejax/style/shifts
   melody          the skyline: at each onset the highest starting note, unless a higher note still sounds.
   accompaniment   a block chord, a chord per beat or bass-and-chord ("oom-pah") added under the melody (the
                   other notes kept): per bar the diatonic triad that covers most of the bar's melody
-                  (musejax/data/harmony.py).
+                  (musejax/data/harmony.py); `varied` also draws broken chords, no bass, other registers and
+                  voicings, and a chord per half bar.
   melody_chords   the melody alone over that accompaniment (a lead sheet's texture).
   grid            onsets and ends snapped to a coarser grid (a quarter note: 1.0); notes of one part that land on
                   the same onset keep the longest one (a run of eighths becomes quarters, not chords).
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from musejax.data.harmony import PATTERNS, accompaniment_notes, skyline
+from musejax.data.harmony import PATTERNS, accompaniment_notes, random_accompaniment, skyline
 from musejax.data.piano import PIANO_KEYS, PIANO_LOW_PITCH
 from musejax.data.quantize import notes_to_roll, roll_to_notes
 
@@ -56,12 +57,14 @@ def requantize(start: np.ndarray, end: np.ndarray, part: np.ndarray, grid: float
 
 def shift_roll(window: np.ndarray, shift: str, rng: np.random.Generator, steps_per_quarter: int,
                n_steps: int | None = None, stretch_factor: float = 2.0,
-               bar_quarters: float | None = None) -> np.ndarray:
+               bar_quarters: float | None = None, varied: bool = False) -> np.ndarray:
     """A texture shift of a piano-roll window ((T, 88) or (T, 2, 88) with onsets; bool) -> a roll of `n_steps`
     (default T) steps. `shift` is one of ROLL_SHIFTS; "stretch" multiplies the note values by `stretch_factor`
     (the caller cuts the source window to fit). Random choices (accompaniment pattern and meter, grid) come
     from `rng`; with `bar_quarters` the accompaniment's bars are that long, a beat a quarter, and the window
-    starts on a downbeat (for a model that reads its place in the bar) instead of a random meter and offset."""
+    starts on a downbeat (for a model that reads its place in the bar) instead of a random meter and offset.
+    `varied`: the accompaniment's pattern, voicing and chord rate drawn by `harmony.random_accompaniment` (else one
+    of the three plain patterns)."""
     roll = np.asarray(window, bool)
     onsets_channel = roll.ndim == 3
     n_steps = len(roll) if n_steps is None else n_steps
@@ -82,8 +85,9 @@ def shift_roll(window: np.ndarray, shift: str, rng: np.random.Generator, steps_p
             first_bar = float(rng.integers(0, int(bar * steps_per_quarter))) / steps_per_quarter
         else:
             bar, beat, first_bar = float(bar_quarters), 1.0, 0.0
+        style = random_accompaniment(rng) if varied else {"pattern": PATTERNS[rng.integers(len(PATTERNS))]}
         extra = accompaniment_notes(pitch[index], start[index], new_end, bar_quarters=bar, beat_quarters=beat,
-                                    first_bar=first_bar, pattern=PATTERNS[rng.integers(len(PATTERNS))])
+                                    first_bar=first_bar, **style)
         if shift == "melody_chords":
             pitch, start, end = pitch[index], start[index], new_end
         pitch, start, end = (np.concatenate([a, b]) for a, b in zip((pitch, start, end), extra))

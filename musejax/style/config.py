@@ -9,7 +9,7 @@ from typing import Any, ClassVar, Iterable
 
 from musejax.config import CkptConfig, ConfigError, OptimConfig, TaskConfig, apply_overrides, group, load_config
 from musejax.config import saved_config_dict, to_dataclass
-from musejax.style.data import BALANCE_MODES
+from musejax.style.data import ACCOMPANIMENTS, BALANCE_MODES
 from musejax.style.model import ENCODER_KINDS
 from musejax.data.texture_shifts import ROLL_SHIFTS
 
@@ -42,12 +42,17 @@ class StyleDataConfig:
     # "," separated, from texture_shifts.ROLL_SHIFTS; a shift named twice is drawn twice as often (and gets two shifted
     # copies for the out-of-style Gaussians)
     texture_shifts: str = "melody,accompaniment,grid,stretch,stretch"
+    # the accompaniments the "accompaniment" shift adds (in training and in the out-of-style rule's shifted copies):
+    # "plain" (block chords, a chord per beat or oom-pah) | "varied" (pattern, bass or none, register, voicing and
+    # a chord per bar or half bar drawn at random: data/harmony.py random_accompaniment; experiments/style_heldout.py)
+    accompaniments: str = "plain"
     max_pieces_per_style: int = 0  # >0: at most N training pieces per style (quick runs)
     valid_fraction: float = 0.1
     test_fraction: float = 0.1
     cache_dir: str = ""  # "" = $MUSEJAX_CACHE or ~/.cache/musejax
     workers: int = 0  # processes parsing an uncached corpus (0 = all cores)
-    LEGACY_VALUES: ClassVar[dict[str, Any]] = {"texture_shift_rate": 0.0, "texture_shifts": ""}  # runs before them
+    LEGACY_VALUES: ClassVar[dict[str, Any]] = {"texture_shift_rate": 0.0, "texture_shifts": "",  # runs before them
+                                               "accompaniments": "plain"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,6 +118,9 @@ def check_style_config(config: StyleConfig) -> StyleConfig:
     unknown = [s for s in texture_shift_names(config.data.texture_shifts) if s not in ROLL_SHIFTS]
     if unknown:
         problems.append(f"config.data.texture_shifts: unknown shift {unknown[0]!r} (known: {', '.join(ROLL_SHIFTS)})")
+    if config.data.accompaniments not in ACCOMPANIMENTS:
+        problems.append(f"config.data.accompaniments must be one of {', '.join(ACCOMPANIMENTS)}, got "
+                        f"{config.data.accompaniments!r}")
     if config.classify.shifted_copies not in (0, 1):
         problems.append(f"config.classify.shifted_copies must be 0 or 1, got {config.classify.shifted_copies}")
     if not 0.0 < config.classify.coverage <= 1.0:

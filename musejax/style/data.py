@@ -24,6 +24,7 @@ from musejax.data.windows import make_windows
 from musejax.data.texture_shifts import ROLL_SHIFTS, shift_roll
 
 BALANCE_MODES = ("sampling", "loss", "none")
+ACCOMPANIMENTS = ("varied", "plain")  # config.data.accompaniments: see texture_shifts.shift_roll
 
 
 def frame_shape(onsets: bool) -> tuple[int, ...]:
@@ -137,11 +138,12 @@ class BalancedWindows:
     """Training batches {"x" (B, W, *frame) bool, "mask" (B, W) bool, "label" (B,) int32, "weight" (B,) float32},
     a pure function of (seed, step); random transposition within +-`transpose_semitones` keeps notes on the keys.
     A `shift_rate` share of the windows gets one texture shift of `shifts` (musejax/data/texture_shifts.py: melody only,
-    accompaniment added, coarser grid, note values x2 / x0.5), drawn uniformly, before the transposition."""
+    accompaniment added (`varied`: of any pattern and voicing), coarser grid, note values x2 / x0.5), drawn
+    uniformly, before the transposition."""
 
     def __init__(self, split: StyleSplit, n_styles: int, window_steps: int, batch_size: int, seed: int,
                  balance: str = "sampling", transpose_semitones: int = 0, shift_rate: float = 0.0,
-                 shifts: tuple[str, ...] = (), steps_per_quarter: int = 4) -> None:
+                 shifts: tuple[str, ...] = (), steps_per_quarter: int = 4, varied: bool = False) -> None:
         if balance not in BALANCE_MODES:
             raise ValueError(f"config.train.balance must be one of {', '.join(BALANCE_MODES)}, got {balance!r}")
         unknown = [s for s in shifts if s not in ROLL_SHIFTS]
@@ -150,6 +152,7 @@ class BalancedWindows:
         self.split, self.window_steps, self.batch_size = split, window_steps, batch_size
         self.seed, self.balance, self.transpose_semitones = seed, balance, transpose_semitones
         self.shift_rate, self.shifts, self.steps_per_quarter = shift_rate if shifts else 0.0, tuple(shifts), steps_per_quarter
+        self.varied = varied
         counts = split.counts(n_styles)
         self.by_style = [np.flatnonzero(split.labels == s) for s in range(n_styles)]
         self.present = np.flatnonzero(counts > 0)
@@ -175,7 +178,8 @@ class BalancedWindows:
             window = unpack_roll(roll[start:start + source])
             if shift is not None:
                 window = shift_roll(window, shift, rng, self.steps_per_quarter,
-                                    min(w, int(np.ceil(len(window) * factor))), stretch_factor=factor)
+                                    min(w, int(np.ceil(len(window) * factor))), stretch_factor=factor,
+                                    varied=self.varied)
             x[row, :len(window)] = _transpose(window, rng, self.transpose_semitones)
             mask[row, :len(window)] = True
         labels = self.split.labels[pieces].astype(np.int32)
@@ -184,7 +188,7 @@ class BalancedWindows:
 
 
 def shifted_split(split: StyleSplit, shifts: tuple[str, ...], steps_per_quarter: int, seed: int = 0,
-                  per_style: int = 0) -> StyleSplit:
+                  per_style: int = 0, varied: bool = False) -> StyleSplit:
     """Copies of the pieces under every texture shift of `shifts` (note values x2 or x0.5, drawn per piece, for
     "stretch"), of at most `per_style` pieces per style (drawn; 0 = all); copies the shift empties are left out.
     The out-of-style rule fits its Gaussians to these too, so a melody heard with chords is not "unknown" for its
@@ -199,7 +203,8 @@ def shifted_split(split: StyleSplit, shifts: tuple[str, ...], steps_per_quarter:
         roll = unpack_roll(split.rolls[index])
         for shift in shifts:
             factor = (0.5 if rng.random() < 0.5 else 2.0) if shift == "stretch" else 1.0
-            out = shift_roll(roll, shift, rng, steps_per_quarter, max(1, int(np.ceil(len(roll) * factor))), factor)
+            out = shift_roll(roll, shift, rng, steps_per_quarter, max(1, int(np.ceil(len(roll) * factor))), factor,
+                             varied=varied)
             if out.any():
                 ids.append(f"{split.ids[index]}#{shift}")
                 labels.append(split.labels[index])

@@ -138,17 +138,29 @@ def melody_only(ns: NoteSequence) -> NoteSequence:
     return out
 
 
-def add_accompaniment(ns: NoteSequence, pattern: str = "oompah") -> NoteSequence:
+def add_accompaniment(ns: NoteSequence, pattern: str = "oompah", **options) -> NoteSequence:
     """The piece with chords added under its top line (on a new track): the source's chord symbols where it has
-    them, else the melody's diatonic triads, per bar of its first time signature."""
-    notes, pitch, start, end, _ = _notes(ns)
-    index, new_end = skyline(pitch, start, end)
+    them (with a chord per bar), else the melody's diatonic triads, per bar of its first time signature.
+    `options`: bass, octave, doubled_root, changes_per_bar of `harmony.accompaniment_notes`."""
+    pitch, start, end = melody_notes(ns)
     bar, beat = meter(ns)
     chords = None
-    if ns.text_annotations:
+    if ns.text_annotations and options.get("changes_per_bar", 1) == 1:
         chords = _chord_symbols(ns, np.arange(0.0, float(end.max(initial=0)), bar), bar)
-    extra = accompaniment_notes(pitch[index], start[index], new_end, bar_quarters=bar, beat_quarters=beat,
-                                pattern=pattern, chords=chords)
+    return with_added_notes(ns, accompaniment_notes(pitch, start, end, bar_quarters=bar, beat_quarters=beat,
+                                                    pattern=pattern, chords=chords, **options))
+
+
+def melody_notes(ns: NoteSequence) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(pitch, start, end in quarters) of the piece's top line (skyline over all its parts)."""
+    _, pitch, start, end, _ = _notes(ns)
+    index, new_end = skyline(pitch, start, end)
+    return pitch[index], start[index], new_end
+
+
+def with_added_notes(ns: NoteSequence, extra: tuple[np.ndarray, np.ndarray, np.ndarray]) -> NoteSequence:
+    """The piece with notes (pitch, start, end in quarters) added on a new track (program 0)."""
+    notes, _, start, end, _ = _notes(ns)
     return _with_notes(ns, notes, start, end, extra)
 
 

@@ -87,7 +87,7 @@ class StyleTask(TaskBase):
         d = self.config.data
         sampler = BalancedWindows(data.train, len(data.styles), d.window_steps, t.batch_size, t.seed, t.balance,
                                   d.transpose_semitones, d.texture_shift_rate, texture_shift_names(d.texture_shifts),
-                                  d.steps_per_quarter)
+                                  d.steps_per_quarter, varied=d.accompaniments == "varied")
         return (shard_batch(sampler.batch(step), self.mesh) for step in itertools.count(start_step))
 
     def summarize(self, sums: dict[str, Any], step: int) -> dict[str, float]:

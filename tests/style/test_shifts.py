@@ -85,6 +85,46 @@ def test_accompaniment_follows_the_melody_harmony():
     assert texture_of(oompah).kind == "homophonic" and texture_of(tune()).kind == "monophonic"
 
 
+def test_accompaniment_options_change_pattern_voicing_and_harmonic_rhythm():
+    """The varied accompaniments (config.data.accompaniments="varied"): broken chords, no bass, an octave lower,
+    four-note chords and a chord per half bar each do what they say; draws are reproducible."""
+    pitch, start = np.array(TUNE), np.arange(16) * 0.5  # the tune in quarters: two 4/4 bars
+    end = start + 0.5
+
+    def notes(**options):
+        return harmony.accompaniment_notes(pitch, start, end, **options)
+
+    p, s, e = notes(pattern="arpeggio")
+    assert np.allclose(s, np.arange(16) * 0.5) and np.allclose(e - s, 0.5)  # one note per eighth
+    assert p[0] < 48 and set(p[:4] % 12) == {0, 4, 7}  # bass first, then the C major triad broken
+    p, s, _ = notes(pattern="oompah", bass=False)
+    assert sorted(set(s.tolist())) == [1.0, 3.0, 5.0, 7.0]  # after-beats only
+    plain, _, _ = notes(pattern="block")
+    p, s, _ = notes(pattern="block", bass=False, octave=-1, doubled_root=True, changes_per_bar=2)
+    assert sorted(set(s.tolist())) == [0.0, 2.0, 4.0, 6.0]  # a chord per half bar
+    first = p[s == 0.0]
+    assert len(first) == 4 and max(first) < max(plain[:4]) and {q % 12 for q in first} == {0, 4, 7}
+    with pytest.raises(ValueError, match="changes_per_bar"):
+        notes(changes_per_bar=3)
+    # an A major tune low enough that the chord comes down onto the bass (A2 = 45): the plain oom-pah keeps its
+    # bass beats (as the LM's texture shifts always had them); the varied draws leave the doubled bass out
+    low = np.array([57, 61, 64, 61, 57, 61, 64, 69])
+    onsets = lambda **o: sorted(set(harmony.accompaniment_notes(low, np.arange(8.0), np.arange(1.0, 9.0),
+                                                                 pattern="oompah", **o)[1].tolist()))
+    assert onsets() == list(np.arange(8.0)) and onsets(skip_doubled_bass=True) == [1.0, 3.0, 5.0, 7.0]
+    draws = [harmony.random_accompaniment(np.random.default_rng(k)) for k in range(40)]
+    assert draws[3] == harmony.random_accompaniment(np.random.default_rng(3))
+    assert {d["pattern"] for d in draws} == set(harmony.ALL_PATTERNS) and {d["bass"] for d in draws} == {True, False}
+    window = ENCODING.encode(tune())
+    varied = [texture_shifts.shift_roll(window, "accompaniment", np.random.default_rng(k), 4, varied=True)
+              for k in range(6)]
+    np.testing.assert_array_equal(varied[0], texture_shifts.shift_roll(window, "accompaniment",
+                                                                       np.random.default_rng(0), 4, varied=True))
+    assert len({v.tobytes() for v in varied}) > 1 and all(not (window[:, 0] & ~v[:, 0]).any() for v in varied)
+    with pytest.raises(ConfigError, match="config.data.accompaniments"):
+        resolve_style_config("style", ["--config.data.accompaniments=fancy"])
+
+
 def test_chord_symbols_are_used_where_the_source_has_them():
     ns = tune()
     ns.text_annotations.add(time=0.0, text="Am", annotation_type=1)  # CHORD_SYMBOL
