@@ -188,7 +188,7 @@ class BalancedWindows:
 
 
 def shifted_split(split: StyleSplit, shifts: tuple[str, ...], steps_per_quarter: int, seed: int = 0,
-                  per_style: int = 0, varied: bool = False) -> StyleSplit:
+                  per_style: int = 0) -> StyleSplit:
     """Copies of the pieces under every texture shift of `shifts` (note values x2 or x0.5, drawn per piece, for
     "stretch"), of at most `per_style` pieces per style (drawn; 0 = all); copies the shift empties are left out.
     The out-of-style rule fits its Gaussians to these too, so a melody heard with chords is not "unknown" for its
@@ -203,8 +203,7 @@ def shifted_split(split: StyleSplit, shifts: tuple[str, ...], steps_per_quarter:
         roll = unpack_roll(split.rolls[index])
         for shift in shifts:
             factor = (0.5 if rng.random() < 0.5 else 2.0) if shift == "stretch" else 1.0
-            out = shift_roll(roll, shift, rng, steps_per_quarter, max(1, int(np.ceil(len(roll) * factor))), factor,
-                             varied=varied)
+            out = shift_roll(roll, shift, rng, steps_per_quarter, max(1, int(np.ceil(len(roll) * factor))), factor)
             if out.any():
                 ids.append(f"{split.ids[index]}#{shift}")
                 labels.append(split.labels[index])
