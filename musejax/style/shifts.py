@@ -141,7 +141,8 @@ def melody_only(ns: NoteSequence) -> NoteSequence:
 def add_accompaniment(ns: NoteSequence, pattern: str = "oompah", **options) -> NoteSequence:
     """The piece with chords added under its top line (on a new track): the source's chord symbols where it has
     them (with a chord per bar), else the melody's diatonic triads, per bar of its first time signature.
-    `options`: bass, octave, doubled_root, changes_per_bar of `harmony.accompaniment_notes`."""
+    `options`: keywords of `harmony.accompaniment_notes` (bass, octave, doubled_root, changes_per_bar,
+    skip_doubled_bass), e.g. a `harmony.random_accompaniment` draw without its pattern."""
     pitch, start, end = melody_notes(ns)
     bar, beat = meter(ns)
     chords = None
