@@ -26,6 +26,7 @@ import json
 import os
 import re
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -124,13 +125,10 @@ def score(run, sequences) -> dict[str, float]:
     ranked = predictions(run, [str(i) for i in embedded.kept], embedded)
     folk = np.array([any(w in p.ranked[0][0] for w in FOLK_WORDS) for p in ranked])
     unknown = np.array([not p.confident for p in ranked])
-    others: dict[str, int] = {}
-    for p, is_folk in zip(ranked, folk):
-        if not is_folk:
-            others[p.ranked[0][0]] = others.get(p.ranked[0][0], 0) + 1
+    others = Counter(p.ranked[0][0] for p, is_folk in zip(ranked, folk) if not is_folk)
     return {"n": len(ranked), "folk": float(folk.mean()), "unknown": float(unknown.mean()),
             "folk_accepted": float((folk & ~unknown).mean()), "median_distance": float(np.median(embedded.distances)),
-            "threshold": float(run.threshold), "top_other": max(others, key=others.get) if others else "-"}
+            "threshold": float(run.threshold), "top_other": others.most_common(1)[0][0] if others else "-"}
 
 
 def main(argv: list[str] | None = None) -> dict:
