@@ -19,7 +19,9 @@ the classifier's probabilities along a style mix, and Fréchet distances of gene
    mixed styles the piece leans to. The most common other class per weight is reported beside it. Every
    weight of a pair samples with the same seed (common random numbers: the same draws, only the style input
    changes), so the curve shows what the weight does, not which --n pieces a seed happened to draw (with a seed
-   per weight, P(a) of about 0.02 at the low weights went up and down by sampling noise alone).
+   per weight, P(a) of about 0.02 at the low weights went up and down by sampling noise alone). For each curve
+   the step between neighbouring weights that goes the wrong way by the most standard errors (paired over the
+   samples) is given with its standard error, so a dip can be told from sampling noise (beyond noise: > 2 SE).
 4. Fréchet distance between each style's samples and each style's real test pieces (classifier embeddings).
 Writes style_mixing.json / .md, confusion_samples.png and mix_curve.png into the LM run.
 """
@@ -84,6 +86,21 @@ def classify_rolls(style_run, rolls) -> tuple[np.ndarray, np.ndarray]:
     return embeddings, softmax(head_logits(style_run.model, style_run.params, embeddings))
 
 
+def worst_step(values: np.ndarray, direction: int) -> dict | None:
+    """values (weights, samples), the same draws at every weight; direction +1 (should rise) or -1 (fall) -> the
+    step between neighbouring weights that goes the wrong way by the most standard errors (paired over the
+    samples), with its mean, its standard error and whether it exceeds two of them; None when the mean curve is
+    monotone."""
+    steps = -direction * np.diff(values, axis=0)  # > 0: a step the wrong way, per sample
+    mean = steps.mean(1)
+    se = steps.std(1, ddof=1) / np.sqrt(steps.shape[1])
+    if not (mean > 0).any():
+        return None
+    k = int(np.argmax(np.where(mean > 0, mean / np.maximum(se, 1e-12), -np.inf)))
+    return {"weight_index": k, "from": float(values[k].mean()), "to": float(values[k + 1].mean()),
+            "step": float(mean[k]), "se": float(se[k]), "beyond_noise": bool(mean[k] > 2 * se[k])}
+
+
 def plot_mix(curves: dict, path: Path) -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -126,7 +143,8 @@ def main() -> None:
     parser.add_argument("--crop-steps", type=int, default=1024)
     parser.add_argument("--n", type=int, default=64, help="samples per style / per mix weight")
     parser.add_argument("--sample-steps", type=int, default=512)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="sampling seed")
+    parser.add_argument("--lm-seed", type=int, default=None, help="config.train.seed of the LM it trains")
     parser.add_argument("--encoding", choices=["pianoroll", "performance"], default="performance")
     parser.add_argument("--temperature", type=float, default=1.0)
     args = parser.parse_args()
@@ -141,6 +159,8 @@ def main() -> None:
                  "--config.optim.learning_rate=3e-3",  # and before its learning rate became 1e-2
                  "--config.data.transpose_semitones=" + ("5" if args.encoding == "pianoroll" else "0"),
                  "--config.data.corpus=" + ",".join(__import__("musejax.data.corpora", fromlist=["x"]).BUNDLED_CORPORA)]
+    if args.lm_seed is not None:
+        overrides.append(f"--config.train.seed={args.lm_seed}")
     config = resolve_config("lm", overrides)
     if not read_metrics(args.lm_run, "final"):
         train(config, args.lm_run, data=lm_data(config, args.pieces_per_style, args.crop_steps), progress=False)
@@ -188,12 +208,14 @@ def main() -> None:
     for pair_index, (a, b) in enumerate(MIX_PAIRS):
         if a not in lm.styles or b not in lm.styles:
             continue
-        curve = []
+        curve, per_sample = [], {"p_a": [], "p_b": [], "share_a": []}
         for w in MIX_WEIGHTS:  # one seed per pair: common random numbers across the weights (module doc)
             _, probs, _, _ = classify_samples(lm, classifier, args.n, args.sample_steps, args.seed + 100 + pair_index,
                                               args.temperature, mix={a: w, b: 1.0 - w})
             top = probs.argmax(-1)
             pa, pb = probs[:, class_of[a]], probs[:, class_of[b]]
+            for key, values in (("p_a", pa), ("p_b", pb), ("share_a", pa / np.maximum(pa + pb, 1e-12))):
+                per_sample[key].append(values)
             others = np.bincount(top, minlength=len(classes))
             others[[class_of[a], class_of[b]]] = -1
             curve.append({"weight": w, "p_a": float(pa.mean()), "p_b": float(pb.mean()),
@@ -206,7 +228,9 @@ def main() -> None:
         p_a, p_b, share = (np.array([c[k] for c in curve]) for k in ("p_a", "p_b", "share_a"))
         monotone[f"{a}|{b}"] = {"share_a_rises": bool(np.all(np.diff(share) >= 0)),
                                 "p_a_rises": bool(np.all(np.diff(p_a) >= 0)),
-                                "p_b_falls": bool(np.all(np.diff(p_b) <= 0))}
+                                "p_b_falls": bool(np.all(np.diff(p_b) <= 0)),
+                                "worst_step": {key: worst_step(np.stack(per_sample[key]), 1 if key != "p_b" else -1)
+                                               for key in per_sample}}
     plot_mix(curves, args.lm_run / "mix_curve.png")
 
     # 4. Fréchet distances generated style x reference style
@@ -245,6 +269,14 @@ def main() -> None:
                   f"{c['top_b']:.2f} | {c['top_other']} {c['top_other_share']:.2f} |" for c in curve]
         lines += ["", f"Share of {a} monotone rising: {yes['share_a_rises']}; P({a}) monotone rising: "
                       f"{yes['p_a_rises']}; P({b}) monotone falling: {yes['p_b_falls']} (the same draws at every weight)"]
+        steps = monotone[pair]["worst_step"]
+        lines += ["", "Steps the wrong way, the one of most standard errors (paired over the samples; mean ± 2 SE, "
+                      "beyond noise when the mean exceeds 2 SE): " + "; ".join(
+                          f"{name} monotone" if steps[key] is None else
+                          f"{name} {steps[key]['from']:.3f} -> {steps[key]['to']:.3f} at w = "
+                          f"{MIX_WEIGHTS[steps[key]['weight_index']]:.3f}: {steps[key]['step']:.4f} ± "
+                          f"{2 * steps[key]['se']:.4f}" + (" (beyond noise)" if steps[key]["beyond_noise"] else "")
+                          for key, name in (("share_a", f"share of {a}"), ("p_a", f"P({a})"), ("p_b", f"P({b})")))]
     lines += ["", f"Fréchet distance of each style's samples to real test pieces: own style {np.mean(own):.2f} on "
                   f"average, other styles {np.mean(other):.2f}.", "", "| generated \\ reference | " + " | ".join(classes)
               + " |", "|---|" + "---|" * len(classes)]
