@@ -214,12 +214,13 @@ def main() -> None:
                                               args.temperature, mix={a: w, b: 1.0 - w})
             top = probs.argmax(-1)
             pa, pb = probs[:, class_of[a]], probs[:, class_of[b]]
-            for key, values in (("p_a", pa), ("p_b", pb), ("share_a", pa / np.maximum(pa + pb, 1e-12))):
+            share_a = pa / np.maximum(pa + pb, 1e-12)
+            for key, values in (("p_a", pa), ("p_b", pb), ("share_a", share_a)):
                 per_sample[key].append(values)
             others = np.bincount(top, minlength=len(classes))
             others[[class_of[a], class_of[b]]] = -1
             curve.append({"weight": w, "p_a": float(pa.mean()), "p_b": float(pb.mean()),
-                          "share_a": float(np.mean(pa / np.maximum(pa + pb, 1e-12))),
+                          "share_a": float(share_a.mean()),
                           "top_a": float((top == class_of[a]).mean()),
                           "top_b": float((top == class_of[b]).mean()),
                           "top_other": classes[int(others.argmax())],
