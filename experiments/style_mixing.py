@@ -101,6 +101,14 @@ def worst_step(values: np.ndarray, direction: int) -> dict | None:
             "step": float(mean[k]), "se": float(se[k]), "beyond_noise": bool(mean[k] > 2 * se[k])}
 
 
+def step_text(name: str, step: dict | None) -> str:
+    """One curve's `worst_step` for the md report."""
+    if step is None:
+        return f"{name} monotone"
+    return (f"{name} {step['from']:.3f} -> {step['to']:.3f} at w = {MIX_WEIGHTS[step['weight_index']]:.3f}: "
+            f"{step['step']:.4f} ± {2 * step['se']:.4f}" + (" (beyond noise)" if step["beyond_noise"] else ""))
+
+
 def plot_mix(curves: dict, path: Path) -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -271,12 +279,9 @@ def main() -> None:
         lines += ["", f"Share of {a} monotone rising: {yes['share_a_rises']}; P({a}) monotone rising: "
                       f"{yes['p_a_rises']}; P({b}) monotone falling: {yes['p_b_falls']} (the same draws at every weight)"]
         steps = monotone[pair]["worst_step"]
-        lines += ["", "Steps the wrong way, the one of most standard errors (paired over the samples; mean ± 2 SE, "
+        lines += ["", "The step the wrong way by the most standard errors, paired over the samples (mean ± 2 SE; "
                       "beyond noise when the mean exceeds 2 SE): " + "; ".join(
-                          f"{name} monotone" if steps[key] is None else
-                          f"{name} {steps[key]['from']:.3f} -> {steps[key]['to']:.3f} at w = "
-                          f"{MIX_WEIGHTS[steps[key]['weight_index']]:.3f}: {steps[key]['step']:.4f} ± "
-                          f"{2 * steps[key]['se']:.4f}" + (" (beyond noise)" if steps[key]["beyond_noise"] else "")
+                          step_text(name, steps[key])
                           for key, name in (("share_a", f"share of {a}"), ("p_a", f"P({a})"), ("p_b", f"P({b})")))]
     lines += ["", f"Fréchet distance of each style's samples to real test pieces: own style {np.mean(own):.2f} on "
                   f"average, other styles {np.mean(other):.2f}.", "", "| generated \\ reference | " + " | ".join(classes)
