@@ -12,6 +12,7 @@ Retention: the `ckpt.keep_best` best checkpoints by the task's metric (the LM's:
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import time
 from pathlib import Path
@@ -25,6 +26,17 @@ from musejax.config import CkptConfig, ConfigError, TaskConfig, save_config_json
 
 CHECKPOINT_DIR = "checkpoints"
 BEST_METRIC = "valid_nll"
+
+# what Orbax logs (as absl warnings) whenever a manager is opened read-only: that it will not save. musejax opens
+# every finished run that way (to sample, evaluate, classify), so the notes would follow every such command
+READ_ONLY_NOTES = ("Given directory is read only", "CheckpointManagerOptions.read_only")
+
+
+def _not_a_read_only_note(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith(READ_ONLY_NOTES)
+
+
+logging.getLogger("absl").addFilter(_not_a_read_only_note)
 
 
 def make_checkpoint_manager(run_dir: str | Path, ckpt: CkptConfig, *, read_only: bool = False,

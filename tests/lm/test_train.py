@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from absl import logging as absl_logging
 
 from lm_fixtures import records, synthetic_rolls, tiny_config, tiny_data
 from musejax.config import ConfigError
@@ -239,7 +241,7 @@ def test_checkpoints_keep_the_best_by_valid_nll_and_the_latest(tmp_path):
     manager.close()
 
 
-def test_run_directory_and_restore_run(tmp_path):
+def test_run_directory_and_restore_run(tmp_path, caplog):
     config = tiny_config()
     data = tiny_data(config)
     train(config, tmp_path / "run", data=data, progress=False)
@@ -248,7 +250,10 @@ def test_run_directory_and_restore_run(tmp_path):
     assert list(run_dir.glob("events.out.tfevents.*"))
     assert json.loads((run_dir / "config.json").read_text())["model"]["hidden"] == config.model.hidden
     steps = sorted(int(p.name) for p in (run_dir / "checkpoints").iterdir() if p.name.isdigit())
-    best = restore_run(run_dir)
+    with caplog.at_level(logging.WARNING):
+        best = restore_run(run_dir)  # opens the checkpoints read-only: Orbax's notes on that are dropped
+        absl_logging.warning("another absl warning")  # and only those
+    assert [r.getMessage() for r in caplog.records if r.name == "absl"] == ["another absl warning"]
     assert config.train.steps in steps and best.step in steps and len(steps) <= 2
     assert best.config == config and best.styles == ["bach"] and best.encoding.name == "pianoroll"
     batch = eval_batches(data.valid, 4, "bernoulli")[0]
