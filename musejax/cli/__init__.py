@@ -59,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         print(f"musejax {name}: error: {err}", file=sys.stderr)
         return 2
+    from absl import logging as absl_logging
+
+    absl_logging.set_verbosity(absl_logging.ERROR)  # Orbax's informational warnings are not for users
     try:
         return int(module.run(args) or 0)
     except UserError as err:  # ConfigError, ReadError, a diverged run, ...: the user's to fix

@@ -38,9 +38,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from absl import logging as absl_logging
-
-    absl_logging.set_verbosity(absl_logging.ERROR)  # Orbax's informational warnings are not for users
     if args.train:
         if args.files:
             raise CommandError("--train takes no FILE arguments (classify them after training)")

@@ -44,9 +44,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from absl import logging as absl_logging
-
-    absl_logging.set_verbosity(absl_logging.ERROR)  # Orbax's informational warnings are not for users
     if args.action == "train":
         return _train(args)
     if getattr(args, "config_overrides", []):

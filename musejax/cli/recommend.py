@@ -54,12 +54,10 @@ def _read(path: Path, tune: int, role: str):
 
 def run(args: argparse.Namespace) -> int:
     import numpy as np
-    from absl import logging as absl_logging
 
     from musejax.style import recommend as rec
     from musejax.style.classify import embed_sequences, load_style_run
 
-    absl_logging.set_verbosity(absl_logging.ERROR)
     if not args.liked and args.history is None:
         raise CommandError("give --liked FILE... and/or --history FILE")
     if args.k < 1 or args.dislike_weight < 0:

@@ -46,11 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from absl import logging as absl_logging
-
     from musejax.lm import sample as sampling
 
-    absl_logging.set_verbosity(absl_logging.ERROR)  # Orbax's informational warnings are not for users
     join_distributed(args.distributed)
     import jax
 

@@ -46,7 +46,6 @@ def _resolve(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     import jax
-    from absl import logging as absl_logging
 
     from musejax.evaluate.runs import REPORT_DIR, lm_validation_pieces, write_run_report
     from musejax.lm.sample import SampleError, write_run_samples
@@ -54,7 +53,6 @@ def run(args: argparse.Namespace) -> int:
     from musejax.midi.audio import make_renderer
     from musejax.train.mesh import describe_devices
 
-    absl_logging.set_verbosity(absl_logging.ERROR)  # Orbax's informational warnings are not for users
     started = time.perf_counter()
     join_distributed(args.distributed, show_devices=False)
     print(describe_devices())
