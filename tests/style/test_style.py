@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -223,6 +224,14 @@ def test_frechet_distance_of_known_gaussians():
     assert mean.shape == (2,) and cov.shape == (2, 2)
     with pytest.raises(ValueError):
         gaussian_stats(a[:1])
+    # singular covariances (fewer pieces than dimensions, a unit that never fires): no warning, and the dead
+    # dimensions change nothing
+    wide_a, wide_b = rng.normal(size=(40, 16)), rng.normal(size=(5, 16)) + 0.5
+    wide_a[:, :3] = wide_b[:, :3] = 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert embedding_frechet(wide_a, wide_b) == pytest.approx(embedding_frechet(wide_a[:, 3:], wide_b[:, 3:]),
+                                                                 rel=1e-6)
 
 
 def test_config_errors_name_the_key():
