@@ -217,7 +217,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                "data_file": str(data_path), "data_source": source, "splits": data_stats(rolls),
                "nll_unit": "nats per time step, whole pieces", "test_at": "best valid step",
                "command": " ".join(["python", "experiments/polyphonic.py", *(sys.argv[1:] if argv is None else argv)]),
-               "config_spec": spec, "quick": args.quick, "seed": args.seed, "overrides": overrides,
+               "config_spec": spec, "quick": args.quick, "seed": row["config"]["train"]["seed"], "overrides": overrides,
                **{k: v for k, v in row.items() if k not in ("model", "params", "train_nll", "valid_nll", "test_nll")},
                "wall_seconds": round(time.perf_counter() - started, 1)}
     report = markdown_report(results)
