@@ -250,9 +250,14 @@ def test_run_directory_and_restore_run(tmp_path, caplog):
     assert list(run_dir.glob("events.out.tfevents.*"))
     assert json.loads((run_dir / "config.json").read_text())["model"]["hidden"] == config.model.hidden
     steps = sorted(int(p.name) for p in (run_dir / "checkpoints").iterdir() if p.name.isdigit())
-    with caplog.at_level(logging.WARNING):
-        best = restore_run(run_dir)  # opens the checkpoints read-only: Orbax's notes on that are dropped
-        absl_logging.warning("another absl warning")  # and only those
+    verbosity = absl_logging.get_verbosity()
+    absl_logging.set_verbosity(absl_logging.WARNING)  # a command run earlier in this process set it to ERROR
+    try:
+        with caplog.at_level(logging.WARNING):
+            best = restore_run(run_dir)  # opens the checkpoints read-only: Orbax's notes on that are dropped
+            absl_logging.warning("another absl warning")  # and only those
+    finally:
+        absl_logging.set_verbosity(verbosity)
     assert [r.getMessage() for r in caplog.records if r.name == "absl"] == ["another absl warning"]
     assert config.train.steps in steps and best.step in steps and len(steps) <= 2
     assert best.config == config and best.styles == ["bach"] and best.encoding.name == "pianoroll"
