@@ -50,7 +50,7 @@ def group(cls: type, **changes: Any) -> Any:
 @dataclasses.dataclass(frozen=True)
 class OptimConfig:
     optimizer: str = "adamw"  # "adam" | "adamw"
-    learning_rate: float = 1e-2  # peak learning rate (after warm-up; the LM default, chosen on valid: configs/lm.py)
+    learning_rate: float = 1e-2  # peak learning rate (after warm-up; the LM default, chosen on valid: docs/tuning/lm.md)
     warmup_steps: int = 100
     schedule: str = "cosine"  # decay after warm-up: "cosine" | "linear" | "constant"
     end_learning_rate_factor: float = 0.05  # final learning rate = factor * peak

@@ -4,18 +4,8 @@ part: tanh-RNN vs GRU vs LSTM of about 20k parameters each, polyphonic piano-rol
     musejax train --config chung2014:gru      (also :lstm, :tanh)
     ... --config.data.corpus="/path/JSB Chorales.pickle"   # the BL2012 split instead of the bundled chorales
 
-The paper lists tanh 100 units, GRU 46, LSTM 36 at "about 20k parameters"; with 88 inputs and 88 sigmoid
-outputs counted here those give 27.9k / 22.9k / 21.4k, so the sizes below are chosen to match the parameter
-budget instead: tanh 77 (19.7k), GRU 42 (20.2k), LSTM 34 (19.9k).
-
-Training, tuned by valid NLL of the GRU on BL2012's JSB Chorales (quarter notes; `--data FILE`): Gaussian
-weight noise (std 0.05, the paper's regulariser) with AdamW (lr 1e-2, decoupled weight decay 0.3, gradient
-norm clipped to 1, cosine decay); whole pieces (windows of 128 quarter notes hold all but the longest
-chorales), so training starts every sequence from the zero state as evaluation does; 8000 steps of 32 with
-valid NLL every 100 steps, the best-valid checkpoint being the early-stopping point. GRU valid NLL on JSB in
-that search (test in brackets): weight decay 0.5 alone 8.534 (8.614); 0.3 8.533 (8.594); 1.0 8.583;
-lr 1e-2 8.510 (8.608); 46 units 8.556; dropout 0.2 + decay 0.1 8.610; weight noise 0.05 + decay 0.1
-8.452 (8.520); noise 0.075 + lr 1e-2 8.493 (8.596); noise 0.05 + decay 0.3 + lr 1e-2 (the defaults) 8.431 (8.527).
+Sizes match the paper's parameter budget (tanh 77, GRU 42, LSTM 34 units); training was tuned by the GRU's valid
+NLL on BL2012's JSB Chorales: docs/tuning/chung2014.md.
 """
 
 from __future__ import annotations

@@ -1,20 +1,8 @@
 """Default GAN config: a hybrid MuseGAN on the four-voice Bach chorales (S, A, T, B as four tracks).
 
 `musejax gan train` uses it as is; `musejax gan train --config gan:tiny` is the seconds-long variant tests use.
-Segments are 4 bars of 16 sixteenth steps. The pitch axis is MIDI 36..83 (C2..B5, 4 octaves): the chorales'
-voices span 36..81, the generator makes whole octaves (n_pitches a multiple of 12) and the discriminator's
-first layer looks at one octave at a time.
-
-Chosen by measurement (experiments/gan_quality.py, equal wall-clock budgets on 2 CPU cores):
-- loss WGAN-GP: the minimax loss (non-saturating G, 1 D step per G step, 1500 steps) collapses here (1.7% of
-  1000 samples distinct, mean pairwise Jaccard distance 0.003 vs 0.95 between training segments), with or
-  without the minibatch-std feature; WGAN-GP keeps every sample distinct (0.97).
-- n_critic 3 for 750 steps rather than 5 for 500 (same time): closer on every metric.
-- initial_density 0.02 (output bias at the data's cell density): from the unbiased start (0.5), 500 steps left
-  the notes fragmented (14% of notes an eighth or longer, vs 97% in the data) and some bars empty; from the
-  data's density, 67-69% and no empty bar.
-- binary_fakes (BinaryMuseGAN's straight-through binarisation): D judges what the samples will be.
-The default run, cold data build included, took 10.5 min on 2 CPU cores shared with another training job.
+Segments are 4 bars of 16 sixteenth steps; pitches MIDI 36..83 (whole octaves, the chorales' 36..81). Loss,
+critic steps, initial density and binarisation were chosen by experiments/gan_quality.py: docs/tuning/gan.md.
 """
 
 from __future__ import annotations
@@ -27,7 +15,7 @@ from musejax.gan.config import GanConfig
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     """arg: None (default) or "tiny". The default's values are the fields' defaults in musejax/gan/config.py
-    (each declared and explained there once); this file keeps why they were chosen and the variants."""
+    (each declared and explained there once); this file keeps the variants, docs/tuning/gan.md why."""
     config = default_config(GanConfig)
     data, model, loss, train, sample = config.data, config.model, config.loss, config.train, config.sample
     if arg == "tiny":

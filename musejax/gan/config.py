@@ -18,7 +18,8 @@ from musejax.gan.model import MODES
 
 
 # Each field is declared here once, with its default (the default run, `musejax gan train`: a hybrid MuseGAN on
-# the four-voice Bach chorales, S, A, T, B as four tracks); musejax/configs/gan.py says why and holds the variants.
+# the four-voice Bach chorales, S, A, T, B as four tracks); musejax/configs/gan.py holds the variants,
+# docs/tuning/gan.md why.
 
 
 @dataclasses.dataclass(frozen=True)

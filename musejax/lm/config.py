@@ -36,7 +36,7 @@ class DataConfig:
     # line over chords, "accompaniment" = chords added, "grid" = a coarser grid). The model reads which ("as
     # written" or the shift's label): unprimed samples are drawn "as written" (the corpus's texture); a primer is
     # continued under the label most probable given it (musejax/lm/sample.py), so a melody or a tune over chords
-    # is carried on as one. Why these values: configs/lm.py
+    # is carried on as one. Why these values: docs/tuning/lm.md
     texture_shift_rate: float = 0.15
     texture_shifts: str = "melody,melody_chords"
     max_pieces: int = 0  # use at most the first N pieces of each split (0 = all; quick runs)
@@ -68,23 +68,23 @@ class ModelConfig:
     # piano-roll frame distribution: "nade" (RNN-NADE: keys depend on each other) | "bernoulli" (independent
     # keys); event encodings always predict a softmax over the next event
     output: str = "nade"
-    nade_hidden: int = 64  # NADE hidden units (output="nade"; 150 fits better at 1.6x the step: configs/lm.py)
+    nade_hidden: int = 64  # NADE hidden units (output="nade"; 150 fits better at 1.6x the step: docs/tuning/lm.md)
     nade_order: str = "high-low"  # the NADE's key order: "high-low" | "low-high"
     # output="nade": draw the frame's note count first (a softmax over 0..88 notes), then a NADE
     # that places exactly that many notes (exact likelihood; the sampling temperature leaves the count alone)
     nade_count: bool = True
     # what the note count's softmax reads: "nade-hidden" (the NADE's hidden biases: a quarter of the cost of
-    # reading the state at the defaults, valid 1.941 against 1.964: configs/lm.py) | "state" (the recurrent state)
+    # reading the state at the defaults, valid 1.941 against 1.964: docs/tuning/lm.md) | "state" (the recurrent state)
     nade_count_input: str = "nade-hidden"
     # grid encodings (pianoroll, melody): a one-hot of the input step's index mod this many steps joins every input,
     # the place in the bar when pieces start on a downbeat (16: a 4/4 bar of sixteenths; valid 1.776 against
-    # 1.814 without: configs/lm.py); 0 = off. Training windows must start on it: data.hop_steps (or window_steps)
+    # 1.814 without: docs/tuning/lm.md); 0 = off. Training windows must start on it: data.hop_steps (or window_steps)
     # and eval_window_steps are multiples of it. Performance events have no grid and ignore it.
     position_period: int = 16
     # a one-hot of the semitones each training window was transposed by (data.transpose_semitones) joins every input,
     # and sampling and scoring give 0: the model learns from every transposition and still writes in the keys the
     # corpus uses (without it, samples spread over more keys than the corpus has: Y&L pitch-class histogram ratio
-    # 0.85 -> 0.98 on valid, configs/lm.py). Nothing to read when nothing is transposed.
+    # 0.85 -> 0.98 on valid, docs/tuning/lm.md). Nothing to read when nothing is transposed.
     transpose_input: bool = True
     # training only: each key of the piano-roll input frames is flipped with this probability (0 = off; events:
     # not used)
@@ -93,7 +93,7 @@ class ModelConfig:
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    steps: int = 4000  # total optimizer steps (the default run takes 7 minutes: configs/lm.py)
+    steps: int = 4000  # total optimizer steps (the default run takes 7 minutes: docs/tuning/lm.md)
     # global batch, divisible by the number of devices (GPUs/TPU cores; CPU: musejax/train/mesh.py)
     batch_size: int = 16
     seed: int = 0  # data order, augmentation, init and dropout all derive from it
@@ -107,7 +107,7 @@ class SampleConfig:
     n: int = 4  # samples written to <run>/samples at the end of training
     # length of each sample in time steps / events (0 = whole pieces: as long as a training piece drawn at random)
     steps: int = 0
-    temperature: float = 0.775  # also `musejax sample`'s default; chosen on the valid split (configs/lm.py)
+    temperature: float = 0.775  # also `musejax sample`'s default; chosen on the valid split (docs/tuning/lm.md)
     top_k: int | None = None  # event LMs: keep the k most likely events
     top_p: float | None = None  # event LMs: nucleus sampling
     threshold: float | None = None  # piano-roll: a key sounds if p > threshold (None = Bernoulli sampling)

@@ -316,7 +316,7 @@ class PianoRollLM(_RecurrentLM):
         noise uniform (B, noise_width) for mode "bernoulli" (see `musejax.lm.nade.nade_sample`). A counting
         NADE draws the note count first from its softmax (the last noise column; its mode for "threshold" and
         "greedy"), at temperature 1: the temperature sharpens which keys sound, not how many (a sharper count
-        left no silent beats or thinner chords at all: configs/lm.py); then its notes a note at a time
+        left no silent beats or thinner chords at all: docs/tuning/lm.md); then its notes a note at a time
         (`nade.nade_place`; key by key for "threshold")."""
         if self.output != "nade":
             raise ValueError("musejax/lm/model.py: draw_frame is for output='nade'")

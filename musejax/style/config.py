@@ -37,7 +37,7 @@ class StyleDataConfig:
     # share of training windows given one random texture shift (musejax/data/texture_shifts.py), so that texture (one
     # line or several, the grid, the note values) is no cue either: the style survives a melody heard alone, with
     # chords, on a coarser grid or written in other note values (experiments/style_robustness.py measures it;
-    # the search: configs/style.py)
+    # the search: docs/tuning/style.md)
     texture_shift_rate: float = 0.6
     # "," separated, from texture_shifts.ROLL_SHIFTS; a shift named twice is drawn twice as often (and gets two shifted
     # copies for the out-of-style Gaussians)
@@ -46,7 +46,7 @@ class StyleDataConfig:
     # copies keep the plain ones): "varied" (pattern, bass or none, register, voicing and a chord per bar or half
     # bar drawn at random: data/harmony.py random_accompaniment) | "plain" (block chords, a chord per beat or
     # oom-pah: real folk tunes over held chords without a bass came out "unknown style"; experiments/style_heldout.py,
-    # configs/style.py)
+    # docs/tuning/style.md)
     accompaniments: str = "varied"
     max_pieces_per_style: int = 0  # >0: at most N training pieces per style (quick runs)
     valid_fraction: float = 0.1

@@ -38,7 +38,7 @@ def final_report(model: Any, params: Any, data: Any, config: Any, run_dir: str |
     if config.classify.shifted_copies and shifts:  # the Gaussians see each style in other textures too
         spq = config.data.steps_per_quarter
         # with the plain accompaniments whatever the training drew: varied ones widen the Gaussians, and the
-        # out-of-style rule flags fewer outside pieces for no gain (configs/style.py)
+        # out-of-style rule flags fewer outside pieces for no gain (docs/tuning/style.md)
         shifted_train = shifted_split(data.train, shifts, spq, config.train.seed, SHIFTED_PER_STYLE)
         shifted_valid = shifted_split(data.valid, shifts, spq, config.train.seed + 1, SHIFTED_PER_STYLE)
         fit_embeddings = np.concatenate([train_embeddings, split_outputs(model, params, shifted_train, window,
