@@ -234,10 +234,10 @@ def halves(piece: Any) -> dict[str, Any]:
 
 
 def continuations(run: Any, primers: Sequence[Any], bars: int, per_primer: int, seed: int, steps_per_quarter: int,
-                  temperature: float, threshold: float | None, progress: bool = False
+                  options: dict[str, Any], progress: bool = False
                   ) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
-    """Continue each primer NoteSequence `per_primer` times by `bars` bars; `compare_passages` of each
-    continuation with its primer. Returns (rows, failures)."""
+    """Continue each primer NoteSequence `per_primer` times by `bars` bars (sampling `options`: temperature,
+    top_p, ...); `compare_passages` of each continuation with its primer. Returns (rows, failures)."""
     from musejax.evaluate.continuation import compare_passages
     from musejax.evaluate.pieces import grid_piece, slice_piece
     from musejax.midi.meta import primer_end_seconds
@@ -248,8 +248,7 @@ def continuations(run: Any, primers: Sequence[Any], bars: int, per_primer: int, 
     for index, primer in enumerate(tqdm(primers, desc=f"continue ({run.name})", disable=not progress, leave=False)):
         name = primer.id or primer.filename or f"primer {index}"
         try:
-            sequences = sample(run, per_primer, bars=bars, seed=seed + index, primer=primer, temperature=temperature,
-                               threshold=threshold)
+            sequences = sample(run, per_primer, bars=bars, seed=seed + index, primer=primer, **options)
         except SampleError as err:
             failures.append({"primer": name, "reason": str(err)})
             continue
@@ -286,15 +285,15 @@ def evaluate_run(run: Any, args: argparse.Namespace, out: Path, label: str) -> d
     """Sample the run (a musejax.lm.sample.Run), evaluate against its test pieces, continue the primers."""
     from musejax.evaluate.continuation import summarize_passages
     from musejax.midi.meta import write_midi
-    from musejax.lm.sample import sample
+    from musejax.lm.sample import config_options, sample
 
     progress, run_dir, spq = args.progress, run.run_dir, args.steps_per_quarter
     items = run_split_arrays(run.config.data, run.encoding, progress=progress)
     held_out = items[args.against]  # "test" to report, "valid" to tune (sampling options) without the test split
     test = decoded_pieces(run.encoding, held_out, spq, desc=f"{args.against} pieces", progress=progress)
     train = decoded_pieces(run.encoding, items["train"], spq, desc="training pieces", progress=progress)
-    options = dict(temperature=args.temperature if args.temperature is not None else run.config.sample.temperature,
-                   threshold=run.config.sample.threshold)
+    given = dict(temperature=args.temperature, top_p=args.top_p)
+    options = {**config_options(run.config), **{key: value for key, value in given.items() if value is not None}}
     started = time.perf_counter()
     sequences = sample(run, args.n, seed=args.seed, **options)
     sample_seconds = time.perf_counter() - started
@@ -327,7 +326,7 @@ def evaluate_run(run: Any, args: argparse.Namespace, out: Path, label: str) -> d
         result["continuation"] = None
         if primers:
             rows, failures = continuations(run, primers, args.bars, args.continuations, args.seed, spq,
-                                           options["temperature"], options["threshold"], progress)
+                                           options, progress)
             summary = summarize_passages(rows)
             if getattr(run.model, "textures", 0) and rows:  # the texture the model read each primer in (lm/sample.py)
                 for shift in ("melody", "melody_chords"):
@@ -463,6 +462,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--n", type=int, default=32, help="whole pieces sampled per model (default 32)")
     parser.add_argument("--seed", type=int, default=0, help="sampling and baseline-subset seed")
     parser.add_argument("--temperature", type=float, default=None, help="default: the run's config.sample.temperature")
+    parser.add_argument("--top-p", type=float, default=None,
+                        help="nucleus over each note's key (a counting NADE; default: the run's config.sample.top_p)")
     parser.add_argument("--baseline-draws", type=int, default=BASELINE_DRAWS,
                         help=f"random training subsets averaged for the baseline (default {BASELINE_DRAWS})")
     parser.add_argument("--target", type=float, default=TARGET_RATIO, help="target OA ratio (default 0.80)")

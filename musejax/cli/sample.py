@@ -28,7 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--temperature", type=float, default=None,
                         help="softmax/sigmoid temperature; 0 = greedy (default: the run's config.sample.temperature)")
     parser.add_argument("--top-k", type=int, default=None, help="event models: keep the k most likely events")
-    parser.add_argument("--top-p", type=float, default=None, help="event models: nucleus sampling, 0 < p <= 1")
+    parser.add_argument("--top-p", type=float, default=None,
+                        help="nucleus sampling, 0 < p <= 1: event models, and the note keys of a NADE that draws "
+                             "its note count first (default: the run's config.sample.top_p)")
     parser.add_argument("--threshold", type=float, default=None,
                         help="piano-roll models: a key sounds if p > threshold (default: Bernoulli sampling)")
     parser.add_argument("--seed", type=int, default=0, help="same seed and settings -> same samples")
@@ -59,11 +61,10 @@ def run(args: argparse.Namespace) -> int:
     primer = _read_primer(args.primer) if args.primer is not None else None
     run_ = sampling.load_run(args.run, checkpoint if not checkpoint.isdigit() else int(checkpoint))
     out_dir = args.out or args.run / "samples"
-    temperature = args.temperature if args.temperature is not None else run_.config.sample.temperature
+    given = dict(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, threshold=args.threshold)
+    options = {**sampling.config_options(run_.config), **{k: v for k, v in given.items() if v is not None}}
     paths = sampling.write_samples(run_, out_dir, n=args.n, steps=args.steps, bars=args.bars, seed=args.seed,
-                                   temperature=temperature, top_k=args.top_k, top_p=args.top_p,
-                                   threshold=args.threshold, primer=primer, style=args.style, mix=mix,
-                                   audio=renderer)
+                                   primer=primer, style=args.style, mix=mix, audio=renderer, **options)
     if jax.process_index() != 0:
         return 0
     kinds = "MIDI + PNG + WAV" if renderer is not None else "MIDI + PNG"

@@ -107,9 +107,12 @@ class SampleConfig:
     n: int = 4  # samples written to <run>/samples at the end of training
     # length of each sample in time steps / events (0 = whole pieces: as long as a training piece drawn at random)
     steps: int = 0
-    temperature: float = 0.775  # also `musejax sample`'s default; chosen on the valid split (docs/tuning/lm.md)
+    temperature: float = 1.0  # also `musejax sample`'s default, as are top_k, top_p and threshold
     top_k: int | None = None  # event LMs: keep the k most likely events
-    top_p: float | None = None  # event LMs: nucleus sampling
+    # nucleus sampling: event LMs' next event, and the key of each note a counting NADE places (models without
+    # such a choice leave it alone). 0.9 at temperature 1 was chosen on the valid split over temperatures alone
+    # (docs/tuning/lm.md): a temperature below 1 favoured the key already sounding, so notes were held too long
+    top_p: float | None = 0.9
     threshold: float | None = None  # piano-roll: a key sounds if p > threshold (None = Bernoulli sampling)
     seed: int = 0
     board_n: int = 2  # at each evaluation, pieces sampled into TensorBoard (piano-roll + audio); 0 = off

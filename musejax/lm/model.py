@@ -311,15 +311,17 @@ class PianoRollLM(_RecurrentLM):
         return self.features + int(self.output == "nade" and self.nade_count)
 
     def draw_frame(self, outputs: Any, noise: Array | None, *, temperature: Array | float = 1.0,
-                   threshold: Array | float = 0.5, mode: str = "bernoulli") -> Array:
+                   top_p: Array | float | None = None, threshold: Array | float = 0.5, mode: str = "bernoulli") -> Array:
         """A NADE step's outputs (see `step`) -> sampled frames (B, features) bool, key by key in nade_order;
         noise uniform (B, noise_width) for mode "bernoulli" (see `musejax.lm.nade.nade_sample`). A counting
         NADE draws the note count first from its softmax (the last noise column; its mode for "threshold" and
         "greedy"), at temperature 1: the temperature sharpens which keys sound, not how many (a sharper count
         left no silent beats or thinner chords at all: docs/tuning/lm.md); then its notes a note at a time
-        (`nade.nade_place`; key by key for "threshold")."""
+        (`nade.nade_place`, each note's key from the `top_p` nucleus; key by key for "threshold")."""
         if self.output != "nade":
             raise ValueError("musejax/lm/model.py: draw_frame is for output='nade'")
+        if top_p is not None and not self.nade_count:
+            raise ValueError("musejax/lm/model.py: top_p needs nade_count (a NADE without it draws no key choice)")
         hidden, count = outputs["hidden_bias"], None
         if self.nade_count:
             count_logits = outputs["count_logits"]
@@ -332,7 +334,8 @@ class PianoRollLM(_RecurrentLM):
         visible = self._in_nade_order(outputs["visible_bias"])
         if self.nade_count and mode != "threshold":  # a note at a time (noise: one column per note)
             frames = nade.nade_place(visible, hidden, self.nade_w, self.nade_v, noise, count,
-                                     self.count_embed.embedding, temperature=temperature, greedy=mode == "greedy")
+                                     self.count_embed.embedding, temperature=temperature, top_p=top_p,
+                                     greedy=mode == "greedy")
             return self._in_nade_order(frames)
         frames = nade.nade_sample(visible, hidden, self.nade_w, self.nade_v,
                                   None if noise is None else self._in_nade_order(noise),

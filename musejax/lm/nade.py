@@ -138,7 +138,8 @@ def nade_sample(visible_bias: Array, hidden_bias: Array, w: Array, v: Array, noi
 
 
 def nade_place(visible_bias: Array, hidden_bias: Array, w: Array, v: Array, noise: Array | None, count: Array,
-               left_embed: Array | None = None, *, temperature: Array | float = 1.0, greedy: bool = False) -> Array:
+               left_embed: Array | None = None, *, temperature: Array | float = 1.0, top_p: Array | float | None = None,
+               greedy: bool = False) -> Array:
     """Draw frames (N, K) bool with exactly `count` (N,) notes, a note at a time: the same distribution as
     `nade_sample(..., count=count, left_embed=left_embed)` at temperature 1, drawn by placement.
 
@@ -147,7 +148,10 @@ def nade_place(visible_bias: Array, hidden_bias: Array, w: Array, v: Array, nois
     p_j prod_{cur <= i < j} (1 - p_i), and `last` takes the rest. The temperature sharpens this choice of key
     (uniform noise (N, K): column k for note k; greedy: the likeliest key), where `nade_sample`'s sharpens each
     key's on/off choice: with the count fixed, that pushed every note later in the key order (in high-low
-    order, about 2 semitones lower in the default run's samples)."""
+    order, about 2 semitones lower in the default run's samples). `top_p` keeps only the likeliest keys whose
+    probabilities (after the temperature) reach top_p, the nucleus, and draws among them: it cuts the unlikely
+    keys without sharpening the choice among the likely ones, as a temperature below 1 does (that favoured the key
+    already sounding: notes held on, too few struck)."""
     n_frames, n_keys = visible_bias.shape
     keys = jnp.arange(n_keys)
 
@@ -164,9 +168,14 @@ def nade_place(visible_bias: Array, hidden_bias: Array, w: Array, v: Array, nois
             key = jnp.argmax(log_p, axis=-1)
         else:
             probs = jax.nn.softmax(log_p / temperature, axis=-1)
+            if top_p is not None:
+                probs = _nucleus(probs, top_p)
             cdf = _before_each_key(probs) + probs
             u = jax.lax.dynamic_index_in_dim(noise, k, axis=1, keepdims=False)
             key = jnp.clip(jnp.sum(cdf < u[:, None], axis=-1), cur, last[:, 0])  # u = 0 or rounding: stay in range
+            if top_p is not None:  # rounding can leave u above the last kept key's cdf: never draw a cut key
+                kept = jnp.take_along_axis(probs, key[:, None], axis=-1)[:, 0] > 0
+                key = jnp.where(kept, key, jnp.argmax(probs, axis=-1))
         placing = left > 0
         chosen = (keys == key[:, None]) & placing[:, None]
         return (pre + jnp.dot(chosen.astype(pre.dtype), w), left - placing, jnp.where(placing, key + 1, cur),
@@ -178,6 +187,17 @@ def nade_place(visible_bias: Array, hidden_bias: Array, w: Array, v: Array, nois
     # notes left (jnp.any) is a collective per round when the mesh splits the frames over devices
     rounds = jnp.minimum(jnp.max(count), n_keys)
     return jax.lax.while_loop(lambda s: s[4] < rounds, place, state)[3]
+
+
+def _nucleus(probs: Array, top_p: Array | float) -> Array:
+    """probs (N, K) -> the same renormalised over each row's nucleus: its likeliest entries, in order, until their
+    mass reaches top_p (the likeliest always kept)."""
+    order = jnp.argsort(-probs, axis=-1)
+    ordered = jnp.take_along_axis(probs, order, axis=-1)
+    keep_ordered = (jnp.cumsum(ordered, axis=-1) - ordered < top_p).at[:, 0].set(True)
+    keep = jnp.put_along_axis(jnp.zeros_like(keep_ordered), order, keep_ordered, axis=-1, inplace=False)
+    kept = jnp.where(keep, probs, 0.0)
+    return kept / jnp.sum(kept, axis=-1, keepdims=True)
 
 
 def check_max_notes(frames: np.ndarray, max_notes: int, where: str) -> None:

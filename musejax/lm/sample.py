@@ -1,7 +1,8 @@
 """Sampling from trained music language models: one jit-compiled `lax.scan` per call, N sequences at once.
 
-Piano-roll LMs sample every key of a frame as a Bernoulli variable (or take p > threshold); event LMs sample
-a token with temperature, top-k and nucleus (top-p) filtering. A conditioned model gets a style id or a
+Piano-roll LMs sample every key of a frame as a Bernoulli variable (or take p > threshold), or with a NADE
+output from its conditionals (a counting NADE: the note count, then each note's key, top-p filtered); event LMs
+sample a token with temperature, top-k and nucleus (top-p) filtering. A conditioned model gets a style id or a
 mixture of styles per sample. A primer (a user's MIDI/MusicXML piece) is encoded with the run's encoding, run
 through the model in one scan to get the recurrent state, and continued; the result holds primer + continuation.
 All randomness comes from one seed: same seed and settings -> same output.
@@ -135,8 +136,8 @@ def _generate(model: Any, params: Any, prefix: jax.Array, style: jax.Array | Non
             step_noise = _draw_noise(step_noise, logits_shape, mode)
         if nade_output:
             frame = model.apply(variables, logits, None if step_noise is None else step_noise.reshape(n, -1),
-                                temperature=temperature, threshold=threshold, mode=NADE_MODES[mode],
-                                method="draw_frame")
+                                temperature=temperature, top_p=top_p if use_top_p else None, threshold=threshold,
+                                mode=NADE_MODES[mode], method="draw_frame")
             x = _onsets_sound(frame.reshape(x.shape))
         else:
             x = _choose(logits, step_noise, temperature, top_p, threshold, mode, top_k, use_top_p)
@@ -198,6 +199,21 @@ def _style_input(run: Run, n: int, style: str | None, mix: dict[str, float] | No
     return ids, [run.styles[i] for i in ids]
 
 
+def nucleus_applies(model: Any, frames: bool) -> bool:
+    """Whether a model (its module or its config group) makes a categorical choice that top-p can cut: the next
+    event of an event LM, or the next note's key of a piano-roll NADE that draws its note count first."""
+    return not frames or (getattr(model, "output", None) == "nade" and bool(getattr(model, "nade_count", False)))
+
+
+def config_options(config: Any) -> dict[str, Any]:
+    """A run's own sampling settings (config.sample: temperature, top-k, top-p, threshold), as `sample` takes
+    them: those left unset, and a top-p the run's model has no use for, are left out."""
+    s = config.sample
+    nucleus = nucleus_applies(config.model, frames=config.data.encoding == "pianoroll")
+    options = dict(temperature=s.temperature, top_k=s.top_k, top_p=s.top_p if nucleus else None, threshold=s.threshold)
+    return {key: value for key, value in options.items() if value is not None}
+
+
 def _check_settings(run: Run, n: int, steps: int, temperature: float, top_k: int | None, top_p: float | None,
                     threshold: float | None) -> None:
     if n < 1 or steps < 1:
@@ -205,9 +221,14 @@ def _check_settings(run: Run, n: int, steps: int, temperature: float, top_k: int
     if not (np.isfinite(temperature) and temperature >= 0):
         raise SampleError(f"temperature must be >= 0 (0 = greedy), got {temperature}")
     if run.loss_kind == "bernoulli":
-        if top_k is not None or top_p is not None:
-            raise SampleError(f"top-k/top-p apply to event models; run {run.name} is a piano-roll model "
-                              "(use --threshold or --temperature)")
+        if top_k is not None:
+            raise SampleError(f"top-k applies to event models; run {run.name} is a piano-roll model "
+                              "(use --threshold, --temperature or, for a counting NADE, --top-p)")
+        if top_p is not None and not nucleus_applies(run.model, frames=True):
+            raise SampleError(f"top-p applies to event models and to a NADE that draws its note count first; run "
+                              f"{run.name} is a piano-roll model without one (use --threshold or --temperature)")
+        if top_p is not None and not 0 < top_p <= 1:
+            raise SampleError(f"top-p must lie in (0, 1], got {top_p}")
         if threshold is not None and not 0 < threshold < 1:
             raise SampleError(f"threshold must lie in (0, 1), got {threshold}")
     else:
@@ -230,8 +251,8 @@ def sample(run: Run, n: int, steps: int | Sequence[int] | None = None, *, bars: 
     """Sample `n` sequences of `steps` new time steps (piano-roll/melody) or events (performance) each: an int,
     one int per sample, or None for `bars` bars or else lengths drawn from the corpus (`sample_lengths`).
 
-    Piano-roll: Bernoulli per key with p = sigmoid(logits / temperature), or p > `threshold`; events: softmax
-    of logits / temperature filtered by `top_k`/`top_p`. temperature 0 = greedy. With a `primer` each result is
+    Piano-roll: Bernoulli per key with p = sigmoid(logits / temperature), or p > `threshold` (a counting NADE:
+    each note's key from its nucleus `top_p`); events: softmax of logits / temperature filtered by `top_k`/`top_p`. temperature 0 = greedy. With a `primer` each result is
     the primer (on the encoding's grid, at the primer's first tempo) followed by the continuation, and carries a
     text annotation at the primer's end. A conditioned model takes `style` (a name), `mix` ({name: weight}) or
     neither (sample i gets style i mod S). Without a primer an event model starts from one silent event.
@@ -382,8 +403,5 @@ def write_run_samples(run_dir: str | Path, config: Any, audio: Renderer | None =
     """The end of a training run: `config.sample.n` pieces with the run's sampling settings, from its best
     checkpoint, into <run_dir>/samples (MIDI + PNG, and WAV with an `audio` renderer)."""
     s = config.sample
-    options = {key: value for key, value in
-               dict(temperature=s.temperature, top_k=s.top_k, top_p=s.top_p, threshold=s.threshold).items()
-               if value is not None}
     return write_samples(run_dir, Path(run_dir) / "samples", n=s.n, steps=s.steps or None, seed=s.seed, audio=audio,
-                         **options)
+                         **config_options(config))

@@ -25,7 +25,7 @@ from musejax.lm.build import build_lm, data_meta
 from musejax.train.state import create_train_state, make_optimizer
 from musejax.lm.steps import eval_step, summarize, train_step, zero_train_metrics
 from musejax.evaluate.runs import decode_windows, log_samples
-from musejax.lm.sample import Run, sample
+from musejax.lm.sample import Run, config_options, sample
 
 
 __all__ = ["LMTask", "NonFiniteLossError", "check_config", "default_run_dir", "train"]
@@ -135,8 +135,7 @@ class LMTask(TaskBase):
                                                   limit=64)
         run = Run(model=self.model, params=state.params, encoding=self.data.encoding, styles=self.data.styles,
                   loss_kind=self.data.loss_kind, config=self.config, step=step, meta=self.meta)
-        sequences = sample(run, s.board_n, s.board_steps, seed=s.seed + step, temperature=s.temperature,
-                           top_k=s.top_k, top_p=s.top_p, threshold=s.threshold)
+        sequences = sample(run, s.board_n, s.board_steps, seed=s.seed + step, **config_options(self.config))
         n_evaluation = -(-step // self.cadence.eval_every)  # the last step, off the cadence, counts as the next
         every = s.board_metrics_every
         log_samples(writer, sequences, self.board_reference, step,

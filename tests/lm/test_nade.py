@@ -236,3 +236,27 @@ def test_placing_a_counted_frame_note_by_note_matches_the_key_by_key_draw():
                            jax.random.uniform(jax.random.key(2), (2000, N_KEYS)), count[:2000], left_embed,
                            temperature=0.02)
     assert np.mean(np.all(np.asarray(cold) == np.asarray(greedy), axis=1)) > 0.99
+
+
+def test_placing_notes_from_the_nucleus_draws_only_its_keys_in_their_proportions():
+    """nade_place with top_p: each note's key comes from the likeliest keys whose probability reaches top_p,
+    renormalised. One note (count 1) over fixed biases: the key distribution is known in closed form."""
+    visible, hidden, w, v = (jnp.broadcast_to(a[:1], (20000, a.shape[1])) if i < 2 else a
+                             for i, a in enumerate(_params(15, 1, scale=0.5)))
+    count = jnp.ones((20000,), jnp.int32)
+    full = nade.nade_place(visible[:1], hidden[:1], w, v, None, count[:1], greedy=True)  # the likeliest key
+    logits = visible[0] + jax.nn.sigmoid(hidden[0]) @ v.T
+    off = np.concatenate([[0.0], np.cumsum(np.asarray(jax.nn.log_sigmoid(-logits)))[:-1]])
+    p = np.exp(np.asarray(jax.nn.log_sigmoid(logits)) + off)
+    p[-1] = np.exp(off[-1])  # the last key takes the rest
+    order = np.argsort(-p)
+    keep = order[: np.searchsorted(np.cumsum(p[order]), 0.7) + 1]  # the nucleus of 0.7
+    assert 1 < len(keep) < N_KEYS  # the test needs a cut that keeps more than one key
+    placed = np.asarray(nade.nade_place(visible, hidden, w, v, jax.random.uniform(jax.random.key(3), (20000, N_KEYS)),
+                                        count, top_p=0.7))
+    keys = placed.argmax(axis=1)
+    assert (placed.sum(axis=1) == 1).all() and set(np.unique(keys)) <= set(keep.tolist())
+    assert np.asarray(full)[0, order[0]]
+    expected = p[keep] / p[keep].sum() * len(keys)
+    chi2, p_value = stats.chisquare(np.bincount(keys, minlength=N_KEYS)[keep], expected)
+    assert p_value > 1e-3, chi2

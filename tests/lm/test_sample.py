@@ -209,6 +209,8 @@ def test_style_and_setting_errors_are_clear():
             sample(plain, 1, 8, top_p=bad)
     with pytest.raises(SampleError, match="piano-roll model"):
         sample(roll, 1, 8, top_k=3)
+    with pytest.raises(SampleError, match="a NADE that draws its note count first"):
+        sample(roll, 1, 8, top_p=0.9)  # independent keys: no choice among keys for a nucleus to cut
     with pytest.raises(SampleError, match="event model"):
         sample(plain, 1, 8, threshold=0.5)
     for text in ("bach", "bach:x", ":0.5"):
@@ -412,10 +414,12 @@ def test_command_continues_a_primer_from_a_real_run(styled_melody_run, tmp_path,
         assert len(events) <= len(primer_events) + 16
 
 
-def test_command_samples_at_the_run_configs_temperature_by_default(styled_melody_run, tmp_path, capsys):
-    assert sampling.load_run(styled_melody_run).config.sample.temperature == 0.775  # from configs/lm.py
+def test_command_samples_at_the_run_configs_settings_by_default(styled_melody_run, tmp_path, capsys):
+    settings = sampling.load_run(styled_melody_run).config.sample
+    assert (settings.temperature, settings.top_p) == (1.0, 0.9)  # lm/config.py's defaults
     outputs = {}
-    for name, extra in {"default": [], "same": ["--temperature", 0.775], "hot": ["--temperature", 1.5]}.items():
+    for name, extra in {"default": [], "same": ["--temperature", 1.0, "--top-p", 0.9],
+                        "hot": ["--temperature", 1.5]}.items():
         code, _, err = run_cli(capsys, "--run", styled_melody_run, "--n", 2, "--steps", 32, "--out", tmp_path / name,
                                *extra)
         assert code == 0, err
@@ -473,3 +477,12 @@ def test_command_refuses_a_run_without_checkpoint(styled_melody_run, tmp_path, c
     (tmp_path / "fresh" / "config.json").write_text((styled_melody_run / "config.json").read_text())
     code, _, err = run_cli(capsys, "--run", tmp_path / "fresh")
     assert code == 2 and "no checkpoints" in err and err.count("\n") == 1
+
+
+def test_a_runs_own_settings_keep_top_p_only_where_its_model_has_a_choice_to_cut():
+    from musejax.lm.config import resolve_config
+
+    nade = resolve_config("lm")  # the default: a counting NADE, top_p 0.9, temperature 1
+    assert sampling.config_options(nade) == {"temperature": 1.0, "top_p": 0.9}
+    bernoulli = resolve_config("polyphonic:bernoulli")
+    assert "top_p" not in sampling.config_options(bernoulli) and bernoulli.sample.top_p == 0.9
