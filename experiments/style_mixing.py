@@ -8,7 +8,8 @@ the classifier's probabilities along a style mix, and Fréchet distances of gene
    --pieces-per-style training pieces per style (a fifth of that for valid/test), each cropped to its first
    --crop-steps steps (events). Same model, loop and checkpoints as `musejax train`. --encoding pianoroll
    (independent Bernoulli keys per step) or performance (softmax over note-on/off/time-shift events).
-2. Samples --n pieces of --sample-steps steps (events) per style (`musejax.lm.sample`, temperature 1), decodes
+2. Samples --n pieces of --sample-steps steps (events) per style (`musejax.lm.sample`, temperature 1; --top-p for
+   a nucleus, the lm config's default since 2026-12-06, off here so the figures compare with earlier ones), decodes
    them and classifies them (piece = average of its windows): confusion table conditioned x predicted style.
    For scale: the classifier on real test excerpts of the same length (piano-roll steps).
 3. Mix curve: for each pair (a, b) and weight w in 0, 1/8, ..., 1 the style input is w*a + (1-w)*b
@@ -63,13 +64,14 @@ def lm_data(config, pieces_per_style: int, crop_steps: int):
     return windows_from_arrays(config.data, encoding, splits, dataset.styles, description)
 
 
-def classify_samples(lm, classifier, n: int, steps: int, seed: int, temperature: float, **style):
+def classify_samples(lm, classifier, n: int, steps: int, seed: int, temperature: float, top_p: float | None = None,
+                     **style):
     """Sample n pieces (style=NAME or mix={...}), decode and classify them -> (embeddings, probs, n without notes,
     the sequences)."""
     from musejax.lm import sample as sampling
     from musejax.style.classify import embed_sequences
 
-    sequences = sampling.sample(lm, n, steps, seed=seed, temperature=temperature, **style)
+    sequences = sampling.sample(lm, n, steps, seed=seed, temperature=temperature, top_p=top_p, **style)
     embedded = embed_sequences(classifier, sequences)
     return embedded.embeddings, embedded.probs, len(embedded.failures), sequences
 
@@ -155,6 +157,7 @@ def main() -> None:
     parser.add_argument("--lm-seed", type=int, default=None, help="config.train.seed of the LM it trains")
     parser.add_argument("--encoding", choices=["pianoroll", "performance"], default="performance")
     parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--top-p", type=float, default=None, help="nucleus sampling of each event (default: none)")
     args = parser.parse_args()
     started = time.perf_counter()
     window = 64 if args.encoding == "pianoroll" else 128
@@ -188,7 +191,7 @@ def main() -> None:
     generated, confusion, rows = {}, np.zeros((len(lm.styles), len(classes)), np.int64), {}
     for i, style in enumerate(lm.styles):
         embeddings, probs, empty, sequences = classify_samples(lm, classifier, args.n, args.sample_steps, args.seed + i,
-                                                               args.temperature, style=style)
+                                                               args.temperature, args.top_p, style=style)
         generated[style] = embeddings
         confusion[i] = np.bincount(probs.argmax(-1), minlength=len(classes))
         rows[style] = {"own_style_share": float(confusion[i, class_of[style]] / args.n),
@@ -219,7 +222,7 @@ def main() -> None:
         curve, per_sample = [], {"p_a": [], "p_b": [], "share_a": []}
         for w in MIX_WEIGHTS:  # one seed per pair: common random numbers across the weights (module doc)
             _, probs, _, _ = classify_samples(lm, classifier, args.n, args.sample_steps, args.seed + 100 + pair_index,
-                                              args.temperature, mix={a: w, b: 1.0 - w})
+                                              args.temperature, args.top_p, mix={a: w, b: 1.0 - w})
             top = probs.argmax(-1)
             pa, pb = probs[:, class_of[a]], probs[:, class_of[b]]
             share_a = pa / np.maximum(pa + pb, 1e-12)
@@ -248,7 +251,7 @@ def main() -> None:
     own = [frechet[g][classes[class_of[g]]] for g in lm.styles if classes[class_of[g]] in frechet[g]]
     other = [v for g in lm.styles for r, v in frechet[g].items() if r != classes[class_of[g]]]
     result = {"lm_run": str(args.lm_run), "classifier": str(args.classifier), "lm_final": final,
-              "encoding": lm.encoding.name, "temperature": args.temperature,
+              "encoding": lm.encoding.name, "temperature": args.temperature, "top_p": args.top_p,
               "lm_data": lm.config.data.corpus if lm.config else None, "train_seconds": train_seconds,
               "n_per_style": args.n, "sample_steps": args.sample_steps, "styles": lm.styles, "classes": classes,
               "confusion": confusion.tolist(), "per_style": rows, "own_style_share_mean": diagonal,
@@ -258,7 +261,8 @@ def main() -> None:
     (args.lm_run / "style_mixing.json").write_text(json.dumps(result, indent=1) + "\n")
     unit = "steps" if lm.encoding.name == "pianoroll" else "events"
     lines = [f"# Style-conditioned samples under the classifier ({args.lm_run}: {lm.encoding.name} LM, {args.n} "
-             f"samples x {args.sample_steps} {unit} per style, temperature {args.temperature:g})", "",
+             f"samples x {args.sample_steps} {unit} per style, temperature {args.temperature:g}"
+             + (f", top-p {args.top_p:g})" if args.top_p else ")"), "",
              f"- LM: valid NLL {final.get('valid_nll', float('nan')):.3f}, test NLL {final.get('test_nll', float('nan')):.3f} "
              f"per step (best step {final.get('best_step')})",
              f"- samples classified as their conditioned style: {diagonal:.1%} (chance {1 / len(classes):.1%}); "
