@@ -486,3 +486,22 @@ def test_a_runs_own_settings_keep_top_p_only_where_its_model_has_a_choice_to_cut
     assert sampling.config_options(nade) == {"temperature": 1.0, "top_p": 0.9}
     bernoulli = resolve_config("polyphonic:bernoulli")
     assert "top_p" not in sampling.config_options(bernoulli) and bernoulli.sample.top_p == 0.9
+
+
+def test_command_draws_a_counting_nade_run_from_its_configs_nucleus(tmp_path, capsys):
+    """The default LM (a NADE that draws its note count first) samples each note's key from config.sample.top_p;
+    --top-p overrides it, and a piano-roll run without such a choice refuses --top-p."""
+    from lm_fixtures import tiny_config, tiny_data
+    from musejax.lm.task import train
+
+    config = tiny_config("--config.train.steps=4", "--config.train.eval_every_steps=4", "--config.sample.n=0")
+    assert (config.model.output, config.model.nade_count, config.sample.top_p) == ("nade", True, 0.9)
+    run_dir = tmp_path / "nade"
+    train(config, run_dir, data=tiny_data(config), progress=False)
+    outputs = {}
+    for name, extra in {"default": [], "same": ["--temperature", 1.0, "--top-p", 0.9],
+                        "narrow": ["--top-p", 0.3]}.items():
+        code, _, err = run_cli(capsys, "--run", run_dir, "--n", 4, "--steps", 32, "--out", tmp_path / name, *extra)
+        assert code == 0, err
+        outputs[name] = [(tmp_path / name / f"sample_00{i}.mid").read_bytes() for i in range(4)]
+    assert outputs["default"] == outputs["same"] != outputs["narrow"]
