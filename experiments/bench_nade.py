@@ -15,6 +15,8 @@ Rows, timed side by side in one run (interleaved within each repetition; medians
   sample  musejax-nade / musejax-nade-count / musejax-bernoulli: musejax.lm.sample.sample_arrays (what `musejax sample` runs) of
           `sample_n` pieces x `sample_steps` sixteenths (32 whole chorales of 220 steps), Bernoulli draws; the
           counting NADE's count head biased to the batch's note counts, as trained (`musejax_sample`).
+          musejax-nade-count-top-p: the same with each note's key from the lm config's nucleus (sample.top_p, the
+          default sampler of `musejax sample` since 2026-12-06).
           torch-nade: a GRUCell step loop with the NADE drawn key by key, uniform noise drawn once up front.
 torch runs at the machine's core count of threads (--torch-threads). Before timing, the torch model gets
 musejax's initial NADE weights and both compute the batch's NLL (`peer_check` in the JSON): the peer computes
@@ -143,8 +145,10 @@ def musejax_train(config: Config, lm: LMFunctions, batch: dict[str, np.ndarray],
     return run, params
 
 
-def musejax_sample(lm: LMFunctions, params: Any, args: argparse.Namespace, batch: dict[str, np.ndarray]) -> Callable:
-    """`musejax.lm.sample.sample_arrays` of sample_n pieces x sample_steps frames (new seed per call).
+def musejax_sample(lm: LMFunctions, params: Any, args: argparse.Namespace, batch: dict[str, np.ndarray],
+                   top_p: float | None = None) -> Callable:
+    """`musejax.lm.sample.sample_arrays` of sample_n pieces x sample_steps frames (new seed per call; a counting
+    NADE's keys from the `top_p` nucleus when given).
 
     A counting NADE places its notes one at a time, so its sampling cost grows with the note counts it draws. Its
     untrained count head would draw about 44 notes a frame (uniform over 0..88); as a trained one, it gets the
@@ -155,7 +159,7 @@ def musejax_sample(lm: LMFunctions, params: Any, args: argparse.Namespace, batch
         params = {**params, "count_readout": {**params["count_readout"], "bias": bias}}
     run = Run(model=lm.model, params=params, encoding=get_encoding("pianoroll", steps_per_quarter=4))
     seeds = iter(range(1 << 30))
-    return lambda: sample_arrays(run, args.sample_n, args.sample_steps, seed=next(seeds))
+    return lambda: sample_arrays(run, args.sample_n, args.sample_steps, seed=next(seeds), top_p=top_p)
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -271,6 +275,8 @@ GOALS = (
     Goal("NADE sampling / Bernoulli sampling", "sample", "musejax-nade", "musejax-bernoulli", "at most", 4.0),
     Goal("counting NADE train step / Bernoulli", "train", "musejax-nade-count", "musejax-bernoulli", "at most", 2.0),
     Goal("counting NADE sampling / Bernoulli", "sample", "musejax-nade-count", "musejax-bernoulli", "at most", 4.0),
+    Goal("counting NADE sampling, key nucleus (the default) / Bernoulli", "sample", "musejax-nade-count-top-p",
+         "musejax-bernoulli", "at most", 4.0),
     Goal("torch / musejax NADE train step (musejax's speed-up)", "train", "torch-nade", "musejax-nade", "at least",
          1.3),
     Goal("torch / musejax NADE sampling (musejax's speed-up)", "sample", "torch-nade", "musejax-nade", "at least",
@@ -343,6 +349,8 @@ def benchmark(args: argparse.Namespace) -> int:
         sums = jax.device_get(train_rows[f"musejax-{output}"]())  # compiles; the first step's loss: initial params
         first_nll[output] = float(sums["nll_sum"] / sums["steps"])
         sample_rows[f"musejax-{output}"] = musejax_sample(lm, params, args, batch)
+        if output == "nade-count":
+            sample_rows["musejax-nade-count-top-p"] = musejax_sample(lm, params, args, batch, config.sample.top_p)
         models[output] = (config, params)
     peer_check = None
     if torch is not None:

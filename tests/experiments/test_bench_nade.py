@@ -27,9 +27,9 @@ def test_goal_ratios_and_verdicts(bench):
             _row("train", "torch-nade", 4.0, 4.0, 4.0),
             _row("sample", "musejax-nade", 8.0), _row("sample", "musejax-bernoulli", 2.0)]  # no torch sampling row
     goals = {g["label"]: g for g in bench.goal_report(rows)}
-    train_ratio, sample_ratio, count_train, count_sample, train_torch, sample_torch = (goals[g.label]
-                                                                                        for g in bench.GOALS)
-    assert count_train["verdict"] == count_sample["verdict"] == "not measured"  # no musejax-nade-count rows
+    train_ratio, sample_ratio, count_train, count_sample, nucleus_sample, train_torch, sample_torch = (
+        goals[g.label] for g in bench.GOALS)
+    assert count_train["verdict"] == count_sample["verdict"] == nucleus_sample["verdict"] == "not measured"  # no rows
     assert (train_ratio["ratio"], train_ratio["paired_ratio"], train_ratio["verdict"]) == (3.0, 2.0, "missed")
     assert (sample_ratio["ratio"], sample_ratio["verdict"]) == (4.0, "met")  # "at most 4x": the bound counts
     assert (train_torch["ratio"], train_torch["verdict"]) == (pytest.approx(4 / 3), "met")
@@ -77,7 +77,7 @@ def test_dry_run_writes_the_table_and_json(bench, tmp_path, capsys):
     assert {"config", "env", "peer_check", "rows", "goals"} <= set(result) and result["config"]["dry_run"]
     assert {(r["task"], r["impl"]) for r in result["rows"]} == {
         (task, impl) for task in ("train", "sample") for impl in ("musejax-nade", "musejax-nade-count", "musejax-bernoulli",
-                                                                 "torch-nade")}
+                                                                 "torch-nade")} | {("sample", "musejax-nade-count-top-p")}
     assert all(r["median_s"] > 0 and len(r["seconds"]) == 1 for r in result["rows"])
     assert [g["label"] for g in result["goals"]] == [g.label for g in bench.GOALS]
     assert all(g["verdict"] in ("met", "missed") for g in result["goals"])
