@@ -311,7 +311,8 @@ class PianoRollLM(_RecurrentLM):
         return self.features + int(self.output == "nade" and self.nade_count)
 
     def draw_frame(self, outputs: Any, noise: Array | None, *, temperature: Array | float = 1.0,
-                   top_p: Array | float | None = None, threshold: Array | float = 0.5, mode: str = "bernoulli") -> Array:
+                   top_p: Array | float | None = None, threshold: Array | float = 0.5,
+                   mode: str = "bernoulli") -> Array:
         """A NADE step's outputs (see `step`) -> sampled frames (B, features) bool, key by key in nade_order;
         noise uniform (B, noise_width) for mode "bernoulli" (see `musejax.lm.nade.nade_sample`). A counting
         NADE draws the note count first from its softmax (the last noise column; its mode for "threshold" and

@@ -253,9 +253,10 @@ def sample(run: Run, n: int, steps: int | Sequence[int] | None = None, *, bars: 
 
     Piano-roll: Bernoulli per key with p = sigmoid(logits / temperature), or p > `threshold` (a counting NADE:
     each note's key from its nucleus `top_p`); events: softmax of logits / temperature filtered by `top_k`/`top_p`.
-    temperature 0 = greedy. With a `primer` each result is the primer (on the encoding's grid, at the primer's first tempo) followed by the continuation, and carries a
-    text annotation at the primer's end. A conditioned model takes `style` (a name), `mix` ({name: weight}) or
-    neither (sample i gets style i mod S). Without a primer an event model starts from one silent event.
+    temperature 0 = greedy. With a `primer` each result is the primer (on the encoding's grid, at the primer's
+    first tempo) followed by the continuation, and carries a text annotation at the primer's end. A conditioned
+    model takes `style` (a name), `mix` ({name: weight}) or neither (sample i gets style i mod S). Without a
+    primer an event model starts from one silent event.
     """
     arrays, primer_array, style_labels, textures = _sample(run, n, steps, seed, temperature, top_k, top_p,
                                                            threshold, primer, style, mix, bars)
