@@ -285,15 +285,15 @@ def evaluate_run(run: Any, args: argparse.Namespace, out: Path, label: str) -> d
     """Sample the run (a musejax.lm.sample.Run), evaluate against its test pieces, continue the primers."""
     from musejax.evaluate.continuation import summarize_passages
     from musejax.midi.meta import write_midi
-    from musejax.lm.sample import config_options, sample
+    from musejax.lm.sample import sample
+    from musejax.lm.sample_inputs import config_options
 
     progress, run_dir, spq = args.progress, run.run_dir, args.steps_per_quarter
     items = run_split_arrays(run.config.data, run.encoding, progress=progress)
     held_out = items[args.against]  # "test" to report, "valid" to tune (sampling options) without the test split
     test = decoded_pieces(run.encoding, held_out, spq, desc=f"{args.against} pieces", progress=progress)
     train = decoded_pieces(run.encoding, items["train"], spq, desc="training pieces", progress=progress)
-    given = dict(temperature=args.temperature, top_p=args.top_p)
-    options = {**config_options(run.config), **{key: value for key, value in given.items() if value is not None}}
+    options = config_options(run.config, temperature=args.temperature, top_p=args.top_p)
     started = time.perf_counter()
     sequences = sample(run, args.n, seed=args.seed, **options)
     sample_seconds = time.perf_counter() - started

@@ -61,8 +61,8 @@ def run(args: argparse.Namespace) -> int:
     primer = _read_primer(args.primer) if args.primer is not None else None
     run_ = sampling.load_run(args.run, checkpoint if not checkpoint.isdigit() else int(checkpoint))
     out_dir = args.out or args.run / "samples"
-    given = dict(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, threshold=args.threshold)
-    options = {**sampling.config_options(run_.config), **{k: v for k, v in given.items() if v is not None}}
+    options = sampling.config_options(run_.config, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+                                      threshold=args.threshold)
     paths = sampling.write_samples(run_, out_dir, n=args.n, steps=args.steps, bars=args.bars, seed=args.seed,
                                    primer=primer, style=args.style, mix=mix, audio=renderer, **options)
     if jax.process_index() != 0:

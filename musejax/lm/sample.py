@@ -29,8 +29,8 @@ from musejax.midi.meta import PRIMER_END_ANNOTATION, primer_end_seconds, write_m
 from musejax.midi.plots import plot_pianoroll
 from musejax.train.mesh import DATA_AXIS, data_parallel_devices, make_mesh, replicate_tree
 from musejax.lm.sample_inputs import (DEFAULT_QPM, Run, SampleError, _encode_primer, _primer_qpm,
-                                      _start_input, corpus_piece_lengths, load_run, primer_texture, sample_lengths,
-                                      steps_per_bar)
+                                      _start_input, config_options, corpus_piece_lengths, load_run, nucleus_applies,
+                                      primer_texture, sample_lengths, steps_per_bar)
 
 __all__ = ["Run", "SampleError", "load_run", "sample", "sample_arrays", "write_samples", "write_run_samples",
            "filter_logits", "parse_mix", "plot_pianoroll", "primer_end_seconds", "corpus_piece_lengths", "sample_lengths",
@@ -197,21 +197,6 @@ def _style_input(run: Run, n: int, style: str | None, mix: dict[str, float] | No
         return np.tile(weights.astype(np.float32), (n, 1)), [label] * n
     ids = np.arange(n, dtype=np.int32) % len(run.styles)  # no choice given: samples cycle through the styles
     return ids, [run.styles[i] for i in ids]
-
-
-def nucleus_applies(model: Any, frames: bool) -> bool:
-    """Whether a model (its module or its config group) makes a categorical choice that top-p can cut: the next
-    event of an event LM, or the next note's key of a piano-roll NADE that draws its note count first."""
-    return not frames or (getattr(model, "output", None) == "nade" and bool(getattr(model, "nade_count", False)))
-
-
-def config_options(config: Any) -> dict[str, Any]:
-    """A run's own sampling settings (config.sample: temperature, top-k, top-p, threshold), as `sample` takes
-    them: those left unset, and a top-p the run's model has no use for, are left out."""
-    s = config.sample
-    nucleus = nucleus_applies(config.model, frames=config.data.encoding == "pianoroll")
-    options = dict(temperature=s.temperature, top_k=s.top_k, top_p=s.top_p if nucleus else None, threshold=s.threshold)
-    return {key: value for key, value in options.items() if value is not None}
 
 
 def _check_settings(run: Run, n: int, steps: int, temperature: float, top_k: int | None, top_p: float | None,

@@ -1,6 +1,6 @@
 """What a sample starts from: the trained run (`load_run`), the model's first input or an encoded primer (and the
-texture a primer is read in), and each sample's length (drawn from the corpus's piece lengths, or given in bars).
-Used by musejax/lm/sample.py."""
+texture a primer is read in), each sample's length (drawn from the corpus's piece lengths, or given in bars), and
+the run's own sampling settings (`config_options`). Used by musejax/lm/sample.py."""
 
 from __future__ import annotations
 
@@ -170,3 +170,20 @@ def primer_texture(run: Run, prefix: np.ndarray, style: np.ndarray | None, n: in
     logits = covering(ApplyLM(run.model, styles is not None), targets)(run.params, batch, train=False, rng=None)
     nll = np.asarray(row_nll_sums(logits, targets, batch["mask"], "bernoulli")[0]).reshape(len(labels), rows)
     return labels[np.argmax(log_prior[:, None] - nll, axis=0)][which]
+
+
+def nucleus_applies(model: Any, frames: bool) -> bool:
+    """Whether a model (its module or its config group) makes a categorical choice that top-p can cut: the next
+    event of an event LM, or the next note's key of a piano-roll NADE that draws its note count first."""
+    return not frames or (getattr(model, "output", None) == "nade" and bool(getattr(model, "nade_count", False)))
+
+
+def config_options(config: Any, **given: Any) -> dict[str, Any]:
+    """A run's own sampling settings (config.sample: temperature, top-k, top-p, threshold), as `sample` takes
+    them: those left unset, and a top-p the run's model has no use for, are left out; `given` settings that are
+    not None (a command's options) replace them."""
+    s = config.sample
+    nucleus = nucleus_applies(config.model, frames=config.data.encoding == "pianoroll")
+    options = dict(temperature=s.temperature, top_k=s.top_k, top_p=s.top_p if nucleus else None, threshold=s.threshold)
+    options.update({key: value for key, value in given.items() if value is not None})
+    return {key: value for key, value in options.items() if value is not None}

@@ -25,7 +25,8 @@ from musejax.lm.build import build_lm, data_meta
 from musejax.train.state import create_train_state, make_optimizer
 from musejax.lm.steps import eval_step, summarize, train_step, zero_train_metrics
 from musejax.evaluate.runs import decode_windows, log_samples
-from musejax.lm.sample import Run, config_options, sample
+from musejax.lm.sample import Run, sample
+from musejax.lm.sample_inputs import config_options
 
 
 __all__ = ["LMTask", "NonFiniteLossError", "check_config", "default_run_dir", "train"]
