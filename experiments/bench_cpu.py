@@ -28,7 +28,6 @@ included. The same effect from outside: MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 import os
 import platform
@@ -37,7 +36,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from musejax.host import use_every_cpu_core
+from musejax.host import tune_host_malloc, use_every_cpu_core
 
 use_every_cpu_core()  # before JAX starts, as the `musejax` command does
 
@@ -77,16 +76,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.quick:
         args.batch, args.steps, args.hidden, args.sample_steps, args.reps, args.iters = 4, 16, 32, 16, 2, 2
     return args
-
-
-def tune_host_malloc() -> bool:
-    """Keep large freed blocks in the heap (no per-step mmap/munmap + page faults). glibc only; False elsewhere."""
-    m_trim_threshold, m_mmap_max = -1, -4
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return False
-    return all(libc.mallopt(option, value) == 1 for option, value in ((m_mmap_max, 0), (m_trim_threshold, 1 << 30)))
 
 
 # ------------------------------------------------------------------------------------------------------------

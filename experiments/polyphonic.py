@@ -166,11 +166,11 @@ def _fail(message: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Build or load the data, train, score, print and write the table; returns the results dict."""
-    from musejax.host import use_every_cpu_core
+    from musejax.host import setup_host
 
     args = parse_args(argv)
     try:
-        use_every_cpu_core()  # before JAX starts, as the `musejax` command does: one CPU device per core
+        setup_host()  # before JAX starts, as the `musejax` command does: one CPU device per core
     except ValueError as err:
         _fail(str(err))
     from absl import logging as absl_logging

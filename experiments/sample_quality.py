@@ -529,10 +529,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     from absl import logging as absl_logging
 
     from musejax.evaluate.report import json_ready
-    from musejax.host import use_every_cpu_core
+    from musejax.host import setup_host
     from musejax.lm.sample import load_run
 
-    use_every_cpu_core()  # as the `musejax` command: one CPU device per core (no-op once JAX has started)
+    setup_host()  # as the `musejax` command: one CPU device per core (no-op once JAX has started)
     args = parse_args(argv)
     absl_logging.set_verbosity(absl_logging.ERROR)
     started = time.perf_counter()

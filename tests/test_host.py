@@ -1,4 +1,5 @@
-"""musejax.host: one CPU device per core before JAX starts, overridable, and a no-op once the count is chosen.
+"""musejax.host: one CPU device per core before JAX starts, overridable, and a no-op once the count is chosen;
+the malloc setting.
 
 The count is fixed when JAX starts, so each case runs in a fresh Python process.
 """
@@ -72,3 +73,11 @@ def test_a_bad_count_is_a_one_line_command_error(value, monkeypatch, capsys):
     assert cli_main(["sample", "--run", "no-such-run"]) == 2
     err = capsys.readouterr().err.strip()
     assert err == f"musejax sample: error: MUSEJAX_CPU_DEVICES={value!r}: expected a whole number >= 1", err
+
+
+def test_malloc_keeps_large_freed_blocks_unless_turned_off():
+    out = run_python("from musejax.host import tune_host_malloc; print(tune_host_malloc())")
+    glibc = sys.platform.startswith("linux") and os.confstr("CS_GNU_LIBC_VERSION") is not None
+    assert out.strip() == str(glibc)
+    assert run_python("from musejax.host import tune_host_malloc; print(tune_host_malloc())",
+                      MUSEJAX_TUNE_MALLOC="0").strip() == "False"

@@ -15,7 +15,7 @@ import sys
 import traceback
 
 from musejax.errors import UserError
-from musejax.host import use_every_cpu_core
+from musejax.host import setup_host
 
 # command name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     module.add_arguments(parser)
     args = parser.parse_args(rest)
     try:
-        use_every_cpu_core()  # before JAX starts: one CPU device per core for data parallelism
+        setup_host()  # before JAX starts: one CPU device per core for data parallelism, malloc keeping blocks
     except ValueError as err:
         print(f"musejax {name}: error: {err}", file=sys.stderr)
         return 2
