@@ -35,6 +35,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.model.layers = 1
     config.model.output = "bernoulli"  # the paper's independent-key output
     config.model.position_period = 0  # the paper's model reads the frames only
+    config.model.end_quarters = 0  # (nor how far the piece's end is)
     config.model.dropout = 0.0
     config.model.weight_noise = 0.05  # the paper's regulariser (Gaussian weight noise in training)
     config.optim.optimizer = "adamw"  # plus decoupled weight decay

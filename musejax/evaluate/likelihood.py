@@ -90,7 +90,8 @@ def arrays_nll(run: Any, arrays: Sequence[np.ndarray], style_index: Sequence[int
             mask[slot, :len(arrays[i])] = True
         style = np.zeros(batch_size, np.int32)
         style[:len(rows)] = styles[rows]
-        sums, counts = row_nll(run.params, lm_batch(windows, mask, style, run.loss_kind))
+        batch = lm_batch(windows, mask, style, run.loss_kind, end=mask.sum(axis=1))  # whole pieces: their ends
+        sums, counts = row_nll(run.params, batch)
         nll[rows] = np.asarray(sums)[:len(rows)]
         steps[rows] = np.asarray(counts)[:len(rows)]
     return nll, steps

@@ -82,8 +82,9 @@ class ApplyLM:
                 inputs = flip_keys(inputs, jax.random.fold_in(rng, 2), self.input_flips)
         transpose = batch.get("transpose") if getattr(self.model, "transpositions", 0) else None
         texture = batch.get("texture") if getattr(self.model, "textures", 0) else None
+        end = batch.get("end") if getattr(self.model, "end_buckets", 0) else None
         return self.model.apply({"params": params}, inputs, style, targets=targets, deterministic=not train,
-                                rngs=rngs, transpose=transpose, texture=texture)
+                                rngs=rngs, transpose=transpose, texture=texture, end=end)
 
 
 def covering(apply_fn: "ApplyLM", frames: Any) -> "ApplyLM":
@@ -157,8 +158,12 @@ def build_lm(config: Config, meta: dict[str, Any]) -> LMFunctions:
     common = dict(cell=m.cell, hidden=m.hidden, layers=m.layers, dropout=m.dropout, impl=m.impl,
                   n_styles=n_styles, style_dim=max(m.style_dim, 1))
     feature_shape = tuple(meta["feature_shape"])
+    if m.end_quarters < 0:
+        raise ConfigError(f"config.model.end_quarters must be >= 0, got {m.end_quarters}")
     if meta.get("encoding", {}).get("name") != "performance":  # a grid: the place in the bar as an input
         common["position_period"] = _position_period(config)
+        if m.end_quarters:  # and the quarters left to the piece's end
+            common.update(end_buckets=m.end_quarters, end_bucket_steps=max(int(config.data.steps_per_quarter), 1))
     if m.transpose_input:  # the augmentation's shift as an input (config.py)
         common["transpositions"] = max(int(config.data.transpose_semitones), 0)
     if texture_shift_names(config.data, meta["loss_kind"]):  # the texture label as an input (config.py)

@@ -51,7 +51,8 @@ class ModelConfig:
     # today's default). Any other missing key is an error: a default must not silently change a saved run.
     LEGACY_VALUES: typing.ClassVar[dict[str, Any]] = {
         "weight_noise": 0.0, "output": "bernoulli", "nade_hidden": 150, "nade_order": "low-high", "input_flips": 0.0,
-        "nade_count": False, "nade_count_input": "state", "position_period": 0, "transpose_input": False}
+        "nade_count": False, "nade_count_input": "state", "position_period": 0, "transpose_input": False,
+        "end_quarters": 0}
 
     cell: str = "gru"  # gru (cuDNN/torch.nn.GRU formulation) | gru-cho (Cho et al. 2014) | lstm | rnn (tanh)
     hidden: int = 256  # recurrent units per layer
@@ -81,6 +82,11 @@ class ModelConfig:
     # 1.814 without: docs/tuning/lm.md); 0 = off. Training windows must start on it: data.hop_steps (or window_steps)
     # and eval_window_steps are multiples of it. Performance events have no grid and ignore it.
     position_period: int = 16
+    # grid encodings: a one-hot of the quarters left to the piece's end, counted down over its last `end_quarters`
+    # quarters (one more column: further), joins every input; training windows know their piece's length, samples
+    # the length asked for, so a sample's last bars can be written as an ending. 0 = off (performance events: off).
+    # The likelihood is then that of a piece given its length (musejax evaluate --lm gives each piece's own)
+    end_quarters: int = 0
     # a one-hot of the semitones each training window was transposed by (data.transpose_semitones) joins every input,
     # and sampling and scoring give 0: the model learns from every transposition and still writes in the keys the
     # corpus uses (without it, samples spread over more keys than the corpus has: Y&L pitch-class histogram ratio

@@ -1,5 +1,5 @@
 """Language-model data: encoded pieces -> windows -> batches {"inputs", "targets", "mask", "style", "transpose",
-"texture"} (numpy).
+"texture", "end"} (numpy).
 
 Piano-roll (loss "bernoulli"): inputs are the frames shifted right by one behind an all-zero start frame,
 targets the frames themselves, so every frame of a window is predicted and sampling starts from a zero frame.
@@ -25,15 +25,18 @@ from musejax.data.bl2012 import load_bl2012
 
 # Encodings an LM trains on and their loss.
 LOSS_KIND = {"pianoroll": "bernoulli", "melody": "categorical", "performance": "categorical"}
+UNKNOWN_END = 2**30  # a batch's "end" where a window's piece length is not known: always far from the end
 
 
 @dataclasses.dataclass
 class WindowSplit:
-    """Windows of one split: (N, T, ...) arrays, (N, T) bool mask, (N,) int32 style index (-1 unlabelled)."""
+    """Windows of one split: (N, T, ...) arrays, (N, T) bool mask, (N,) int32 style index (-1 unlabelled), and
+    (N,) int32 steps from each window's start to its piece's end (None: not known)."""
 
     windows: np.ndarray
     mask: np.ndarray
     style: np.ndarray
+    left: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.windows)
@@ -132,7 +135,9 @@ def windows_from_arrays(data: DataConfig, encoding: Any, splits: dict[str, tuple
     for split, (arrays, style_index) in splits.items():
         length, hop = lengths[split]
         windows, mask, piece = make_windows(arrays, length, hop)
-        out[split] = WindowSplit(windows, mask, np.asarray(style_index, np.int32)[piece])
+        first = np.searchsorted(piece, piece)  # a piece's windows are consecutive and start at 0, hop, 2 hop, ...
+        left = np.asarray([len(a) for a in arrays], np.int64)[piece] - (np.arange(len(piece)) - first) * hop
+        out[split] = WindowSplit(windows, mask, np.asarray(style_index, np.int32)[piece], left.astype(np.int32))
     return LMData(encoding=encoding, loss_kind=LOSS_KIND[encoding.name], styles=list(styles),
                   train=out["train"], valid=out["valid"], test=out["test"], description=description,
                   piece_lengths=[len(a) for a in splits["train"][0]])
@@ -166,14 +171,17 @@ def texture_shift_names(data: DataConfig, loss_kind: str) -> tuple[str, ...]:
 
 
 def lm_batch(windows: np.ndarray, mask: np.ndarray, style: np.ndarray, loss_kind: str,
-             transpose: np.ndarray | None = None, texture: np.ndarray | None = None) -> dict[str, np.ndarray]:
+             transpose: np.ndarray | None = None, texture: np.ndarray | None = None,
+             end: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Windows -> {"inputs", "targets", "mask" float32, "style" int32, "transpose" int32: the semitones each
     window was transposed by in augmentation (0: as written), "texture" int32: its texture label (0: as written,
-    musejax/data/windows.py `texture_augmentation`)} for next-step prediction."""
-    def labels(values: np.ndarray | None) -> np.ndarray:
-        return np.zeros(len(windows), np.int32) if values is None else np.asarray(values, np.int32)
+    musejax/data/windows.py `texture_augmentation`), "end" int32: the steps from the window's start to its piece's
+    end (None: UNKNOWN_END)} for next-step prediction."""
+    def labels(values: np.ndarray | None, default: int = 0) -> np.ndarray:
+        return np.full(len(windows), default, np.int32) if values is None else np.asarray(values, np.int32)
 
-    extras = {"style": np.asarray(style, np.int32), "transpose": labels(transpose), "texture": labels(texture)}
+    extras = {"style": np.asarray(style, np.int32), "transpose": labels(transpose), "texture": labels(texture),
+              "end": labels(end, UNKNOWN_END)}
     if loss_kind == "bernoulli":
         frames = np.asarray(windows, np.float32)
         inputs = np.concatenate([np.zeros_like(frames[:, :1]), frames[:, :-1]], axis=1)
@@ -191,7 +199,9 @@ def eval_batches(split: WindowSplit, batch_size: int, loss_kind: str) -> list[di
     windows = np.concatenate([split.windows, np.zeros_like(split.windows[:1]).repeat(pad, 0)])
     mask = np.concatenate([split.mask, np.zeros((pad, split.mask.shape[1]), bool)])
     style = np.concatenate([split.style, np.zeros(pad, np.int32)])
-    return [lm_batch(windows[i : i + batch_size], mask[i : i + batch_size], style[i : i + batch_size], loss_kind)
+    left = None if split.left is None else np.concatenate([split.left, np.full(pad, UNKNOWN_END, np.int32)])
+    return [lm_batch(windows[i : i + batch_size], mask[i : i + batch_size], style[i : i + batch_size], loss_kind,
+                     end=None if left is None else left[i : i + batch_size])
             for i in range(0, n_padded, batch_size)]
 
 
@@ -212,11 +222,14 @@ class TrainBatches:
             augments.append(transpose_augmentation(data.encoding, transpose_semitones))
         augment = chained(*augments) if augments else None
         self.loss_kind = data.loss_kind
-        self.dataset = window_batches(data.train.windows, data.train.mask, {"style": data.train.style},
+        extras = {"style": data.train.style}
+        if data.train.left is not None:
+            extras["left"] = data.train.left
+        self.dataset = window_batches(data.train.windows, data.train.mask, extras,
                                       batch_size=batch_size, seed=seed, augment=augment)
 
     def from_step(self, start_step: int) -> Iterator[dict[str, np.ndarray]]:
         loss_kind = self.loss_kind
         return iterate(self.dataset, start_step,
                        lambda batch: lm_batch(batch["array"], batch["mask"], batch["style"], loss_kind,
-                                              batch.get("transpose"), batch.get("texture")))
+                                              batch.get("transpose"), batch.get("texture"), batch.get("left")))

@@ -15,19 +15,22 @@ place in the bar on a grid encoding; input t of a sequence starting at `position
 transpositions (0 = off: else a one-hot of the semitones -transpositions..transpositions a sequence was
 transposed by in augmentation joins every input step; `transpose` (B,) int, None = 0: the keys as written),
 textures (0 = off: else a one-hot of a sequence's texture label, 0..textures-1, joins every input step; `texture`
-(B,) int, None = 0: the corpus's texture as written, k > 0: re-scored by a texture shift, lm/data.py texture_label).
+(B,) int, None = 0: the corpus's texture as written, k > 0: re-scored by a texture shift, lm/data.py texture_label),
+end_buckets (0 = off: else a one-hot of the steps left to the sequence's end, `end` (B,) - the input's index, in
+buckets of end_bucket_steps, joins every input step, so a piece can close on a cadence; the last column means
+further, or `end` None: unknown).
 Style, when n_styles > 0, is either int ids (B,) or mixture weights (B, n_styles) (rows summing to 1, not checked);
 its embedding `weights @ style_table` is concatenated to every input step. Ids and one-hot weights are identical.
 
 Methods (all usable as `model.apply(variables, ..., method=...)`; params passed explicitly, nothing hidden):
   __call__(x, style=None, *, targets=None, deterministic=True, initial_carry=None, position_offset=0,
-           transpose=None, texture=None) -> logits (B, T, ...)
+           transpose=None, texture=None, end=None) -> logits (B, T, ...)
   encode(x, style=None, *, ...same) -> (carry, logits)   carry after the last step; a NADE model needs `targets`
       (B, T, *frame) for logits and gives None without them
   initial_carry(batch_size) -> carry   (tuple over layers of h (B, H), or (h, c) for LSTM)
-  step(carry, x_t, style=None, position=None, transpose=None, texture=None) -> (carry, out_t)   one step, no
-      dropout; x_t (B, *frame) or tokens (B,), `position` its index in the sequence; out_t is the logits, or for a
-      NADE model the per-frame NADE biases that `draw_frame(out_t, noise, ...)` samples
+  step(carry, x_t, style=None, position=None, transpose=None, texture=None, end=None) -> (carry, out_t)
+      one step, no dropout; x_t (B, *frame) or tokens (B,), `position` its index in the sequence; out_t is the
+      logits, or for a NADE model the per-frame NADE biases that `draw_frame(out_t, noise, ...)` samples
 Dropout needs `rngs={"dropout": key}` when deterministic=False.
 """
 from __future__ import annotations
@@ -58,6 +61,8 @@ class _RecurrentLM(nn.Module):
     position_period: int = 0
     transpositions: int = 0
     textures: int = 0
+    end_buckets: int = 0
+    end_bucket_steps: int = 1
 
     # -- hooks for subclasses ------------------------------------------------------------------------
     def _input_size(self) -> int:
@@ -87,9 +92,10 @@ class _RecurrentLM(nn.Module):
     # -- shared ----------------------------------------------------------------------------------------
     def setup(self) -> None:
         check_cell(self.cell)
-        if self.position_period < 0 or self.transpositions < 0:
-            raise ValueError(f"musejax/lm/model.py: position_period and transpositions must be >= 0; got "
-                             f"{self.position_period}, {self.transpositions}")
+        if self.position_period < 0 or self.transpositions < 0 or self.end_buckets < 0 or self.end_bucket_steps < 1:
+            raise ValueError(f"musejax/lm/model.py: position_period, transpositions and end_buckets must be >= 0 "
+                             f"and end_bucket_steps >= 1; got {self.position_period}, {self.transpositions}, "
+                             f"{self.end_buckets}, {self.end_bucket_steps}")
         if self.n_styles < 0 or (self.n_styles > 0 and self.style_dim < 1):
             raise ValueError(f"musejax/lm/model.py: need n_styles >= 0 and style_dim >= 1 when styled; got "
                              f"n_styles={self.n_styles}, style_dim={self.style_dim}")
@@ -97,7 +103,7 @@ class _RecurrentLM(nn.Module):
             self.style_table = self.param("style_table", nn.initializers.normal(1.0),
                                           (self.n_styles, self.style_dim))
         cond_size = (self.style_dim if self.n_styles else 0) + self._transpose_width + self.textures
-        input_size = self._input_size() + self.position_period + cond_size
+        input_size = self._input_size() + self.position_period + self._end_width + cond_size
         self.rnn = RecurrentStack(cell=self.cell, hidden=self.hidden, layers=self.layers, input_size=input_size,
                                   dropout=self.dropout, impl=self.impl)
         self.out_drop = nn.Dropout(rate=self.dropout)
@@ -130,6 +136,26 @@ class _RecurrentLM(nn.Module):
         return jnp.concatenate([features, jnp.broadcast_to(place, (*features.shape[:-1], self.position_period))], -1)
 
     @property
+    def _end_width(self) -> int:
+        """Columns of the steps-left one-hot: buckets 1..end_buckets, and one for further (or an unknown end)."""
+        return self.end_buckets + 1 if self.end_buckets else 0
+
+    def _with_end(self, features: Array, index: Array, end: Array | None) -> Array:
+        """features (..., B, I), input indices broadcastable to (..., B) and `end` (B,) -> (..., B, I + _end_width):
+        the steps left from each input to its sequence's end (end - index), in buckets of end_bucket_steps; the
+        last column stands for more than end_buckets buckets, or for no `end` given."""
+        if not self.end_buckets:
+            return features
+        far = self.end_buckets
+        if end is None:
+            bucket = jnp.full(features.shape[:-1], far, jnp.int32)
+        else:
+            left = jnp.asarray(end, jnp.int32) - jnp.asarray(index, jnp.int32)
+            bucket = jnp.clip(-(-left // self.end_bucket_steps), 1, far + 1) - 1
+        ends = jax.nn.one_hot(bucket, far + 1, dtype=features.dtype)
+        return jnp.concatenate([features, jnp.broadcast_to(ends, (*features.shape[:-1], far + 1))], -1)
+
+    @property
     def _transpose_width(self) -> int:
         """Columns of the transposition's one-hot: -transpositions..transpositions, or none."""
         return 2 * self.transpositions + 1 if self.transpositions else 0
@@ -158,11 +184,12 @@ class _RecurrentLM(nn.Module):
     def encode(self, x: Array, style: Array | None = None, *, targets: Array | None = None,
                deterministic: bool = True, initial_carry: Carry | None = None,
                position_offset: Array | int = 0, transpose: Array | None = None,
-               texture: Array | None = None) -> tuple[Carry, Array | None]:
+               texture: Array | None = None, end: Array | None = None) -> tuple[Carry, Array | None]:
         """Run over a whole sequence: -> (carry after the last step, logits (B, T, ...)); `targets` (the next
         frames) only matter to a NADE output."""
         xs = self._embed_sequence(x)
-        xs = self._with_position(xs, position_offset + jnp.arange(xs.shape[0])[:, None])
+        index = position_offset + jnp.arange(xs.shape[0])[:, None]
+        xs = self._with_end(self._with_position(xs, index), index, end)
         cond = self._condition(style, transpose, texture, xs.shape[1])
         carry, hs = self.rnn(xs, cond, initial_carry, deterministic=deterministic)
         hs = self.out_drop(hs, deterministic=deterministic or self.dropout == 0.0)
@@ -171,20 +198,20 @@ class _RecurrentLM(nn.Module):
     def __call__(self, x: Array, style: Array | None = None, *, targets: Array | None = None,
                  deterministic: bool = True, initial_carry: Carry | None = None,
                  position_offset: Array | int = 0, transpose: Array | None = None,
-                 texture: Array | None = None) -> Array:
+                 texture: Array | None = None, end: Array | None = None) -> Array:
         """Logits of the next step at every position: (B, T, ...)."""
         return self.encode(x, style, targets=targets, deterministic=deterministic, initial_carry=initial_carry,
-                           position_offset=position_offset, transpose=transpose, texture=texture)[1]
+                           position_offset=position_offset, transpose=transpose, texture=texture, end=end)[1]
 
     def step(self, carry: Carry, x_t: Array, style: Array | None = None,
              position: Array | int | None = None, transpose: Array | None = None,
-             texture: Array | None = None) -> tuple[Carry, Any]:
+             texture: Array | None = None, end: Array | None = None) -> tuple[Carry, Any]:
         """One step for sampling (no dropout): -> (new carry, logits of the next step, or a NADE's biases);
-        `position`: the index of x_t in its sequence (needed with position_period > 0)."""
-        if self.position_period and position is None:
-            raise ValueError("musejax/lm/model.py: this model reads its place in the bar (position_period="
-                             f"{self.position_period}): pass step(..., position=index of x_t)")
-        features = self._with_position(self._embed_step(x_t), position)
+        `position`: the index of x_t in its sequence (needed with position_period > 0, or with an `end`)."""
+        if position is None and (self.position_period or (self.end_buckets and end is not None)):
+            raise ValueError("musejax/lm/model.py: this model reads its place in the bar or the steps left to the "
+                             "end: pass step(..., position=index of x_t)")
+        features = self._with_end(self._with_position(self._embed_step(x_t), position), position, end)
         cond = self._condition(style, transpose, texture, features.shape[0])
         carry, h = self.rnn.step(carry, features, cond)
         return carry, self._step_outputs(h, x_t)

@@ -100,10 +100,11 @@ def _draw_noise(key: jax.Array, shape: tuple[int, ...], mode: str) -> jax.Array:
 def _generate(model: Any, params: Any, prefix: jax.Array, style: jax.Array | None, key: jax.Array,
               temperature: jax.Array, top_p: jax.Array, threshold: jax.Array, *, n: int, steps: int, mode: str,
               top_k: int | None, use_top_p: bool, mesh: Mesh | None = None,
-              texture: jax.Array | None = None) -> jax.Array:
+              texture: jax.Array | None = None, end: jax.Array | None = None) -> jax.Array:
     """Run the model over prefix[:-1] (one scan; the primer), then sample `steps` steps starting from input
     prefix[-1] (a second scan: (carry, x) -> model.step -> sample x'). prefix (P, ...); returns (steps, n, ...).
-    `texture`: (n,) texture labels for a model that reads them (None: the corpus's texture as written).
+    `texture`: (n,) texture labels for a model that reads them (None: the corpus's texture as written); `end`:
+    (n,) each sample's whole length (primer included) for a model that reads the steps left (None: unknown).
 
     With a `mesh` the n samples are split over its devices (params replicated); the random draws, and so the
     samples, are the same as without it."""
@@ -112,18 +113,19 @@ def _generate(model: Any, params: Any, prefix: jax.Array, style: jax.Array | Non
             lambda a: jax.lax.with_sharding_constraint(a, NamedSharding(mesh, spec)), tree)
 
     variables = {"params": params}
-    style, texture = split(style), split(texture)
+    style, texture, end = split(style), split(texture), split(end)
     first = prefix.shape[0] - 1  # the index of the first input step in the whole sequence
     if prefix.shape[0] > 1:
         history = split(jnp.broadcast_to(prefix[:-1], (n, *prefix[:-1].shape)))
-        carry, _ = model.apply(variables, history, style, texture=texture, method="encode")
+        carry, _ = model.apply(variables, history, style, texture=texture, end=end, method="encode")
     else:
         carry = model.apply(variables, n, method="initial_carry")
     carry = split(carry)
     first_input = split(jnp.broadcast_to(prefix[-1], (n, *prefix.shape[1:])))
     nade_output = getattr(model, "output", "bernoulli") == "nade"  # a NADE draws its frames key by key
     logits_shape = (n, model.noise_width) if nade_output else jax.eval_shape(
-        lambda: model.apply(variables, carry, first_input, style, first, texture=texture, method="step")[1]).shape
+        lambda: model.apply(variables, carry, first_input, style, first, texture=texture, end=end,
+                            method="step")[1]).shape
     noisy = mode in ("events", "bernoulli-frames")
     predrawn = noisy and steps * math.prod(logits_shape) <= MAX_PREDRAWN_NOISE
     xs = (split(_draw_noise(key, (steps, *logits_shape), mode), P(None, DATA_AXIS)) if predrawn
@@ -131,7 +133,7 @@ def _generate(model: Any, params: Any, prefix: jax.Array, style: jax.Array | Non
 
     def body(state, step_noise):
         carry, x, index = state
-        carry, logits = model.apply(variables, carry, x, style, index, texture=texture, method="step")
+        carry, logits = model.apply(variables, carry, x, style, index, texture=texture, end=end, method="step")
         if noisy and not predrawn:
             step_noise = _draw_noise(step_noise, logits_shape, mode)
         if nade_output:
@@ -326,10 +328,14 @@ def _sample(run: Run, n: int, steps: int | Sequence[int] | None, seed: int, temp
         texture = (np.full(drawn, TEXTURE_AS_WRITTEN, np.int32) if primer_array is None
                    else primer_texture(run, prefix, style_array, drawn))
     textures = [None] * n if texture is None else [int(label) for label in texture[:n]]
+    end = None  # a model that reads the steps left: each sample's whole length, as asked for
+    if getattr(run.model, "end_buckets", 0):
+        head = len(prefix) - 1 if run.loss_kind == "bernoulli" else len(prefix)  # the start frame is not kept
+        end = np.asarray(lengths + [lengths[-1]] * (drawn - n), np.int32) + head
     if mesh is not None:  # every input replicated over the mesh (on many hosts: each passes the same values)
-        inputs, texture = replicate_tree((inputs, texture), mesh)
+        inputs, texture, end = replicate_tree((inputs, texture, end), mesh)
     samples = _generate(run.model, *inputs, n=int(drawn), steps=int(steps), mode=mode, top_k=top_k,
-                        use_top_p=top_p is not None and top_p < 1, mesh=mesh, texture=texture)
+                        use_top_p=top_p is not None and top_p < 1, mesh=mesh, texture=texture, end=end)
     # (n, steps, ...) bool frames / int32 events; a multi-host job gathers every host's samples on each
     samples = np.swapaxes(process_allgather(samples, tiled=True) if jax.process_count() > 1
                           else np.asarray(samples), 0, 1)[:n]

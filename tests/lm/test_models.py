@@ -100,6 +100,33 @@ def test_position_input_step_by_step_and_across_a_split_sequence():
         model.apply(variables, state, x[:, 0], method="step")
 
 
+def test_steps_left_input_counts_down_in_buckets_step_by_step_and_defaults_to_far():
+    model = PianoRollLM(hidden=12, end_buckets=3, end_bucket_steps=2)
+    x, end = _rolls(2, 9), jnp.array([9, 4])
+    variables = _init(model, x)
+    assert variables["params"]["rnn"]["layer_0"]["w_x"].shape == (88 + 4, 36)
+    # the one-hot itself: 1-2 steps left -> bucket 0, 3-4 -> 1, 5-6 -> 2, more (or past the end, or no end) -> 3
+    index = jnp.arange(9)[:, None]
+    columns = model.apply(variables, jnp.zeros((9, 2, 0)), index, end, method="_with_end")
+    buckets = np.asarray(columns).argmax(-1).T
+    np.testing.assert_array_equal(buckets, [[3, 3, 3, 2, 2, 1, 1, 0, 0], [1, 1, 0, 0, 0, 0, 0, 0, 0]])
+    np.testing.assert_array_equal(model.apply(variables, jnp.zeros((9, 2, 0)), index, None, method="_with_end")
+                                  .argmax(-1), 3)
+    carry, logits = _apply(model, variables, x, method="encode", end=end)
+    step = jax.jit(lambda c, xt, t: model.apply(variables, c, xt, None, t, end=end, method="step"))
+    state, stepped = model.apply(variables, 2, method="initial_carry"), []
+    for t in range(x.shape[1]):
+        state, out = step(state, x[:, t], t)
+        stepped.append(out)
+    np.testing.assert_allclose(jnp.stack(stepped, 1), logits, rtol=1e-5, atol=1e-5)
+    # the input is read; an end beyond the last bucket is the same as none
+    assert not np.allclose(_apply(model, variables, x, end=end + 2), logits, atol=1e-4)
+    np.testing.assert_allclose(_apply(model, variables, x, end=jnp.array([20, 20])), _apply(model, variables, x),
+                               rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="position"):
+        model.apply(variables, state, x[:, 0], end=end, method="step")
+
+
 def test_transposition_input_joins_every_step_and_defaults_to_the_keys_as_written():
     model = PianoRollLM(hidden=12, transpositions=2)
     x = _rolls(2, 5)

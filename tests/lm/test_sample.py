@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from pathlib import Path
@@ -319,6 +320,18 @@ def test_nade_continues_a_primer_by_bars_in_its_metre(tmp_path):
         carry, outputs = run.model.apply(variables, carry, x, None, t, method="step")
         x = run.model.apply(variables, outputs, None, mode="greedy", method="draw_frame").astype(jnp.float32)
         np.testing.assert_array_equal(np.asarray(x[0], bool), want)
+
+
+def test_a_model_that_reads_the_steps_left_is_told_each_samples_own_end():
+    run = pianoroll_run()
+    model = run.model.clone(end_buckets=4, end_bucket_steps=2)
+    params = model.init(jax.random.key(3), jnp.zeros((1, 2, 88)))["params"]
+    params["readout"]["bias"] = run.params["readout"]["bias"]
+    run = dataclasses.replace(run, model=model, params=params)
+    short, long = sample_arrays(run, 2, [6, 12], seed=1), sample_arrays(run, 2, [12, 12], seed=1)
+    assert [len(a) for a in short] == [6, 12]
+    np.testing.assert_array_equal(short[1], long[1])  # the same draws, the same end
+    assert not np.array_equal(short[0], long[0][:6])  # the same draws, an end 6 steps earlier
 
 
 def test_default_lengths_are_drawn_from_the_corpus_pieces():

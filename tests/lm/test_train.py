@@ -18,7 +18,7 @@ from musejax.config import ConfigError
 from musejax.lm.config import resolve_config
 from musejax.lm.restore import restore_run
 from musejax.train.checkpoint import make_checkpoint_manager, resume_training, save_checkpoint
-from musejax.lm.data import eval_batches, lm_batch, make_encoding, windows_from_arrays
+from musejax.lm.data import TrainBatches, eval_batches, lm_batch, make_encoding, windows_from_arrays
 from musejax.train.fit import RunLockedError
 from musejax.lm.task import NonFiniteLossError, train
 from musejax.train.mesh import make_mesh
@@ -53,6 +53,24 @@ def test_categorical_nll_matches_log_softmax():
     expected = -(np.take_along_axis(log_p, targets[..., None], -1)[..., 0] * mask).sum()
     assert float(count) == 7
     np.testing.assert_allclose(float(nll_sum), expected, rtol=1e-5)
+
+
+def test_windows_know_the_steps_to_their_pieces_end_and_batches_carry_them():
+    config = tiny_config()  # training windows of 16 steps every 8, evaluation windows of 32
+    rolls = [np.zeros((n, 88), bool) for n in (40, 10, 20)]
+    splits = {"train": (rolls[:2], [0, 0]), "valid": (rolls[2:], [0]), "test": (rolls[1:2], [0])}
+    data = windows_from_arrays(config.data, make_encoding(config.data), splits, ["bach"], "zeros")
+    np.testing.assert_array_equal(data.train.left, [40, 32, 24, 16, 10])  # windows at 0, 8, 16, 24 of 40; one of 10
+    np.testing.assert_array_equal(data.valid.left, [20])
+    batch = eval_batches(data.valid, 2, data.loss_kind)[0]
+    assert batch["end"][0] == 20 and batch["end"][1] > 10**6  # a padding row: no end
+    assert lm_batch(data.train.windows, data.train.mask, data.train.style, "bernoulli")["end"].min() > 10**6
+    first = next(TrainBatches(data, 4, 0, 0).from_step(0))
+    ends = {40: 16, 32: 16, 24: 16, 16: 16, 10: 10}  # each window's unpadded steps follow from its end
+    assert all(ends[int(end)] == int(mask.sum()) for end, mask in zip(first["end"], first["mask"]))
+    model = build_lm(tiny_config("--config.model.end_quarters=4"), data_meta(data)).model
+    assert (model.end_buckets, model.end_bucket_steps) == (4, config.data.steps_per_quarter)
+    assert build_lm(config, data_meta(data)).model.end_buckets == config.model.end_quarters
 
 
 def test_padding_changes_neither_loss_nor_the_update():
