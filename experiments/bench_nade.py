@@ -113,12 +113,12 @@ def lm_model(output: str, args: argparse.Namespace) -> tuple[Config, LMFunctions
     """The lm config (GRU, one layer, the benchmark's sizes) with model.output = `output` ("nade-count": a NADE
     that draws the note count first, model.nade_count), built as the loop does."""
     config = get_config()
-    # no dropout, weight noise, input flips, place in the bar, transposition or texture input, and the keys low to
-    # high: as the torch peer (the peer check compares the first step's NLL; the key order does not change the cost)
+    # no dropout, weight noise, input flips, place in the bar, transposition, texture or end input, and the keys low
+    # to high: as the torch peer (the peer check compares the first step's NLL; the key order does not change the cost)
     config.model.update(cell="gru", layers=1, hidden=args.hidden, output=output.split("-")[0],
                         nade_count=output == "nade-count", nade_hidden=args.nade_hidden, dropout=0.0,
                         weight_noise=0.0, input_flips=0.0, nade_order="low-high", position_period=0,
-                        transpose_input=False)
+                        transpose_input=False, end_quarters=0)
     config.data.texture_shift_rate = 0.0
     config.train.batch_size = args.batch
     config = to_dataclass(config, Config)

@@ -168,6 +168,7 @@ def main() -> None:
                  "--config.train.eval_batch_size=64", "--config.sample.n=0", "--config.train.batch_size=32",
                  "--config.model.output=bernoulli",  # as measured before the lm default became a NADE
                  "--config.optim.learning_rate=3e-3",  # and before its learning rate became 1e-2
+                 "--config.model.end_quarters=0",  # and before it read the quarters left to the end
                  "--config.data.transpose_semitones=" + ("5" if args.encoding == "pianoroll" else "0"),
                  "--config.data.corpus=" + ",".join(__import__("musejax.data.corpora", fromlist=["x"]).BUNDLED_CORPORA)]
     if args.lm_seed is not None:
