@@ -103,7 +103,8 @@ class _RecurrentLM(nn.Module):
             self.style_table = self.param("style_table", nn.initializers.normal(1.0),
                                           (self.n_styles, self.style_dim))
         cond_size = (self.style_dim if self.n_styles else 0) + self._transpose_width + self.textures
-        input_size = self._input_size() + self.position_period + self._end_width + cond_size
+        end_width = self.end_buckets + 1 if self.end_buckets else 0  # buckets 1..end_buckets, and further
+        input_size = self._input_size() + self.position_period + end_width + cond_size
         self.rnn = RecurrentStack(cell=self.cell, hidden=self.hidden, layers=self.layers, input_size=input_size,
                                   dropout=self.dropout, impl=self.impl)
         self.out_drop = nn.Dropout(rate=self.dropout)
@@ -134,11 +135,6 @@ class _RecurrentLM(nn.Module):
             return features
         place = jax.nn.one_hot(jnp.asarray(index) % self.position_period, self.position_period, dtype=features.dtype)
         return jnp.concatenate([features, jnp.broadcast_to(place, (*features.shape[:-1], self.position_period))], -1)
-
-    @property
-    def _end_width(self) -> int:
-        """Columns of the steps-left one-hot: buckets 1..end_buckets, and one for further (or an unknown end)."""
-        return self.end_buckets + 1 if self.end_buckets else 0
 
     def _with_end(self, features: Array, index: Array, end: Array | None) -> Array:
         """features (..., B, I), input indices broadcastable to (..., B) and `end` (B,) -> (..., B, I + _end_width):
