@@ -137,9 +137,9 @@ class _RecurrentLM(nn.Module):
         return jnp.concatenate([features, jnp.broadcast_to(place, (*features.shape[:-1], self.position_period))], -1)
 
     def _with_end(self, features: Array, index: Array, end: Array | None) -> Array:
-        """features (..., B, I), input indices broadcastable to (..., B) and `end` (B,) -> (..., B, I + _end_width):
-        the steps left from each input to its sequence's end (end - index), in buckets of end_bucket_steps; the
-        last column stands for more than end_buckets buckets, or for no `end` given."""
+        """features (..., B, I), input indices broadcastable to (..., B) and `end` (B,) -> features with the one-hot
+        (..., B, end_buckets + 1) joined: the steps left from each input to its sequence's end (end - index), in
+        buckets of end_bucket_steps; the last column stands for more than end_buckets buckets, or for no `end`."""
         if not self.end_buckets:
             return features
         far = self.end_buckets
