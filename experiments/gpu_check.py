@@ -140,8 +140,9 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(tmp)
         # The tests get at most 55% of the budget, the benchmark what is left less a margin for the report.
         junit = tmp / "gpu-tests.xml"
-        tests = _run([sys.executable, "-m", "pytest", "-m", "gpu", "-q", "-p", "no:cacheprovider", "-rs",
-                      f"--junitxml={junit}", "tests/"], 0.55 * args.budget_s, tmp / "tests.log")
+        # -n 0: one process (pyproject's two xdist workers would each claim most of the GPU's memory)
+        tests = _run([sys.executable, "-m", "pytest", "-m", "gpu", "-n", "0", "-q", "-p", "no:cacheprovider",
+                      "-rs", f"--junitxml={junit}", "tests/"], 0.55 * args.budget_s, tmp / "tests.log")
         tests["cases"] = _junit_cases(junit)
         bench_out = tmp / "bench"
         bench_cmd = [sys.executable, "experiments/bench_gru_kernels.py", "--dry-run" if args.dry_run else "--quick",

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import jax
 import pytest
+
+if os.environ.get("PYTEST_XDIST_WORKER"):  # several test processes (before any backend starts): none may claim
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # most of a GPU's memory
 
 # Two CPU devices, as the `musejax` command gives a 2-core machine (musejax/host.py), on every machine: the
 # training loops and the sampler run split over both, as they do for users here.
