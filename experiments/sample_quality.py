@@ -14,7 +14,9 @@ alike (one merged part; a piano-roll without onsets joins repeated notes) and di
   - Quality: every per-piece metric's overlap area (musejax/evaluate/metrics.py, `compare_values`) and every
     Yang & Lerch feature's OA (distributions.py), as `musejax evaluate` computes them. The real-vs-real
     baseline compares random subsets of the TRAINING pieces, as many as samples, with the same test pieces
-    (mean over --baseline-draws subsets); ratio = sample OA / baseline OA; target ratio >= 0.80.
+    (mean over --baseline-draws subsets); ratio = sample OA / baseline OA; target ratio >= 0.80. Calibration:
+    one more random subset of training pieces, as many as samples, scored as if it were the samples (what the
+    target asks of real music at that size).
   - Quarters ("the end as good as the start"): each piece is cut at the bar lines nearest to 1/4, 1/2 and 3/4
     of its length (evaluate/pieces.py `split_piece`); quarter q of the samples (and of the baseline subsets)
     is compared with quarter q of the test pieces, so a sample's end is held to real endings (cadences), not
@@ -175,11 +177,33 @@ def baseline_subsets(n_train: int, size: int, draws: int, seed: int) -> list[np.
     return [np.sort(rng.choice(n_train, size, replace=False)) for _ in range(draws)]
 
 
+def baseline_overlaps(train: Sequence[Any], test: Sequence[Any], subsets: Sequence[np.ndarray]) -> list[dict[str, Any]]:
+    """`set_overlaps` of each training subset against the test pieces: the real-vs-real baseline."""
+    return [set_overlaps([train[i] for i in subset], test) for subset in subsets]
+
+
 def quality(samples: Sequence[Any], train: Sequence[Any], test: Sequence[Any], subsets: Sequence[np.ndarray],
-            target: float = TARGET_RATIO) -> dict[str, Any]:
-    """`ratio_section` of the samples against the test pieces, with the training subsets as the baseline."""
-    baselines = [set_overlaps([train[i] for i in subset], test) for subset in subsets]
+            target: float = TARGET_RATIO, baselines: Sequence[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """`ratio_section` of the samples against the test pieces, with the training subsets as the baseline
+    (`baselines`: their `baseline_overlaps`, when already computed)."""
+    if baselines is None:
+        baselines = baseline_overlaps(train, test, subsets)
     return ratio_section(set_overlaps(samples, test), baselines, target)
+
+
+def real_as_samples(train: Sequence[Any], test: Sequence[Any], subsets: Sequence[np.ndarray], size: int, seed: int,
+                    target: float = TARGET_RATIO, baselines: Sequence[dict[str, Any]] | None = None
+                    ) -> dict[str, Any]:
+    """The target's calibration: one more random subset of `size` training pieces (drawn independently of the
+    baseline subsets) scored exactly as the samples are. Whether real music of the samples' number meets the target
+    says how noisy the ratios are at that size, so a sample set's miss can be read against it. Returns the
+    section's summary and the names that missed."""
+    rng = np.random.default_rng([seed, 3])
+    picked = np.sort(rng.choice(len(train), min(size, len(train)), replace=False))
+    section = quality([train[i] for i in picked], train, test, subsets, target, baselines)
+    missed = [name for group in ("metrics", "distributions") for name, entry in section[group].items()
+              if entry["meets_target"] is False]
+    return {"n": len(picked), "summary": section["summary"], "missed": missed}
 
 
 def quarter_quality(samples: Sequence[Any], train: Sequence[Any], test: Sequence[Any], subsets: Sequence[np.ndarray],
@@ -317,7 +341,10 @@ def evaluate_run(run: Any, args: argparse.Namespace, out: Path, label: str) -> d
                     "length_quarters": [p.n_steps / spq for p in samples]},
     }
     with tqdm(total=3 + bool(primers), desc=f"evaluate ({label})", disable=not progress, leave=False) as bar:
-        result["whole"] = quality(samples, train, test, subsets, args.target)
+        baselines = baseline_overlaps(train, test, subsets)
+        result["whole"] = quality(samples, train, test, subsets, args.target, baselines)
+        result["real_as_samples"] = real_as_samples(train, test, subsets, len(samples), args.seed, args.target,
+                                                    baselines)
         bar.update()
         result["quarters"] = quarter_quality(samples, train, test, subsets, args.target)
         bar.update()
@@ -391,6 +418,13 @@ def to_markdown(result: dict[str, Any]) -> str:
         return f"{summary['n_meeting_target']}/{summary['n_compared']}{undefined}"
 
     lines.append("| **meets target** | " + " | ".join(f" | | {met(whole[m]['summary'])}" for m in labels) + " |")
+    shared = all(models[m]["data"] == data for m in labels)  # one split and baseline: one calibration line
+    for m in labels[:1] if shared else labels:
+        real = models[m]["real_as_samples"]
+        lines += ["", f"Calibration{'' if shared else f' ({m})'}: a further random set of {real['n']} training pieces, "
+                  f"scored as if it were the samples, meets {met(real['summary'])} (smallest ratio "
+                  f"{_fmt(real['summary']['min_ratio'], 2)}, {real['summary']['min_ratio_of']}): what the target asks "
+                  "of real music of the samples' number."]
     near_constant = sorted({name for m in labels for group, name in names
                             if (whole[m][group][name]["baseline"] or 1.0) < LOW_BASELINE_OA})
     if near_constant:

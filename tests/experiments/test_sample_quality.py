@@ -130,7 +130,10 @@ def test_report_compares_both_models_with_the_real_baseline(sample_quality, runs
         assert sum(read_as) == np.mean([row["read_as"] != "as written" for row in continuation["pairs"]])
         assert all(math.isfinite(continuation["summary"][key]) for key in ("pitch_class_distance", "key_agreement"))
         assert len(list((out / f"samples-{label}").glob("*.mid"))) == 4
+        real = model["real_as_samples"]  # a real set of the samples' number, scored as the samples are
+        assert real["n"] == 4 and real["summary"]["n_compared"] == model["whole"]["summary"]["n_compared"]
     markdown = (out / "sample_quality.md").read_text()
+    assert markdown.count("Calibration: a further random set of 4 training pieces") == 1  # both runs: one split
     for heading in ("### Whole pieces", "### Quarters", "### Copying", "### Continuations", "Verdict:",
                     "the bars that follow each primer", "| primer read as a melody (share of continuations) | n/a |"):
         assert heading in markdown
@@ -157,6 +160,11 @@ def test_real_vs_real_baseline_of_a_set_against_itself(sample_quality):
     ratios = np.array([e["ratio"] for group in ("metrics", "distributions") for e in halves[group].values()
                        if e["ratio"] is not None])
     assert len(ratios) >= 15 and 0.9 < np.median(ratios) < 1.1 and ratios.min() > 0.6
+    # the calibration scores another real subset the same way: near 1, and its misses are the entries below target
+    subsets = sample_quality.baseline_subsets(24, 12, 4, seed=0)
+    real = sample_quality.real_as_samples(train, test, subsets, 12, seed=0)
+    assert real["n"] == 12 and real["summary"]["min_ratio"] > 0.6
+    assert len(real["missed"]) == real["summary"]["n_compared"] - real["summary"]["n_meeting_target"]
 
 
 def test_test_primers_are_the_first_halves_the_baseline_compares(sample_quality):
