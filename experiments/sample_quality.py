@@ -317,7 +317,8 @@ def evaluate_run(run: Any, args: argparse.Namespace, out: Path, label: str) -> d
     held_out = items[args.against]  # "test" to report, "valid" to tune (sampling options) without the test split
     test = decoded_pieces(run.encoding, held_out, spq, desc=f"{args.against} pieces", progress=progress)
     train = decoded_pieces(run.encoding, items["train"], spq, desc="training pieces", progress=progress)
-    options = config_options(run.config, temperature=args.temperature, top_p=args.top_p)
+    options = config_options(run.config, temperature=args.temperature, top_p=args.top_p,
+                             count_temperature=args.count_temperature)
     started = time.perf_counter()
     sequences = sample(run, args.n, seed=args.seed, **options)
     sample_seconds = time.perf_counter() - started
@@ -389,6 +390,13 @@ def _ratio(entry: dict[str, Any]) -> str:
     return f"**{text}**" if entry["meets_target"] is False else text
 
 
+def _settings(sampling: dict[str, Any]) -> str:
+    """A model's sampling options as the report names them, e.g. "temperature 1, top-p 0.9, count temperature 1.1"."""
+    names = {"temperature": "temperature", "top_k": "top-k", "top_p": "top-p", "threshold": "threshold",
+             "count_temperature": "count temperature"}
+    return ", ".join(f"{label} {sampling[key]:g}" for key, label in names.items() if sampling.get(key) is not None)
+
+
 def to_markdown(result: dict[str, Any]) -> str:
     """The report: quality table (whole pieces), quarters, copying, continuations; models side by side."""
     models = result["models"]
@@ -403,6 +411,7 @@ def to_markdown(result: dict[str, Any]) -> str:
              f"pieces of {data['corpus']}; baseline: {data['n_baseline']} training pieces against the same {split} pieces "
              f"(mean of {data['baseline_draws']} random subsets). OA = overlap area; ratio = sample OA / baseline OA, "
              f"target >= {target:.2f} (**bold**: missed).", "",
+             "Sampling: " + "; ".join(f"{m}: {_settings(models[m].get('sampling', {}))}" for m in labels) + ".", "",
              "### Whole pieces", "",
              "| metric | " + " | ".join(f"{m} OA | baseline | ratio" for m in labels) + " |",
              "|---" * (1 + 3 * len(labels)) + "|"]
@@ -498,6 +507,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--temperature", type=float, default=None, help="default: the run's config.sample.temperature")
     parser.add_argument("--top-p", type=float, default=None,
                         help="nucleus over each note's key (a counting NADE; default: the run's config.sample.top_p)")
+    parser.add_argument("--count-temperature", type=float, default=None,
+                        help="temperature of a counting NADE's note count (default: the run's "
+                             "config.sample.count_temperature; runs saved before it: 1)")
     parser.add_argument("--baseline-draws", type=int, default=BASELINE_DRAWS,
                         help=f"random training subsets averaged for the baseline (default {BASELINE_DRAWS})")
     parser.add_argument("--target", type=float, default=TARGET_RATIO, help="target OA ratio (default 0.80)")

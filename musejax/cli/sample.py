@@ -31,6 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top-p", type=float, default=None,
                         help="nucleus sampling, 0 < p <= 1: event models, and the note keys of a NADE that draws "
                              "its note count first (default: the run's config.sample.top_p)")
+    parser.add_argument("--count-temperature", type=float, default=None,
+                        help="a NADE that draws its note count first: the count's temperature, > 0 (higher: more "
+                             "rests and thin or full chords; default: the run's config.sample.count_temperature)")
     parser.add_argument("--threshold", type=float, default=None,
                         help="piano-roll models: a key sounds if p > threshold (default: Bernoulli sampling)")
     parser.add_argument("--seed", type=int, default=0, help="same seed and settings -> same samples")
@@ -62,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     run_ = sampling.load_run(args.run, checkpoint if not checkpoint.isdigit() else int(checkpoint))
     out_dir = args.out or args.run / "samples"
     options = sampling.config_options(run_.config, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-                                      threshold=args.threshold)
+                                      threshold=args.threshold, count_temperature=args.count_temperature)
     paths = sampling.write_samples(run_, out_dir, n=args.n, steps=args.steps, bars=args.bars, seed=args.seed,
                                    primer=primer, style=args.style, mix=mix, audio=renderer, **options)
     if jax.process_index() != 0:

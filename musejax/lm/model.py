@@ -335,12 +335,12 @@ class PianoRollLM(_RecurrentLM):
 
     def draw_frame(self, outputs: Any, noise: Array | None, *, temperature: Array | float = 1.0,
                    top_p: Array | float | None = None, threshold: Array | float = 0.5,
-                   mode: str = "bernoulli") -> Array:
+                   mode: str = "bernoulli", count_temperature: Array | float = 1.0) -> Array:
         """A NADE step's outputs (see `step`) -> sampled frames (B, features) bool, key by key in nade_order;
         noise uniform (B, noise_width) for mode "bernoulli" (see `musejax.lm.nade.nade_sample`). A counting
-        NADE draws the note count first from its softmax (the last noise column; its mode for "threshold" and
-        "greedy"), at temperature 1: the temperature sharpens which keys sound, not how many (a sharper count
-        left no silent beats or thinner chords at all: docs/tuning/lm.md); then its notes a note at a time
+        NADE draws the note count first from its softmax at `count_temperature` (the last noise column; its mode
+        for "threshold" and "greedy"): `temperature` sharpens which keys sound, not how many (a sharper count left
+        no silent beats or thinner chords at all: docs/tuning/lm.md); then its notes a note at a time
         (`nade.nade_place`, each note's key from the `top_p` nucleus; key by key for "threshold")."""
         if self.output != "nade":
             raise ValueError("musejax/lm/model.py: draw_frame is for output='nade'")
@@ -350,7 +350,7 @@ class PianoRollLM(_RecurrentLM):
         if self.nade_count:
             count_logits = outputs["count_logits"]
             if mode == "bernoulli" and noise is not None:
-                cdf = jnp.cumsum(jax.nn.softmax(count_logits), axis=-1)
+                cdf = jnp.cumsum(jax.nn.softmax(count_logits / count_temperature), axis=-1)
                 count = jnp.minimum(jnp.sum(cdf < noise[:, -1:], axis=-1), self.features)
             else:
                 count = jnp.argmax(count_logits, axis=-1)

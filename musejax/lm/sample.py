@@ -98,7 +98,8 @@ def _draw_noise(key: jax.Array, shape: tuple[int, ...], mode: str) -> jax.Array:
 
 @functools.partial(jax.jit, static_argnames=("model", "n", "steps", "mode", "top_k", "use_top_p", "mesh"))
 def _generate(model: Any, params: Any, prefix: jax.Array, style: jax.Array | None, key: jax.Array,
-              temperature: jax.Array, top_p: jax.Array, threshold: jax.Array, *, n: int, steps: int, mode: str,
+              temperature: jax.Array, top_p: jax.Array, threshold: jax.Array, count_temperature: jax.Array, *,
+              n: int, steps: int, mode: str,
               top_k: int | None, use_top_p: bool, mesh: Mesh | None = None,
               texture: jax.Array | None = None, end: jax.Array | None = None) -> jax.Array:
     """Run the model over prefix[:-1] (one scan; the primer), then sample `steps` steps starting from input
@@ -139,7 +140,7 @@ def _generate(model: Any, params: Any, prefix: jax.Array, style: jax.Array | Non
         if nade_output:
             frame = model.apply(variables, logits, None if step_noise is None else step_noise.reshape(n, -1),
                                 temperature=temperature, top_p=top_p if use_top_p else None, threshold=threshold,
-                                mode=NADE_MODES[mode], method="draw_frame")
+                                mode=NADE_MODES[mode], count_temperature=count_temperature, method="draw_frame")
             x = _onsets_sound(frame.reshape(x.shape))
         else:
             x = _choose(logits, step_noise, temperature, top_p, threshold, mode, top_k, use_top_p)
@@ -202,11 +203,17 @@ def _style_input(run: Run, n: int, style: str | None, mix: dict[str, float] | No
 
 
 def _check_settings(run: Run, n: int, steps: int, temperature: float, top_k: int | None, top_p: float | None,
-                    threshold: float | None) -> None:
+                    threshold: float | None, count_temperature: float | None = None) -> None:
     if n < 1 or steps < 1:
         raise SampleError(f"need n >= 1 samples and steps >= 1, got n={n}, steps={steps}")
     if not (np.isfinite(temperature) and temperature >= 0):
         raise SampleError(f"temperature must be >= 0 (0 = greedy), got {temperature}")
+    if count_temperature is not None:
+        if not (run.loss_kind == "bernoulli" and nucleus_applies(run.model, frames=True)):
+            raise SampleError(f"the count temperature applies to a NADE that draws its note count first; run "
+                              f"{run.name} has no such model (use --temperature)")
+        if not (np.isfinite(count_temperature) and count_temperature > 0):
+            raise SampleError(f"count temperature must be > 0, got {count_temperature}")
     if run.loss_kind == "bernoulli":
         if top_k is not None:
             raise SampleError(f"top-k applies to event models; run {run.name} is a piano-roll model "
@@ -234,19 +241,20 @@ def _check_settings(run: Run, n: int, steps: int, temperature: float, top_k: int
 def sample(run: Run, n: int, steps: int | Sequence[int] | None = None, *, bars: int | None = None, seed: int = 0,
            temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
            threshold: float | None = None, primer: NoteSequence | None = None,
-           style: str | None = None, mix: dict[str, float] | None = None) -> list[NoteSequence]:
+           style: str | None = None, mix: dict[str, float] | None = None,
+           count_temperature: float | None = None) -> list[NoteSequence]:
     """Sample `n` sequences of `steps` new time steps (piano-roll/melody) or events (performance) each: an int,
     one int per sample, or None for `bars` bars or else lengths drawn from the corpus (`sample_lengths`).
 
     Piano-roll: Bernoulli per key with p = sigmoid(logits / temperature), or p > `threshold` (a counting NADE:
-    each note's key from its nucleus `top_p`); events: softmax of logits / temperature filtered by `top_k`/`top_p`.
+    its note count at `count_temperature`, None = 1, then each note's key from its nucleus `top_p`); events: softmax of logits / temperature filtered by `top_k`/`top_p`.
     temperature 0 = greedy. With a `primer` each result is the primer (on the encoding's grid, at the primer's
     first tempo) followed by the continuation, and carries a text annotation at the primer's end. A conditioned
     model takes `style` (a name), `mix` ({name: weight}) or neither (sample i gets style i mod S). Without a
     primer an event model starts from one silent event.
     """
     arrays, primer_array, style_labels, textures = _sample(run, n, steps, seed, temperature, top_k, top_p,
-                                                           threshold, primer, style, mix, bars)
+                                                           threshold, primer, style, mix, bars, count_temperature)
     qpm = DEFAULT_QPM if primer is None else _primer_qpm(primer)
     sequences = []
     for index, array in enumerate(arrays):
@@ -259,13 +267,15 @@ def sample(run: Run, n: int, steps: int | Sequence[int] | None = None, *, bars: 
 def sample_arrays(run: Run, n: int, steps: int | Sequence[int] | None = None, *, bars: int | None = None,
                   seed: int = 0, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
                   threshold: float | None = None, primer: NoteSequence | None = None, style: str | None = None,
-                  mix: dict[str, float] | None = None) -> np.ndarray | list[np.ndarray]:
+                  mix: dict[str, float] | None = None,
+                  count_temperature: float | None = None) -> np.ndarray | list[np.ndarray]:
     """`sample` before decoding: arrays (L, ...) in the run's encoding (bool frames / int32 events), as one
     (n, L, ...) array for an int `steps`, else a list (lengths may differ).
 
     L = primer steps + new steps; without a primer, event models have their start event in front.
     """
-    arrays = _sample(run, n, steps, seed, temperature, top_k, top_p, threshold, primer, style, mix, bars)[0]
+    arrays = _sample(run, n, steps, seed, temperature, top_k, top_p, threshold, primer, style, mix, bars,
+                     count_temperature)[0]
     return np.stack(arrays) if isinstance(steps, (int, np.integer)) else arrays
 
 
@@ -282,7 +292,7 @@ def _sampling_mesh(n: int) -> Mesh | None:
 
 def _sample(run: Run, n: int, steps: int | Sequence[int] | None, seed: int, temperature: float, top_k: int | None,
             top_p: float | None, threshold: float | None, primer: NoteSequence | None, style: str | None,
-            mix: dict[str, float] | None, bars: int | None = None
+            mix: dict[str, float] | None, bars: int | None = None, count_temperature: float | None = None
             ) -> tuple[list[np.ndarray], np.ndarray | None, list[str], list[int | None]]:
     """-> (whole arrays (L_i, ...) per sample, the encoded primer or None, a style label per sample, the texture
     label each was drawn under (None for a model without one))."""
@@ -301,7 +311,7 @@ def _sample(run: Run, n: int, steps: int | Sequence[int] | None, seed: int, temp
         if len(lengths) != n:
             raise SampleError(f"{len(lengths)} lengths given for {n} samples")
     steps = max(lengths)
-    _check_settings(run, n, min(lengths), temperature, top_k, top_p, threshold)
+    _check_settings(run, n, min(lengths), temperature, top_k, top_p, threshold, count_temperature)
     style_input, style_labels = _style_input(run, n, style, mix)
     start = _start_input(run)
     if primer_array is None:
@@ -322,7 +332,8 @@ def _sample(run: Run, n: int, steps: int | Sequence[int] | None, seed: int, temp
     if style_array is not None and drawn > n:  # the extra samples are dropped after the draw
         style_array = np.concatenate([style_array, np.repeat(style_array[-1:], drawn - n, 0)])
     inputs = (run.params, prefix, style_array, jax.random.key(seed), np.float32(temperature or 1.0),
-              np.float32(1.0 if top_p is None else top_p), np.float32(0.5 if threshold is None else threshold))
+              np.float32(1.0 if top_p is None else top_p), np.float32(0.5 if threshold is None else threshold),
+              np.float32(1.0 if count_temperature is None else count_temperature))
     texture = None  # a model that reads a texture label: the corpus's texture, or the one its primer is in
     if getattr(run.model, "textures", 0):
         texture = (np.full(drawn, TEXTURE_AS_WRITTEN, np.int32) if primer_array is None

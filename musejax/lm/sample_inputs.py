@@ -179,11 +179,14 @@ def nucleus_applies(model: Any, frames: bool) -> bool:
 
 
 def config_options(config: Any, **given: Any) -> dict[str, Any]:
-    """A run's own sampling settings (config.sample: temperature, top-k, top-p, threshold), as `sample` takes
-    them: those left unset, and a top-p the run's model has no use for, are left out; `given` settings that are
-    not None (a command's options) replace them."""
+    """A run's own sampling settings (config.sample: temperature, top-k, top-p, threshold, count temperature), as
+    `sample` takes them: those left unset, and a top-p or count temperature the run's model has no use for, are
+    left out; `given` settings that are not None (a command's options) replace them."""
     s = config.sample
-    nucleus = nucleus_applies(config.model, frames=config.data.encoding == "pianoroll")
-    options = dict(temperature=s.temperature, top_k=s.top_k, top_p=s.top_p if nucleus else None, threshold=s.threshold)
+    frames = config.data.encoding == "pianoroll"
+    nucleus = nucleus_applies(config.model, frames=frames)
+    counts = frames and nucleus  # a piano-roll NADE that draws its note count first
+    options = dict(temperature=s.temperature, top_k=s.top_k, top_p=s.top_p if nucleus else None, threshold=s.threshold,
+                   count_temperature=s.count_temperature if counts else None)
     options.update({key: value for key, value in given.items() if value is not None})
     return {key: value for key, value in options.items() if value is not None}

@@ -214,6 +214,31 @@ def test_counting_nade_is_normalised_and_its_sampler_draws_from_it(count_input):
     np.testing.assert_array_equal(np.asarray(greedy.sum(axis=-1)), np.asarray(want))
 
 
+def test_the_note_count_is_drawn_at_the_count_temperature():
+    """draw_frame(count_temperature=c) draws each frame's note count from softmax(count_logits / c), and the keys
+    still number exactly the count (chi-squared against c = 2; the draws reject the distribution at c = 1)."""
+    model = PianoRollLM(features=N_KEYS, hidden=8, output="nade", nade_hidden=4, nade_max_notes=N_KEYS,
+                        nade_count=True, impl="xla")
+    inputs = jnp.asarray(np.random.default_rng(8).random((1, 1, N_KEYS)) < 0.5, jnp.float32)
+    params = model.init(jax.random.key(2), inputs, targets=inputs)["params"]
+    params = jax.tree.map(lambda a: a * 3.0, params)  # a peaked count distribution
+    n_draws = 20000
+    carry = model.apply({"params": params}, n_draws, method="initial_carry")
+    _, outputs = model.apply({"params": params}, carry, jnp.repeat(inputs[:, 0], n_draws, 0), method="step")
+    noise = jax.random.uniform(jax.random.key(5), (n_draws, model.noise_width))
+    drawn = model.apply({"params": params}, outputs, noise, count_temperature=2.0, method="draw_frame")
+    observed = np.bincount(np.asarray(drawn).sum(axis=-1).astype(int), minlength=N_KEYS + 1)
+    logits = np.asarray(outputs["count_logits"][0], np.float64)
+
+    def p_value(temperature: float) -> float:
+        expected = np.exp(logits / temperature - np.logaddexp.reduce(logits / temperature)) * n_draws
+        keep = expected >= 5
+        return stats.chi2.sf((((observed - expected) ** 2 / expected)[keep]).sum(), keep.sum() - 1)
+
+    assert p_value(2.0) > 1e-3
+    assert p_value(1.0) < 1e-6  # the temperature changed what was drawn
+
+
 def test_placing_a_counted_frame_note_by_note_matches_the_key_by_key_draw():
     """nade_place (the counting NADE's sampler: a note at a time) draws what nade_sample draws key by key given
     the count, at temperature 1; towards temperature 0 it tends to its greedy frame."""

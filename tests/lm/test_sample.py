@@ -212,6 +212,9 @@ def test_style_and_setting_errors_are_clear():
         sample(roll, 1, 8, top_k=3)
     with pytest.raises(SampleError, match="a NADE that draws its note count first"):
         sample(roll, 1, 8, top_p=0.9)  # independent keys: no choice among keys for a nucleus to cut
+    for model in (roll, plain, nade_run()):  # no note count to draw: Bernoulli keys, events, a NADE without one
+        with pytest.raises(SampleError, match="count temperature applies to a NADE that draws its note count"):
+            sample(model, 1, 8, count_temperature=1.1)
     with pytest.raises(SampleError, match="event model"):
         sample(plain, 1, 8, threshold=0.5)
     for text in ("bach", "bach:x", ":0.5"):
@@ -495,15 +498,25 @@ def test_command_refuses_a_run_without_checkpoint(styled_melody_run, tmp_path, c
 def test_a_runs_own_settings_keep_top_p_only_where_its_model_has_a_choice_to_cut():
     from musejax.lm.config import resolve_config
 
-    nade = resolve_config("lm")  # the default: a counting NADE, top_p 0.9, temperature 1
-    assert sampling.config_options(nade) == {"temperature": 1.0, "top_p": 0.9}
+    nade = resolve_config("lm")  # the default: a counting NADE, top_p 0.9, temperature 1, its count at 1.15
+    assert sampling.config_options(nade) == {"temperature": 1.0, "top_p": 0.9, "count_temperature": 1.15}
     bernoulli = resolve_config("polyphonic:bernoulli")
-    assert "top_p" not in sampling.config_options(bernoulli) and bernoulli.sample.top_p == 0.9
+    options = sampling.config_options(bernoulli)
+    assert "top_p" not in options and "count_temperature" not in options and bernoulli.sample.top_p == 0.9
+
+
+def test_a_run_saved_before_the_count_temperature_samples_its_count_at_1():
+    from musejax.config import to_dataclass
+    from musejax.lm.config import resolve_config
+
+    saved = dataclasses.asdict(resolve_config("lm"))
+    del saved["sample"]["count_temperature"]
+    assert sampling.config_options(to_dataclass(saved, Config))["count_temperature"] == 1.0
 
 
 def test_command_draws_a_counting_nade_run_from_its_configs_nucleus(tmp_path, capsys):
-    """The default LM (a NADE that draws its note count first) samples each note's key from config.sample.top_p;
-    --top-p overrides it, and a piano-roll run without such a choice refuses --top-p."""
+    """The default LM (a NADE that draws its note count first) samples each note's key from config.sample.top_p
+    and its count at config.sample.count_temperature; --top-p and --count-temperature override them."""
     from lm_fixtures import tiny_config, tiny_data
     from musejax.lm.task import train
 
@@ -512,9 +525,12 @@ def test_command_draws_a_counting_nade_run_from_its_configs_nucleus(tmp_path, ca
     run_dir = tmp_path / "nade"
     train(config, run_dir, data=tiny_data(config), progress=False)
     outputs = {}
-    for name, extra in {"default": [], "same": ["--temperature", 1.0, "--top-p", 0.9],
-                        "narrow": ["--top-p", 0.3]}.items():
+    for name, extra in {"default": [], "same": ["--temperature", 1.0, "--top-p", 0.9, "--count-temperature", 1.15],
+                        "narrow": ["--top-p", 0.3], "counts": ["--count-temperature", 3.0]}.items():
         code, _, err = run_cli(capsys, "--run", run_dir, "--n", 4, "--steps", 32, "--out", tmp_path / name, *extra)
         assert code == 0, err
         outputs[name] = [(tmp_path / name / f"sample_00{i}.mid").read_bytes() for i in range(4)]
     assert outputs["default"] == outputs["same"] != outputs["narrow"]
+    assert outputs["counts"] != outputs["default"]
+    code, _, err = run_cli(capsys, "--run", run_dir, "--n", 1, "--count-temperature", 0, "--out", tmp_path / "bad")
+    assert code == 2 and "count temperature must be > 0, got 0" in err and err.count("\n") == 1
