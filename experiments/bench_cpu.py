@@ -152,8 +152,8 @@ def musejax_sample(args: argparse.Namespace, mesh: Mesh | None) -> Callable[[], 
 
     def sample(key):
         return _generate(model, params, start, None, key, np.float32(1.0), np.float32(1.0), np.float32(0.5),
-                         np.float32(1.0), n=args.batch, steps=args.sample_steps, mode="bernoulli-frames", top_k=None, use_top_p=False,
-                         mesh=mesh)
+                         np.float32(1.0), n=args.batch, steps=args.sample_steps, mode="bernoulli-frames",
+                         top_k=None, use_top_p=False, mesh=mesh)
 
     keys = iter(jax.random.split(jax.random.key(1), 10_000))
     return lambda: sample(next(keys))

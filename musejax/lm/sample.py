@@ -99,8 +99,7 @@ def _draw_noise(key: jax.Array, shape: tuple[int, ...], mode: str) -> jax.Array:
 @functools.partial(jax.jit, static_argnames=("model", "n", "steps", "mode", "top_k", "use_top_p", "mesh"))
 def _generate(model: Any, params: Any, prefix: jax.Array, style: jax.Array | None, key: jax.Array,
               temperature: jax.Array, top_p: jax.Array, threshold: jax.Array, count_temperature: jax.Array, *,
-              n: int, steps: int, mode: str,
-              top_k: int | None, use_top_p: bool, mesh: Mesh | None = None,
+              n: int, steps: int, mode: str, top_k: int | None, use_top_p: bool, mesh: Mesh | None = None,
               texture: jax.Array | None = None, end: jax.Array | None = None) -> jax.Array:
     """Run the model over prefix[:-1] (one scan; the primer), then sample `steps` steps starting from input
     prefix[-1] (a second scan: (carry, x) -> model.step -> sample x'). prefix (P, ...); returns (steps, n, ...).
@@ -247,7 +246,8 @@ def sample(run: Run, n: int, steps: int | Sequence[int] | None = None, *, bars: 
     one int per sample, or None for `bars` bars or else lengths drawn from the corpus (`sample_lengths`).
 
     Piano-roll: Bernoulli per key with p = sigmoid(logits / temperature), or p > `threshold` (a counting NADE:
-    its note count at `count_temperature`, None = 1, then each note's key from its nucleus `top_p`); events: softmax of logits / temperature filtered by `top_k`/`top_p`.
+    its note count at `count_temperature`, None = 1, then each note's key from its nucleus `top_p`); events:
+    softmax of logits / temperature filtered by `top_k`/`top_p`.
     temperature 0 = greedy. With a `primer` each result is the primer (on the encoding's grid, at the primer's
     first tempo) followed by the continuation, and carries a text annotation at the primer's end. A conditioned
     model takes `style` (a name), `mix` ({name: weight}) or neither (sample i gets style i mod S). Without a
