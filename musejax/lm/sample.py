@@ -29,7 +29,7 @@ from musejax.midi.meta import PRIMER_END_ANNOTATION, primer_end_seconds, write_m
 from musejax.midi.plots import plot_pianoroll
 from musejax.train.mesh import DATA_AXIS, data_parallel_devices, make_mesh, replicate_tree
 from musejax.lm.sample_inputs import (DEFAULT_QPM, Run, SampleError, _encode_primer, _primer_qpm,
-                                      _start_input, config_options, corpus_piece_lengths, load_run, nucleus_applies,
+                                      _start_input, check_settings, config_options, corpus_piece_lengths, load_run,
                                       primer_texture, sample_lengths, steps_per_bar)
 
 __all__ = ["Run", "SampleError", "load_run", "sample", "sample_arrays", "write_samples", "write_run_samples",
@@ -201,39 +201,6 @@ def _style_input(run: Run, n: int, style: str | None, mix: dict[str, float] | No
     return ids, [run.styles[i] for i in ids]
 
 
-def _check_settings(run: Run, n: int, steps: int, temperature: float, top_k: int | None, top_p: float | None,
-                    threshold: float | None, count_temperature: float | None = None) -> None:
-    if n < 1 or steps < 1:
-        raise SampleError(f"need n >= 1 samples and steps >= 1, got n={n}, steps={steps}")
-    if not (np.isfinite(temperature) and temperature >= 0):
-        raise SampleError(f"temperature must be >= 0 (0 = greedy), got {temperature}")
-    if count_temperature is not None:
-        if not (run.loss_kind == "bernoulli" and nucleus_applies(run.model, frames=True)):
-            raise SampleError(f"the count temperature applies to a NADE that draws its note count first; run "
-                              f"{run.name} has no such model (use --temperature)")
-        if not (np.isfinite(count_temperature) and count_temperature > 0):
-            raise SampleError(f"count temperature must be > 0, got {count_temperature}")
-    if run.loss_kind == "bernoulli":
-        if top_k is not None:
-            raise SampleError(f"top-k applies to event models; run {run.name} is a piano-roll model "
-                              "(use --threshold, --temperature or, for a counting NADE, --top-p)")
-        if top_p is not None and not nucleus_applies(run.model, frames=True):
-            raise SampleError(f"top-p applies to event models and to a NADE that draws its note count first; run "
-                              f"{run.name} is a piano-roll model without one (use --threshold or --temperature)")
-        if top_p is not None and not 0 < top_p <= 1:
-            raise SampleError(f"top-p must lie in (0, 1], got {top_p}")
-        if threshold is not None and not 0 < threshold < 1:
-            raise SampleError(f"threshold must lie in (0, 1), got {threshold}")
-    else:
-        if threshold is not None:
-            raise SampleError(f"--threshold applies to piano-roll models; run {run.name} is an event model "
-                              "(use --top-k/--top-p/--temperature)")
-        if top_k is not None and top_k < 1:
-            raise SampleError(f"top-k must be >= 1, got {top_k}")
-        if top_p is not None and not 0 < top_p <= 1:
-            raise SampleError(f"top-p must lie in (0, 1], got {top_p}")
-
-
 # ------------------------------------------------------------------------------------------------ sampling
 
 
@@ -311,7 +278,7 @@ def _sample(run: Run, n: int, steps: int | Sequence[int] | None, seed: int, temp
         if len(lengths) != n:
             raise SampleError(f"{len(lengths)} lengths given for {n} samples")
     steps = max(lengths)
-    _check_settings(run, n, min(lengths), temperature, top_k, top_p, threshold, count_temperature)
+    check_settings(run, n, min(lengths), temperature, top_k, top_p, threshold, count_temperature)
     style_input, style_labels = _style_input(run, n, style, mix)
     start = _start_input(run)
     if primer_array is None:

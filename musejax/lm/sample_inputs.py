@@ -1,6 +1,7 @@
 """What a sample starts from: the trained run (`load_run`), the model's first input or an encoded primer (and the
 texture a primer is read in), each sample's length (drawn from the corpus's piece lengths, or given in bars), and
-the run's own sampling settings (`config_options`). Used by musejax/lm/sample.py."""
+the run's own sampling settings (`config_options`) and their checks (`check_settings`). Used by
+musejax/lm/sample.py."""
 
 from __future__ import annotations
 
@@ -190,3 +191,37 @@ def config_options(config: Any, **given: Any) -> dict[str, Any]:
                    count_temperature=s.count_temperature if counts else None)
     options.update({key: value for key, value in given.items() if value is not None})
     return {key: value for key, value in options.items() if value is not None}
+
+
+def check_settings(run: Run, n: int, steps: int, temperature: float, top_k: int | None, top_p: float | None,
+                   threshold: float | None, count_temperature: float | None = None) -> None:
+    """Raise a SampleError naming the first setting that `run`'s model cannot take or that is out of range."""
+    if n < 1 or steps < 1:
+        raise SampleError(f"need n >= 1 samples and steps >= 1, got n={n}, steps={steps}")
+    if not (np.isfinite(temperature) and temperature >= 0):
+        raise SampleError(f"temperature must be >= 0 (0 = greedy), got {temperature}")
+    if count_temperature is not None:
+        if not (run.loss_kind == "bernoulli" and nucleus_applies(run.model, frames=True)):
+            raise SampleError(f"the count temperature applies to a NADE that draws its note count first; run "
+                              f"{run.name} has no such model (use --temperature)")
+        if not (np.isfinite(count_temperature) and count_temperature > 0):
+            raise SampleError(f"count temperature must be > 0, got {count_temperature}")
+    if run.loss_kind == "bernoulli":
+        if top_k is not None:
+            raise SampleError(f"top-k applies to event models; run {run.name} is a piano-roll model "
+                              "(use --threshold, --temperature or, for a counting NADE, --top-p)")
+        if top_p is not None and not nucleus_applies(run.model, frames=True):
+            raise SampleError(f"top-p applies to event models and to a NADE that draws its note count first; run "
+                              f"{run.name} is a piano-roll model without one (use --threshold or --temperature)")
+        if top_p is not None and not 0 < top_p <= 1:
+            raise SampleError(f"top-p must lie in (0, 1], got {top_p}")
+        if threshold is not None and not 0 < threshold < 1:
+            raise SampleError(f"threshold must lie in (0, 1), got {threshold}")
+    else:
+        if threshold is not None:
+            raise SampleError(f"--threshold applies to piano-roll models; run {run.name} is an event model "
+                              "(use --top-k/--top-p/--temperature)")
+        if top_k is not None and top_k < 1:
+            raise SampleError(f"top-k must be >= 1, got {top_k}")
+        if top_p is not None and not 0 < top_p <= 1:
+            raise SampleError(f"top-p must lie in (0, 1], got {top_p}")
