@@ -176,7 +176,13 @@ def primer_texture(run: Run, prefix: np.ndarray, style: np.ndarray | None, n: in
 def nucleus_applies(model: Any, frames: bool) -> bool:
     """Whether a model (its module or its config group) makes a categorical choice that top-p can cut: the next
     event of an event LM, or the next note's key of a piano-roll NADE that draws its note count first."""
-    return not frames or (getattr(model, "output", None) == "nade" and bool(getattr(model, "nade_count", False)))
+    return not frames or draws_note_count(model, frames)
+
+
+def draws_note_count(model: Any, frames: bool) -> bool:
+    """Whether a model (its module or its config group) draws each frame's note count before its keys: a
+    piano-roll NADE with nade_count, the one model a count temperature applies to."""
+    return frames and getattr(model, "output", None) == "nade" and bool(getattr(model, "nade_count", False))
 
 
 def config_options(config: Any, **given: Any) -> dict[str, Any]:
@@ -186,7 +192,7 @@ def config_options(config: Any, **given: Any) -> dict[str, Any]:
     s = config.sample
     frames = config.data.encoding == "pianoroll"
     nucleus = nucleus_applies(config.model, frames=frames)
-    counts = frames and nucleus  # a piano-roll NADE that draws its note count first
+    counts = draws_note_count(config.model, frames)
     options = dict(temperature=s.temperature, top_k=s.top_k, top_p=s.top_p if nucleus else None, threshold=s.threshold,
                    count_temperature=s.count_temperature if counts else None)
     options.update({key: value for key, value in given.items() if value is not None})
@@ -201,7 +207,7 @@ def check_settings(run: Run, n: int, steps: int, temperature: float, top_k: int 
     if not (np.isfinite(temperature) and temperature >= 0):
         raise SampleError(f"temperature must be >= 0 (0 = greedy), got {temperature}")
     if count_temperature is not None:
-        if not (run.loss_kind == "bernoulli" and nucleus_applies(run.model, frames=True)):
+        if not draws_note_count(run.model, frames=run.loss_kind == "bernoulli"):
             raise SampleError(f"the count temperature applies to a NADE that draws its note count first; run "
                               f"{run.name} has no such model (use --temperature)")
         if not (np.isfinite(count_temperature) and count_temperature > 0):
