@@ -20,7 +20,8 @@ from musejax.config import to_dataclass
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
     # fields added after runs were saved without them, and the value those runs computed with (see ModelConfig)
-    LEGACY_VALUES: typing.ClassVar[dict[str, Any]] = {"texture_shift_rate": 0.0, "texture_shifts": ""}
+    LEGACY_VALUES: typing.ClassVar[dict[str, Any]] = {"texture_shift_rate": 0.0, "texture_shifts": "",
+                                                      "length_bucket_steps": 0}
 
     corpus: str = "bach-chorales"  # bundled corpus name(s) ("," separated) or a folder of MIDI/MusicXML/ABC/kern
     encoding: str = "pianoroll"  # pianoroll (polyphonic) | melody | performance (events)
@@ -29,6 +30,10 @@ class DataConfig:
     # a whole piece)
     window_steps: int = 256
     hop_steps: int = 128  # hop between training windows (0 = window_steps, no overlap)
+    # >0: a training batch gathers windows of similar length and is cut after its longest one, rounded up to a
+    # multiple of this many steps (each length is one more compilation of the train step): the default's batches
+    # are 12% shorter on average (musejax/train/input_pipeline.py, docs/tuning/lm.md). 0 = full windows.
+    length_bucket_steps: int = 64
     eval_window_steps: int = 0  # valid/test window length (0 = whole pieces: the literature's per-step NLL)
     transpose_semitones: int = 5  # random transposition of training windows, +-semitones (0 = off)
     # piano-roll: this share of training windows is re-scored in another texture (0 = off): one shift drawn from

@@ -207,13 +207,14 @@ def eval_batches(split: WindowSplit, batch_size: int, loss_kind: str) -> list[di
 
 class TrainBatches:
     """Training batches for steps start, start+1, ...: the Grain pipeline of musejax/train/input_pipeline.py
-    (epochs of shuffled windows, each randomly transposed) as LM batches. Batch s depends only on (data, seed,
+    (epochs of shuffled windows, each randomly transposed; grouped by length and cut to it with
+    `length_bucket > 0`) as LM batches. Batch s depends only on (data, seed,
     s), so a resumed run sees exactly the batches (and augmentations) an uninterrupted one would.
     """
 
     def __init__(self, data: LMData, batch_size: int, seed: int, transpose_semitones: int,
                  texture_shifts: tuple[str, ...] = (), texture_shift_rate: float = 0.0,
-                 bar_quarters: float = 4.0) -> None:
+                 bar_quarters: float = 4.0, length_bucket: int = 0) -> None:
         augments = []
         if texture_shifts:  # first: the shifts find chords in the key as written
             augments.append(texture_augmentation(texture_shifts, texture_shift_rate, data.encoding.steps_per_quarter,
@@ -226,7 +227,7 @@ class TrainBatches:
         if data.train.left is not None:
             extras["left"] = data.train.left
         self.dataset = window_batches(data.train.windows, data.train.mask, extras,
-                                      batch_size=batch_size, seed=seed, augment=augment)
+                                      batch_size=batch_size, seed=seed, augment=augment, length_bucket=length_bucket)
 
     def from_step(self, start_step: int) -> Iterator[dict[str, np.ndarray]]:
         loss_kind = self.loss_kind

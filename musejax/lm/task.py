@@ -45,6 +45,9 @@ def check_config(config: Config, n_devices: int) -> None:
                               f"({n_devices}); e.g. --config.train.{name}={max(1, value // n_devices) * n_devices}")
     if config.ckpt.keep_latest < 1 or config.ckpt.keep_best < 1:
         raise ConfigError("config.ckpt.keep_latest and config.ckpt.keep_best must be >= 1")
+    if config.data.length_bucket_steps < 0:
+        raise ConfigError(f"config.data.length_bucket_steps must be >= 0 (0: full windows), "
+                          f"got {config.data.length_bucket_steps}")
 
 
 # Config groups that decide what a run computes; the others (sample, ckpt, name) may change on resume.
@@ -102,7 +105,7 @@ class LMTask(TaskBase):
         bar_quarters = period / self.data.encoding.steps_per_quarter if period else 4.0
         stream = TrainBatches(self.data, config.train.batch_size, config.train.seed, config.data.transpose_semitones,
                               texture_shift_names(config.data, self.data.loss_kind), config.data.texture_shift_rate,
-                              bar_quarters).from_step(start_step)
+                              bar_quarters, config.data.length_bucket_steps).from_step(start_step)
         return (shard_batch(batch, self.mesh) for batch in stream)
 
     def summarize(self, sums: dict[str, Any], step: int) -> dict[str, float]:

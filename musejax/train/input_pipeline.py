@@ -7,10 +7,16 @@ Batch s depends only on (data, seed, s), so a run resumed at step s reads exactl
 would: the step number is the whole iterator state, saved in every checkpoint already. `iterate(dataset,
 start)` reads from batch `start` on, with Grain's prefetch threads (no worker processes: the windows are
 numpy arrays already in memory, and threads are safe beside JAX where forked workers are not).
+
+With `length_bucket > 0` a batch gathers windows of similar length and is cut to its longest window (rounded up
+to a multiple of `length_bucket` steps), so a model steps through less padding: each epoch's shuffled windows are
+sorted by length within runs of SORT_CHUNK_BATCHES batches, and the batches are then shuffled. Batch s still
+depends only on (data, seed, s).
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -20,6 +26,9 @@ import numpy as np
 from musejax.data.windows import Augment
 PREFETCH_THREADS = 2
 PREFETCH_BATCHES = 8
+# length grouping sorts windows within runs of this many batches: enough to bring similar lengths together,
+# few enough that a batch's windows still come from all over the corpus
+SORT_CHUNK_BATCHES = 8
 
 
 class _Windows:
@@ -36,10 +45,56 @@ class _Windows:
                 **{key: value[index] for key, value in self.extras.items()}}
 
 
+class _LengthGroupedStream:
+    """Random access to position i of the endless window stream, epochs in `length_grouped_order`."""
+
+    def __init__(self, windows: _Windows, batch_size: int, seed: int) -> None:
+        self.windows, self.batch_size, self.seed = windows, batch_size, seed
+        self.lengths = windows.masks.sum(axis=1)
+        self.per_epoch = len(windows) // batch_size * batch_size
+        self._orders: dict[int, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return sys.maxsize
+
+    def __getitem__(self, index: int) -> dict[str, np.ndarray]:
+        epoch, position = divmod(index, self.per_epoch)
+        order = self._orders.get(epoch)
+        if order is None:  # prefetch threads may both compute it: the same array either way
+            order = length_grouped_order(self.lengths, self.batch_size, self.seed, epoch)
+            self._orders = {epoch: order, **{e: o for e, o in self._orders.items() if e == epoch - 1}}
+        return self.windows[int(order[position])]
+
+
+def length_grouped_order(lengths: np.ndarray, batch_size: int, seed: int, epoch: int) -> np.ndarray:
+    """One epoch's window order for length-grouped batches: a shuffle seeded by (seed, epoch), the windows past
+    the last whole batch dropped, each run of SORT_CHUNK_BATCHES batches sorted by length, the batches shuffled."""
+    rng = np.random.default_rng((seed, epoch))
+    n_batches = len(lengths) // batch_size
+    order = rng.permutation(len(lengths))[: n_batches * batch_size]
+    chunk = SORT_CHUNK_BATCHES * batch_size
+    for start in range(0, len(order), chunk):
+        run = order[start:start + chunk]
+        order[start:start + chunk] = run[np.argsort(lengths[run], kind="stable")]
+    batches = order.reshape(n_batches, batch_size)
+    return batches[rng.permutation(n_batches)].reshape(-1)
+
+
+def trim_batch(batch: dict[str, Any], multiple: int) -> dict[str, Any]:
+    """A batch's "array" and "mask" cut after its longest window (its last True mask step), rounded up to a
+    multiple of `multiple` steps and at most the window length."""
+    steps = batch["mask"].shape[1]
+    longest = int(np.flatnonzero(batch["mask"].any(axis=0)).max(initial=0)) + 1
+    keep = min(steps, -(-longest // multiple) * multiple)
+    return batch if keep == steps else {**batch, "array": batch["array"][:, :keep], "mask": batch["mask"][:, :keep]}
+
+
 def window_batches(arrays: np.ndarray, masks: np.ndarray, extras: dict[str, np.ndarray] | None = None, *,
-                   batch_size: int, seed: int, augment: Augment | None = None) -> grain.MapDataset:
+                   batch_size: int, seed: int, augment: Augment | None = None, length_bucket: int = 0
+                   ) -> grain.MapDataset:
     """The endless stream of training batches {"array", "mask", **extras} as a Grain MapDataset (item s =
-    batch s). ValueError on mismatched shapes or fewer windows than one batch."""
+    batch s); `length_bucket > 0` groups windows by length and cuts each batch's padding (module docstring).
+    ValueError on mismatched shapes, fewer windows than one batch or a negative `length_bucket`."""
     arrays, masks = np.asarray(arrays), np.asarray(masks, dtype=bool)
     extras = {key: np.asarray(value) for key, value in (extras or {}).items()}
     n = len(arrays)
@@ -48,17 +103,23 @@ def window_batches(arrays: np.ndarray, masks: np.ndarray, extras: dict[str, np.n
     for key, value in extras.items():
         if key in ("array", "mask") or len(value) != n:
             raise ValueError(f"extra {key!r}: reserved name or length {len(value)} != {n} windows")
-    if batch_size < 1 or seed < 0:
-        raise ValueError(f"need batch_size >= 1 and seed >= 0, got {batch_size=}, {seed=}")
+    if batch_size < 1 or seed < 0 or length_bucket < 0:
+        raise ValueError(f"need batch_size >= 1, seed >= 0 and length_bucket >= 0, got {batch_size=}, {seed=}, "
+                         f"{length_bucket=}")
     if n < batch_size:
         raise ValueError(f"{n} windows are fewer than one batch of {batch_size}")
-    dataset = grain.MapDataset.source(_Windows(arrays, masks, extras)).shuffle(seed=seed).repeat(None)
+    windows = _Windows(arrays, masks, extras)
+    if length_bucket:
+        dataset = grain.MapDataset.source(_LengthGroupedStream(windows, batch_size, seed))
+    else:
+        dataset = grain.MapDataset.source(windows).shuffle(seed=seed).repeat(None)
     if augment is not None:
         def augmented(window: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
             return {**window, **_fields(augment(window["array"], window["mask"], rng))}
 
         dataset = dataset.random_map(augmented, seed=seed)
-    return dataset.batch(batch_size, drop_remainder=True)
+    dataset = dataset.batch(batch_size, drop_remainder=True)
+    return dataset.map(lambda batch: trim_batch(batch, length_bucket)) if length_bucket else dataset
 
 
 def _fields(augmented: Any) -> dict[str, Any]:

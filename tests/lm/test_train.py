@@ -314,6 +314,9 @@ def test_batch_larger_than_the_data_is_a_clear_error(tmp_path):
     config = tiny_config("--config.train.batch_size=512")
     with pytest.raises(ConfigError, match="fewer than one batch"):
         train(config, tmp_path / "run", data=tiny_data(config), progress=False)
+    config = tiny_config("--config.data.length_bucket_steps=-8")
+    with pytest.raises(ConfigError, match=r"config\.data\.length_bucket_steps must be >= 0"):
+        train(config, tmp_path / "run2", data=tiny_data(config), progress=False)
 
 
 def test_texture_shift_settings_are_checked_and_give_the_model_its_label_input():

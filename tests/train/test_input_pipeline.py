@@ -47,6 +47,39 @@ def test_reading_from_step_k_gives_the_uninterrupted_streams_batches_with_their_
     assert all(np.array_equal(a["piece_index"], b["piece_index"]) for a, b in zip(full, plain))
 
 
+def test_length_grouped_batches_cut_padding_and_lose_no_window_or_step():
+    lengths = np.random.default_rng(0).integers(1, 65, size=70)
+    lengths[:20] = 64  # windows cut from long pieces are full
+    mask = np.arange(64)[None, :] < lengths[:, None]
+    windows = np.where(mask, np.arange(70)[:, None] * 100 + np.arange(64)[None, :], -1)
+
+    def shift(window, mask, rng):
+        return window + rng.integers(1, 1000) * 1000 * mask
+
+    grouped = window_batches(windows, mask, {"index": np.arange(70)}, batch_size=4, seed=5, augment=shift,
+                             length_bucket=16)
+    batches = _take(grouped, 0, 34)  # two epochs of 17 batches (2 windows left over each)
+    for epoch in (batches[:17], batches[17:]):
+        seen = np.concatenate([b["index"] for b in epoch])
+        assert len(set(seen.tolist())) == 68  # each window at most once an epoch
+    for batch in batches:
+        steps = batch["array"].shape[1]
+        longest = lengths[batch["index"]].max()
+        assert batch["mask"].shape == (4, steps) and steps % 16 == 0 and longest <= steps < longest + 16
+        for row, index in zip(batch["array"], batch["index"]):  # every real step is there, augmented
+            real = row[: lengths[index]] % 1000
+            np.testing.assert_array_equal(real, (index * 100 + np.arange(lengths[index])) % 1000)
+    mean_steps = np.mean([b["array"].shape[1] for b in batches])
+    full = _take(window_batches(windows, mask, batch_size=4, seed=5), 0, 34)
+    assert all(b["array"].shape[1] == 64 for b in full) and mean_steps < 0.9 * 64
+    assert {b["index"].tolist().__repr__() for b in batches[:17]} != {
+        b["index"].tolist().__repr__() for b in batches[17:]}  # a fresh grouping each epoch
+    resumed = _take(grouped, 15, 4)  # across the epoch boundary: the same batches, augmentation and cut
+    assert all(np.array_equal(a["array"], b["array"]) for a, b in zip(resumed, batches[15:19]))
+    with pytest.raises(ValueError, match="length_bucket >= 0"):
+        window_batches(windows, mask, batch_size=4, seed=5, length_bucket=-1)
+
+
 def test_bad_inputs_are_named():
     with pytest.raises(ValueError, match="fewer than one batch"):
         _batches(batch_size=50, seed=0)
@@ -90,6 +123,12 @@ def test_lm_and_gan_streams_resume_exactly():
     assert any(t.tobytes() not in written for b in batches for t in b["targets"] > 0)  # some were shifted
     assert all(np.array_equal(a["texture"], b["texture"]) and np.array_equal(a["targets"], b["targets"])
                for a, b in zip(itertools.islice(shifted.from_step(9), 3), batches[9:]))
+    # grouped by length (the default config's setting), the LM stream still resumes exactly
+    grouped = TrainBatches(data, batch_size=4, seed=3, transpose_semitones=2, length_bucket=4)
+    straight = list(itertools.islice(grouped.from_step(0), 12))
+    assert len({batch["inputs"].shape[1] for batch in straight}) > 1
+    assert all(np.array_equal(a["inputs"], b["inputs"]) and np.array_equal(a["mask"], b["mask"])
+               for a, b in zip(itertools.islice(grouped.from_step(9), 3), straight[9:]))
     gan = GanBatches(synthetic_data(resolve_gan_config("gan:tiny")), batch_size=8, seed=3, transpose_semitones=5,
                      n_critic=2, with_style=True)
     straight = list(itertools.islice(gan.from_step(0), 6))
