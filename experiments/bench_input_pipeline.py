@@ -1,11 +1,14 @@
-"""The training input pipeline: the hand-written BatchIterator against Grain, side by side in one run.
+"""The training input pipeline: the hand-written BatchIterator against Grain, and Grain with the batches grouped
+by length (the default's `data.length_bucket_steps`), side by side in one run.
 
     python experiments/bench_input_pipeline.py [--config lm] [--batches 400] [--repeats 5] [--out DIR]
 
-Both read the default run's training windows (the bundled chorales, from the corpus cache) with its batch size
+All read the default run's training windows (the bundled chorales, from the corpus cache) with its batch size
 and transposition, and are timed producing `--batches` batches (median of `--repeats`, after one warm-up), and
 feeding `--train-steps` steps of the config's jit-compiled train step (what a run sees: Grain reads ahead in
-threads while the step runs). Exact resume: batches read from step k must equal those
+threads while the step runs; every batch length the timed steps meet is compiled before the clock starts; the
+pipelines take turns, `--repeats` rounds, and the median round is reported). The
+table gives each pipeline's mean batch length in steps. Exact resume: batches read from step k must equal those
 of an uninterrupted stream from step 0 (k = 0, 1, one epoch, one epoch + 3), for each pipeline. Prints a table
 and writes `<out>/input-pipeline.json` + `.md`.
 """
@@ -13,6 +16,7 @@ and writes `<out>/input-pipeline.json` + `.md`.
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
 import statistics
@@ -34,6 +38,7 @@ from musejax.lm.steps import train_step  # noqa: E402
 from musejax.train.mesh import make_mesh, shard_batch  # noqa: E402
 from musejax.train.state import create_train_state, make_optimizer  # noqa: E402
 from musejax.train.input_pipeline import iterate, window_batches  # noqa: E402
+from musejax.timing import time_interleaved  # noqa: E402
 
 
 def batch_iterator_stream(data, batch_size: int, seed: int, semitones: int, start: int):
@@ -51,19 +56,26 @@ def batch_iterator_stream(data, batch_size: int, seed: int, semitones: int, star
             windows, mask = arrays[index], masks[index]
             if augment is not None:
                 rng = np.random.default_rng([seed, epoch, batch])
-                windows = np.stack([augment(a, m, rng) for a, m in zip(windows, mask)])
+                augmented = [augment(a, m, rng) for a, m in zip(windows, mask)]  # {"array", "transpose"}
+                windows = np.stack([a["array"] if isinstance(a, dict) else a for a in augmented])
             yield {"array": windows, "mask": mask, "style": style[index]}
         epoch, skip = epoch + 1, 0
 
 
-def grain_stream(data, batch_size: int, seed: int, semitones: int, start: int):
+def grain_stream(data, batch_size: int, seed: int, semitones: int, start: int, length_bucket: int = 0):
     augment = transpose_augmentation(data.encoding, semitones) if semitones else None
     dataset = window_batches(data.train.windows, data.train.mask, {"style": data.train.style},
-                             batch_size=batch_size, seed=seed, augment=augment)
+                             batch_size=batch_size, seed=seed, augment=augment, length_bucket=length_bucket)
     return iterate(dataset, start)
 
 
-PIPELINES = {"BatchIterator (hand-written)": batch_iterator_stream, "Grain MapDataset": grain_stream}
+def pipelines(length_bucket: int) -> dict:
+    """The pipelines compared: name -> stream(data, batch_size, seed, semitones, start)."""
+    rows = {"BatchIterator (hand-written)": batch_iterator_stream, "Grain MapDataset": grain_stream}
+    if length_bucket:
+        grouped = functools.partial(grain_stream, length_bucket=length_bucket)
+        rows[f"Grain, grouped by length ({length_bucket})"] = grouped
+    return rows
 
 
 def timed(make, n: int, repeats: int) -> list[float]:
@@ -76,23 +88,31 @@ def timed(make, n: int, repeats: int) -> list[float]:
     return times[1:]  # the first run warms caches and starts threads
 
 
-def train_seconds_per_step(config, data, stream, steps: int) -> float:
-    """Seconds per train step fed by `stream` (after 3 compile / warm-up steps)."""
+def train_steppers(config, data, makers: dict, steps: int) -> dict:
+    """name -> a call that runs one train step fed by that pipeline's stream (`makers[name]()`), each with its own
+    train state; every batch length its first `steps` + 3 batches have is compiled first (one step each)."""
     lm = build_lm(config, data_meta(data))
     tx, _ = make_optimizer(config.optim, config.train.steps)
     mesh = make_mesh()
-    state, _ = create_train_state(lm.init_params, lm.apply_fn, tx, jax.random.key(0), mesh)
     step_fn = jax.jit(train_step, donate_argnums=0)
-    batches = (shard_batch(lm_batch(b["array"], b["mask"], b["style"], data.loss_kind), mesh) for b in stream)
     rng = jax.random.key(1)
-    for _ in range(3):
-        state, metrics = step_fn(state, next(batches), rng)
-    jax.block_until_ready(metrics)
-    begin = time.perf_counter()
-    for _ in range(steps):
-        state, metrics = step_fn(state, next(batches), rng)
-    jax.block_until_ready(metrics)
-    return (time.perf_counter() - begin) / steps
+
+    def batches(stream):
+        return (shard_batch(lm_batch(b["array"], b["mask"], b["style"], data.loss_kind), mesh) for b in stream)
+
+    steppers = {}
+    for name, make_stream in makers.items():
+        state, _ = create_train_state(lm.init_params, lm.apply_fn, tx, jax.random.key(0), mesh)
+        for batch in batches({b["array"].shape: b for b in itertools.islice(make_stream(), steps + 3)}.values()):
+            state, _ = step_fn(state, batch, rng)
+        holder, stream = {"state": state}, batches(make_stream())
+
+        def one_step(holder=holder, stream=stream):
+            holder["state"], metrics = step_fn(holder["state"], next(stream), rng)
+            return metrics
+
+        steppers[name] = one_step
+    return steppers
 
 
 def resumes_exactly(stream, per_epoch: int) -> bool:
@@ -117,22 +137,36 @@ def main(argv: list[str] | None = None) -> dict:
     batch, seed, semitones = config.train.batch_size, config.train.seed, config.data.transpose_semitones
     per_epoch = len(data.train.windows) // batch
     rows = []
-    for name, stream in PIPELINES.items():
+    streams = pipelines(config.data.length_bucket_steps)
+    for name, stream in streams.items():
         times = timed(lambda: stream(data, batch, seed, semitones, 0), args.batches, args.repeats)
         ms = 1e3 * statistics.median(times) / args.batches
         exact = resumes_exactly(lambda start: stream(data, batch, seed, semitones, start), per_epoch)
-        step = (train_seconds_per_step(config, data, stream(data, batch, seed, semitones, 0), args.train_steps)
-                if args.train_steps else float("nan"))
+        length = statistics.mean(b["array"].shape[1] for b in itertools.islice(stream(data, batch, seed, semitones, 0),
+                                                                               args.batches))
         rows.append({"pipeline": name, "ms_per_batch": ms, "batches_per_second": 1e3 / ms,
-                     "runs_seconds": times, "exact_resume": exact, "train_ms_per_step": 1e3 * step})
+                     "runs_seconds": times, "exact_resume": exact, "mean_batch_steps": length,
+                     "train_ms_per_step": float("nan")})
+    if args.train_steps:  # the pipelines take turns, so a noisy machine slows them alike
+        makers = {name: functools.partial(stream, data, batch, seed, semitones, 0) for name, stream in streams.items()}
+        iters = max(1, args.train_steps // args.repeats)
+        seconds = time_interleaved(train_steppers(config, data, makers, args.repeats * iters + 3), args.repeats, iters,
+                                   warmup=3)
+        for row in rows:
+            row["train_ms_per_step"] = 1e3 * statistics.median(seconds[row["pipeline"]])
+            # the grouped batches' lengths vary from round to round: the mean over every timed step counts them all
+            row["train_ms_per_step_mean"] = 1e3 * statistics.mean(seconds[row["pipeline"]])
+            row["train_runs_seconds"] = seconds[row["pipeline"]]
     result = {"config": args.config, "train_steps": args.train_steps, "windows": len(data.train.windows), "batch_size": batch,
               "transpose_semitones": semitones, "batches": args.batches, "repeats": args.repeats, "rows": rows}
     lines = [f"# Input pipeline: {args.config} training windows ({len(data.train.windows)} windows, batch {batch}, "
              f"transposition +-{semitones})", "",
-             "| pipeline | ms / batch (median) | batches / s | exact resume | train step fed by it (ms) |",
-             "| --- | --- | --- | --- | --- |"]
+             "| pipeline | ms / batch (median) | batches / s | exact resume | mean batch length (steps) | "
+             "train step fed by it (ms, median round) | (ms, mean of all rounds) |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
     lines += [f"| {r['pipeline']} | {r['ms_per_batch']:.3f} | {r['batches_per_second']:.0f} | "
-              f"{'yes' if r['exact_resume'] else 'NO'} | {r['train_ms_per_step']:.1f} |" for r in rows]
+              f"{'yes' if r['exact_resume'] else 'NO'} | {r['mean_batch_steps']:.1f} | {r['train_ms_per_step']:.1f} | "
+              f"{r.get('train_ms_per_step_mean', float('nan')):.1f} |" for r in rows]
     text = "\n".join(lines) + "\n"
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)
