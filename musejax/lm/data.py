@@ -207,9 +207,9 @@ def eval_batches(split: WindowSplit, batch_size: int, loss_kind: str) -> list[di
 
 class TrainBatches:
     """Training batches for steps start, start+1, ...: the Grain pipeline of musejax/train/input_pipeline.py
-    (epochs of shuffled windows, each randomly transposed; grouped by length and cut to it with
-    `length_bucket > 0`) as LM batches. Batch s depends only on (data, seed,
-    s), so a resumed run sees exactly the batches (and augmentations) an uninterrupted one would.
+    (epochs of shuffled windows, each randomly transposed; with `length_bucket > 0`, batched by length and cut
+    after the longest window) as LM batches. Batch s depends only on (data, seed, s), so a resumed run sees
+    exactly the batches (and augmentations) an uninterrupted one would.
     """
 
     def __init__(self, data: LMData, batch_size: int, seed: int, transpose_semitones: int,
