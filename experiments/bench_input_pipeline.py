@@ -37,7 +37,7 @@ from musejax.lm.data import lm_batch, load_lm_data  # noqa: E402
 from musejax.lm.steps import train_step  # noqa: E402
 from musejax.train.mesh import make_mesh, shard_batch  # noqa: E402
 from musejax.train.state import create_train_state, make_optimizer  # noqa: E402
-from musejax.train.input_pipeline import iterate, window_batches  # noqa: E402
+from musejax.train.input_pipeline import augment_fields, iterate, window_batches  # noqa: E402
 from musejax.timing import time_interleaved  # noqa: E402
 
 
@@ -56,8 +56,7 @@ def batch_iterator_stream(data, batch_size: int, seed: int, semitones: int, star
             windows, mask = arrays[index], masks[index]
             if augment is not None:
                 rng = np.random.default_rng([seed, epoch, batch])
-                augmented = [augment(a, m, rng) for a, m in zip(windows, mask)]  # {"array", "transpose"}
-                windows = np.stack([a["array"] if isinstance(a, dict) else a for a in augmented])
+                windows = np.stack([augment_fields(augment(a, m, rng))["array"] for a, m in zip(windows, mask)])
             yield {"array": windows, "mask": mask, "style": style[index]}
         epoch, skip = epoch + 1, 0
 

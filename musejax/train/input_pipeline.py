@@ -115,14 +115,14 @@ def window_batches(arrays: np.ndarray, masks: np.ndarray, extras: dict[str, np.n
         dataset = grain.MapDataset.source(windows).shuffle(seed=seed).repeat(None)
     if augment is not None:
         def augmented(window: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
-            return {**window, **_fields(augment(window["array"], window["mask"], rng))}
+            return {**window, **augment_fields(augment(window["array"], window["mask"], rng))}
 
         dataset = dataset.random_map(augmented, seed=seed)
     dataset = dataset.batch(batch_size, drop_remainder=True)
     return dataset.map(lambda batch: trim_batch(batch, length_bucket)) if length_bucket else dataset
 
 
-def _fields(augmented: Any) -> dict[str, Any]:
+def augment_fields(augmented: Any) -> dict[str, Any]:
     """An `Augment`'s result as the window fields it sets: a bare array is the window itself."""
     return augmented if isinstance(augmented, dict) else {"array": augmented}
 
