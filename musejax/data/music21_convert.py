@@ -43,10 +43,44 @@ def _to_seconds(rows: list[tuple[float, float, float]], offset: float) -> float:
     return offset * 60.0 / rows[0][2]
 
 
+def _short_meter(quarters: float, denominator: int) -> tuple[int, int] | None:
+    """A meter whose bar lasts `quarters` (a pickup's): numerator / denominator, the denominator doubled until
+    the numerator is whole (1/4 for a quarter's pickup in 4/4, 1/8 for an eighth's in 6/8); None past 1/64."""
+    while denominator <= 64:
+        numerator = quarters * denominator / 4.0
+        if abs(numerator - round(numerator)) < 1e-6 and round(numerator) >= 1:
+            return int(round(numerator)), denominator
+        denominator *= 2
+    return None
+
+
+def _meters(part) -> list[tuple[float, int, int]]:
+    """(offset in quarters, numerator, denominator) of the part's meters, as the bars are written: a measure
+    shorter than its time signature's bar (a pickup, a last bar that completes it, a bar split at a repeat)
+    gets a meter of its own length, so bar lines fall where the score has them. A score keeps a pickup's
+    notes at offset 0 under the full time signature; read as-is, every later bar line would be off by the
+    pickup (two thirds of the bundled chorales)."""
+    from music21 import meter, stream
+
+    measures = list(part.getElementsByClass(stream.Measure))
+    if not measures:  # no bars written: the time signatures where they stand
+        signatures = part.recurse().getElementsByClass(meter.TimeSignature)
+        return [(float(signatures.currentHierarchyOffset()), s.numerator, s.denominator) for s in signatures]
+    rows = []
+    for measure in measures:
+        signature = measure.timeSignature or measure.getContextByClass(meter.TimeSignature)
+        numerator, denominator = (signature.numerator, signature.denominator) if signature else (4, 4)
+        written = float(measure.duration.quarterLength)
+        if 0 < written < 4.0 * numerator / denominator - 1e-6:
+            numerator, denominator = _short_meter(written, denominator) or (numerator, denominator)
+        rows.append((float(measure.offset), numerator, denominator))
+    return rows
+
+
 def music21_to_sequence(score, *, default_velocity: int = SCORE_DEFAULT_VELOCITY) -> NoteSequence:
     """Convert a music21 Score (or Part/Stream) to a NoteSequence: ties joined, grace notes and chord
     symbols skipped, repeats as written; part i -> note.part = note.instrument = i."""
-    from music21 import harmony, key, meter
+    from music21 import harmony, key
     from note_seq import constants
     from note_seq.protobuf import music_pb2
 
@@ -86,13 +120,11 @@ def music21_to_sequence(score, *, default_velocity: int = SCORE_DEFAULT_VELOCITY
                 if tie in ("start", "continue"):
                     open_ties[pitch] = held
         if index == 0:  # meters and keys from the first part (they are shared in every corpus we read)
-            signatures = part.recurse().getElementsByClass(meter.TimeSignature)
-            for signature in signatures:
-                time = _to_seconds(rows, float(signatures.currentHierarchyOffset()))
+            for offset, numerator, denominator in _meters(part):
                 last = ns.time_signatures[-1] if ns.time_signatures else None
-                if last is None or (last.numerator, last.denominator) != (signature.numerator, signature.denominator):
-                    ns.time_signatures.add(time=time, numerator=signature.numerator,
-                                           denominator=signature.denominator)
+                if last is None or (last.numerator, last.denominator) != (numerator, denominator):
+                    ns.time_signatures.add(time=_to_seconds(rows, offset), numerator=numerator,
+                                           denominator=denominator)
             keys = part.recurse().getElementsByClass(key.KeySignature)
             for signature in keys:
                 as_key = signature if isinstance(signature, key.Key) else signature.asKey("major")

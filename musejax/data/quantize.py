@@ -229,6 +229,31 @@ def bar_grid(ns: NoteSequence, steps_per_quarter: int, n_steps: int, encoding_na
     return start[keep].astype(np.int64), length[keep].astype(np.int64), partial_bar[keep].astype(bool)
 
 
+def main_meter(ns: NoteSequence) -> tuple[int, int]:
+    """(numerator, denominator) of the time signature that spans the most of the piece (4/4 without one): its
+    meter, where the first signature may be a pickup's (1/4 before a 4/4 chorale) or a short last bar's."""
+    signatures = sorted((s for s in ns.time_signatures if s.numerator > 0 and s.denominator > 0),
+                        key=lambda s: s.time)
+    if not signatures:
+        return 4, 4
+    ends = [s.time for s in signatures[1:]] + [max(ns.total_time, signatures[-1].time)]
+    spans: dict[tuple[int, int], float] = {}
+    for signature, end in zip(signatures, ends):
+        meter = (signature.numerator, signature.denominator)
+        spans[meter] = spans.get(meter, 0.0) + max(end - signature.time, 0.0)
+    return max(spans, key=lambda meter: spans[meter])  # the first of equal spans (dicts keep their order)
+
+
+def downbeat_quarters(ns: NoteSequence) -> float:
+    """Quarters from the start to the first bar line of the main meter (`main_meter`): a pickup's length, 0 for
+    a piece that starts on a downbeat or has no time signatures."""
+    meter = main_meter(ns)
+    for signature in sorted(ns.time_signatures, key=lambda s: s.time):
+        if (signature.numerator, signature.denominator) == meter:
+            return float(seconds_to_quarters(ns, np.array([signature.time]), "bar lines")[0])
+    return 0.0
+
+
 def shift_pitch_axis(array: np.ndarray, semitones: int) -> np.ndarray | None:
     """Shift a multi-hot array along its last (pitch) axis; None if an active pitch would fall off."""
     array = np.asarray(array)

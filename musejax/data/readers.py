@@ -33,7 +33,7 @@ SUPPORTED_FORMATS: dict[str, str] = {
 }
 FORMATS: tuple[str, ...] = ("midi", "musicxml", "abc", "humdrum")
 # Bumped whenever reading rules change, so caches keyed on a corpus fingerprint are rebuilt.
-READER_VERSION = "1"
+READER_VERSION = "2"  # 2: a short measure (a pickup) gets a meter of its own length
 DEFAULT_BUDGET_SECONDS = 60.0
 ABC_DEFAULT_VELOCITY = 90  # note-seq's ABC default (!mf!); the music21 path matches it
 

@@ -23,6 +23,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from note_seq import NoteSequence
 
 from musejax.midi.audio import Renderer
+from musejax.data.quantize import seconds_to_quarters
 from musejax.data.windows import TEXTURE_AS_WRITTEN
 from musejax.lm.data import LM_TEXTURE_SHIFTS
 from musejax.midi.meta import PRIMER_END_ANNOTATION, primer_end_seconds, write_midi
@@ -337,12 +338,16 @@ def _describe(ns: NoteSequence, run: Run, index: int, style_label: str, primer: 
         title += f", continuing {Path(primer.filename).name or primer.id}"
         if texture:  # read in a texture other than the corpus's
             title += f" {TEXTURE_READINGS[LM_TEXTURE_SHIFTS[texture - 1]]}"
-        for field in ("time_signatures", "key_signatures"):
-            first = [s for s in getattr(primer, field) if s.time <= 0]
-            if first:
-                del getattr(ns, field)[:]
-                getattr(ns, field).add().CopyFrom(first[0])
         end = run.encoding.decode(primer_array, qpm=qpm).total_time
+        for field in ("time_signatures", "key_signatures"):  # the primer's, up to its end (a pickup's meter too),
+            signatures = sorted(getattr(primer, field), key=lambda s: s.time)  # moved to the sample's tempo
+            quarters = seconds_to_quarters(primer, np.array([s.time for s in signatures]), "primer")
+            kept = [(s, q * 60.0 / qpm) for s, q in zip(signatures, quarters) if q * 60.0 / qpm < max(end, 1e-9)]
+            if kept:
+                del getattr(ns, field)[:]
+                for signature, time in kept:
+                    getattr(ns, field).add().CopyFrom(signature)
+                    getattr(ns, field)[-1].time = time
         ns.text_annotations.add(time=end, text=PRIMER_END_ANNOTATION)
     ns.sequence_metadata.title = title
     if style_label:

@@ -14,6 +14,7 @@ from note_seq import NoteSequence
 
 from musejax.config import ConfigError
 from musejax.data.encodings import EncodingError
+from musejax.data.quantize import main_meter
 from musejax.data.windows import TEXTURE_AS_WRITTEN
 from musejax.errors import UserError
 from musejax.lm.build import ApplyLM, covering
@@ -114,16 +115,12 @@ def corpus_piece_lengths(run: Run) -> np.ndarray:
 
 
 def steps_per_bar(run: Run, primer: NoteSequence | None = None) -> int:
-    """Time steps in one bar of the primer's first time signature (4/4 without one); grid encodings only."""
+    """Time steps in one bar of the primer's meter (`main_meter`; 4/4 without one); grid encodings only."""
     per_quarter = getattr(run.encoding, "steps_per_quarter", None)
     if not per_quarter:
         raise SampleError(f"run {run.name} uses {run.encoding.name} events, which have no bars: give a length "
                           "in events (--steps)")
-    numerator, denominator = 4, 4
-    if primer is not None:
-        signatures = sorted(primer.time_signatures, key=lambda t: t.time)
-        if signatures and signatures[0].numerator > 0 and signatures[0].denominator > 0:
-            numerator, denominator = signatures[0].numerator, signatures[0].denominator
+    numerator, denominator = (4, 4) if primer is None else main_meter(primer)
     return max(1, round(per_quarter * numerator * 4 / denominator))
 
 

@@ -12,6 +12,7 @@ import numpy as np
 from note_seq import NoteSequence
 
 from musejax.data.piano import PIANO_LOW_PITCH
+from musejax.data.quantize import downbeat_quarters, main_meter
 from musejax.midi.meta import primer_end_seconds
 
 _PITCH_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
@@ -84,7 +85,7 @@ def plot_pianoroll(
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch, Rectangle
 
-    numerator, denominator = 4, 4
+    numerator, denominator, first_bar = 4, 4, 0.0
     if isinstance(sequence_or_roll, NoteSequence):
         sequence = sequence_or_roll
         notes = sorted(sequence.notes, key=lambda n: (n.start_time, n.pitch))
@@ -93,9 +94,8 @@ def plot_pianoroll(
         pitches = np.array([n.pitch for n in notes], dtype=int)
         end_seconds = primer_end if primer_end is not None else primer_end_seconds(sequence)
         primer_quarters = None if end_seconds is None else float(seconds_to_quarters(sequence, [end_seconds])[0])
-        if sequence.time_signatures:
-            first = min(sequence.time_signatures, key=lambda ts: ts.time)
-            numerator, denominator = first.numerator or 4, first.denominator or 4
+        numerator, denominator = main_meter(sequence)  # not a pickup's meter
+        first_bar = downbeat_quarters(sequence)
         title = title if title is not None else (sequence.sequence_metadata.title or sequence.id or None)
         total_quarters = float(seconds_to_quarters(sequence, [sequence.total_time])[0]) if notes else 0.0
     else:
@@ -107,7 +107,8 @@ def plot_pianoroll(
     quarters_per_beat = 4.0 / denominator
     quarters_per_bar = numerator * quarters_per_beat
     total_quarters = max(total_quarters, float(ends.max()) if len(ends) else 0.0, primer_quarters or 0.0, quarters_per_bar)
-    n_bars = int(np.ceil(total_quarters / quarters_per_bar - 1e-9))
+    first_bar %= quarters_per_bar  # a pickup's length: the bar lines after it (the pickup is bar 0)
+    n_bars = int(np.ceil((total_quarters - first_bar) / quarters_per_bar - 1e-9)) + (first_bar > 0)
     low, high = (int(pitches.min()) - 2, int(pitches.max()) + 2) if len(pitches) else (58, 72)
 
     figure = Figure(figsize=(min(4 + 1.2 * n_bars, 40), min(2 + 0.12 * (high - low), 12)), dpi=100)
@@ -128,10 +129,14 @@ def plot_pianoroll(
             if primer_quarters is not None:
                 legend.append(Patch(facecolor=colour, label=label))
 
-    axes.set_xlim(0, n_bars * quarters_per_bar)
+    origin = first_bar - quarters_per_bar if first_bar > 0 else 0.0  # where bar 0 (the pickup's) would start
+    axes.set_xlim(0, origin + n_bars * quarters_per_bar)
     axes.set_ylim(low - 0.5, high + 0.5)
-    axes.set_xticks(np.arange(n_bars + 1) * quarters_per_bar, [str(b + 1) for b in range(n_bars + 1)])
-    axes.set_xticks(np.arange(0, n_bars * quarters_per_bar + 1e-9, quarters_per_beat), minor=True)
+    first_label = 0 if first_bar > 0 else 1
+    bar_lines = origin + np.arange(n_bars + 1) * quarters_per_bar
+    axes.set_xticks(bar_lines[bar_lines >= 0], [str(first_label + b) for b in range(n_bars + 1) if bar_lines[b] >= 0])
+    beats = origin + np.arange(0, n_bars * quarters_per_bar + 1e-9, quarters_per_beat)
+    axes.set_xticks(beats[beats >= -1e-9], minor=True)
     axes.grid(axis="x", which="major", color="0.45", linewidth=0.8)
     axes.grid(axis="x", which="minor", color="0.8", linewidth=0.4)
     label_every = 1 if high - low <= 24 else 12

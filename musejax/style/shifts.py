@@ -25,7 +25,7 @@ import numpy as np
 from note_seq.protobuf.music_pb2 import NoteSequence
 
 from musejax.edit import ops as edit_ops
-from musejax.data.quantize import seconds_to_quarters
+from musejax.data.quantize import downbeat_quarters, main_meter, seconds_to_quarters
 from musejax.data.harmony import accompaniment_notes, skyline
 from musejax.data.texture_shifts import requantize
 
@@ -93,14 +93,12 @@ def _with_notes(ns: NoteSequence, notes: Sequence, start: np.ndarray, end: np.nd
 
 
 def meter(ns: NoteSequence) -> tuple[float, float]:
-    """(bar, beat) in quarters of the sequence's first time signature (4/4 without one; compound meters such as
-    6/8 beat in dotted quarters)."""
-    if not ns.time_signatures:
-        return 4.0, 1.0
-    signature = min(ns.time_signatures, key=lambda s: s.time)
-    bar = 4.0 * signature.numerator / max(signature.denominator, 1)
-    compound = signature.denominator == 8 and signature.numerator % 3 == 0 and signature.numerator > 3
-    return bar, 1.5 if compound else 4.0 / max(signature.denominator, 1)
+    """(bar, beat) in quarters of the sequence's meter (`main_meter`: not a pickup's; 4/4 without one; compound
+    meters such as 6/8 beat in dotted quarters)."""
+    numerator, denominator = main_meter(ns)
+    bar = 4.0 * numerator / denominator
+    compound = denominator == 8 and numerator % 3 == 0 and numerator > 3
+    return bar, 1.5 if compound else 4.0 / denominator
 
 
 def _chord_symbols(ns: NoteSequence, bar_starts: np.ndarray, bar: float) -> list | None:
@@ -140,16 +138,21 @@ def melody_only(ns: NoteSequence) -> NoteSequence:
 
 def add_accompaniment(ns: NoteSequence, pattern: str = "oompah", **options) -> NoteSequence:
     """The piece with chords added under its top line (on a new track): the source's chord symbols where it has
-    them (with a chord per bar), else the melody's diatonic triads, per bar of its first time signature.
+    them (with a chord per bar), else the melody's diatonic triads, per bar of its meter (bars after a pickup
+    start at its end).
     `options`: keywords of `harmony.accompaniment_notes` (bass, octave, doubled_root, changes_per_bar,
     skip_doubled_bass), e.g. a `harmony.random_accompaniment` draw without its pattern."""
     pitch, start, end = melody_notes(ns)
     bar, beat = meter(ns)
+    first_bar = downbeat_quarters(ns) % bar
     chords = None
     if ns.text_annotations and options.get("changes_per_bar", 1) == 1:
-        chords = _chord_symbols(ns, np.arange(0.0, float(end.max(initial=0)), bar), bar)
+        bar_starts = np.arange(first_bar, float(end.max(initial=0)), bar)
+        if first_bar > 0:
+            bar_starts = np.concatenate([[first_bar - bar], bar_starts])
+        chords = _chord_symbols(ns, bar_starts, bar)
     return with_added_notes(ns, accompaniment_notes(pitch, start, end, bar_quarters=bar, beat_quarters=beat,
-                                                    pattern=pattern, chords=chords, **options))
+                                                    first_bar=first_bar, pattern=pattern, chords=chords, **options))
 
 
 def melody_notes(ns: NoteSequence) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -35,6 +35,46 @@ def test_musicxml_ties_chords_tempo_parts(music_files):
     assert ns.total_time == 4.0
 
 
+def test_musicxml_pickup_and_short_last_bar_keep_their_bar_lines(tmp_path):
+    """A score keeps a pickup's notes at offset 0 under the full time signature: the pickup and the short last
+    bar get meters of their own length, so the bar lines fall where the score has them (not every bar a
+    quarter early, as before). 6/8 with an eighth's pickup too."""
+    from music21 import meter, note, stream
+
+    from musejax.data.quantize import bar_grid, downbeat_quarters, main_meter
+
+    def score(signature: str, pickup: float, bars: int, last: float) -> stream.Score:
+        part = stream.Part()
+        bar = meter.TimeSignature(signature).barDuration.quarterLength
+        lengths = [pickup] + [bar] * bars + [last]
+        for number, length in enumerate(lengths):
+            measure = stream.Measure(number=number)
+            if number == 0:
+                measure.timeSignature = meter.TimeSignature(signature)
+                measure.paddingLeft = bar - length  # written as a pickup, not filled with rests
+            elif number == len(lengths) - 1:
+                measure.paddingRight = bar - length
+            measure.append(note.Note("C5", quarterLength=length))
+            part.append(measure)
+        return stream.Score([part])
+
+    path = tmp_path / "pickup.musicxml"
+    score("4/4", 1.0, 2, 3.0).write("musicxml", fp=str(path))
+    ns = read_piece(path)
+    quarter = 0.5  # 120 qpm
+    assert [(round(t.time / quarter, 6), t.numerator, t.denominator) for t in ns.time_signatures] == [
+        (0.0, 1, 4), (1.0, 4, 4), (9.0, 3, 4)]
+    starts, lengths, partial = bar_grid(ns, 4, 48, "pianoroll")
+    assert starts.tolist() == [0, 4, 20, 36] and lengths.tolist() == [4, 16, 16, 12]
+    assert partial.tolist() == [True, False, False, True]
+    assert main_meter(ns) == (4, 4) and downbeat_quarters(ns) == 1.0  # the meter, not the pickup's
+
+    ns = music21_convert.music21_to_sequence(score("6/8", 0.5, 2, 2.5))
+    assert [(round(t.time / quarter, 6), t.numerator, t.denominator) for t in ns.time_signatures] == [
+        (0.0, 1, 8), (0.5, 6, 8), (6.5, 5, 8)]
+    assert main_meter(ns) == (6, 8) and downbeat_quarters(ns) == 0.5
+
+
 def test_musicxml_agrees_with_music21s_own_midi_export(music_files):
     """Our direct music21 -> NoteSequence conversion against music21 -> MIDI -> note-seq."""
     import note_seq

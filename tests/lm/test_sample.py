@@ -239,6 +239,21 @@ def write_primer(path: Path, qpm: float = 90.0) -> note_seq.NoteSequence:
     return ns
 
 
+def test_primer_with_a_pickup_keeps_its_bar_lines(tmp_path):
+    """A primer in 3/4 with a quarter's pickup (a 1/4 bar first, as scores are read): the continuation keeps both
+    meters at the sample's tempo, and bars are 3/4 bars (not the pickup's)."""
+    run = pianoroll_run()
+    primer = write_primer(tmp_path / "primer.mid")
+    del primer.time_signatures[:]
+    primer.time_signatures.add(time=0.0, numerator=1, denominator=4)
+    primer.time_signatures.add(time=60.0 / 90.0, numerator=3, denominator=4)
+    assert sampling.steps_per_bar(run, primer) == 12
+    for ns in sample(run, 1, bars=2, seed=0, primer=primer):
+        assert [(round(t.time, 4), t.numerator, t.denominator) for t in ns.time_signatures] == [
+            (0.0, 1, 4), (round(60.0 / 90.0, 4), 3, 4)]
+        assert ns.total_time == pytest.approx((48 + 24) * 60 / 90 / 4, rel=1e-4)
+
+
 def test_primer_continuation_starts_with_the_primer_on_the_grid(tmp_path):
     from musejax.data.readers import read_piece
 
