@@ -66,14 +66,16 @@ PRIMER_BASELINE = "baseline.json"  # in a --primers folder: what its pieces real
 # ------------------------------------------------------------------------------------------------- pieces
 
 
-def run_split_arrays(data: Any, encoding: Any, *, progress: bool = False) -> dict[str, list[tuple[str, np.ndarray]]]:
-    """(piece id, encoded array) per split, exactly the pieces training used (musejax/lm/data.py:
-    build_dataset with config.data's corpus, cache and fractions, then the first data.max_pieces per split)."""
+def run_split_arrays(data: Any, encoding: Any, *, progress: bool = False
+                     ) -> dict[str, list[tuple[str, np.ndarray, tuple[int, int]]]]:
+    """(piece id, encoded array, bars: (phase, steps per bar), (0, 0) if not known) per split, exactly the pieces
+    training used (musejax/lm/data.py: build_dataset with config.data's corpus, cache and fractions, then the
+    first data.max_pieces per split)."""
     if data.corpus.endswith((".pickle", ".pkl", ".json")):
         from musejax.data.bl2012 import load_bl2012
 
         name = Path(data.corpus).name
-        splits = {split: [(f"{name}/{split}/{i}", np.asarray(r, bool)) for i, r in enumerate(rolls) if len(r)]
+        splits = {split: [(f"{name}/{split}/{i}", np.asarray(r, bool), (0, 0)) for i, r in enumerate(rolls) if len(r)]
                   for split, rolls in load_bl2012(data.corpus).items()}
     else:
         from musejax.data.datasets import build_dataset
@@ -81,7 +83,7 @@ def run_split_arrays(data: Any, encoding: Any, *, progress: bool = False) -> dic
         corpora = [name.strip() for name in data.corpus.split(",") if name.strip()]
         dataset = build_dataset(corpora, encoding, cache_dir=data.cache_dir or None, progress=progress,
                                 valid_fraction=data.valid_fraction, test_fraction=data.test_fraction)
-        splits = {split: [(p.id, p.array) for p in pieces] for split, pieces in dataset.splits.items()}
+        splits = {split: [(p.id, p.array, p.bar) for p in pieces] for split, pieces in dataset.splits.items()}
     return {split: items[: data.max_pieces] if data.max_pieces else items for split, items in splits.items()}
 
 
@@ -100,14 +102,20 @@ def grid_pieces(sequences: Sequence[Any], steps_per_quarter: int, *, desc: str =
     return pieces, empty
 
 
-def decoded_pieces(encoding: Any, items: Sequence[tuple[str, np.ndarray]], steps_per_quarter: int, *,
-                   desc: str = "", progress: bool = False) -> list[Any]:
-    """Encoded (id, array) pairs decoded with `encoding` onto the evaluation grid (pieces without notes left out)."""
-    sequences = []
-    for piece_id, array in items:
-        ns = encoding.decode(array)
-        ns.id = piece_id
-        sequences.append(ns)
+def decoded(encoding: Any, array: np.ndarray, bar: tuple[int, int], piece_id: str) -> Any:
+    """An encoded piece decoded with `encoding`, its bar lines where the score has them (as a sample's)."""
+    from musejax.data.quantize import write_bars
+
+    ns = encoding.decode(array)
+    write_bars(ns, *bar, getattr(encoding, "steps_per_quarter", 0), ns.tempos[0].qpm if ns.tempos else 120.0)
+    ns.id = piece_id
+    return ns
+
+
+def decoded_pieces(encoding: Any, items: Sequence[tuple[str, np.ndarray, tuple[int, int]]], steps_per_quarter: int,
+                   *, desc: str = "", progress: bool = False) -> list[Any]:
+    """Encoded (id, array, bars) decoded with `encoding` onto the evaluation grid (pieces without notes left out)."""
+    sequences = [decoded(encoding, array, bar, piece_id) for piece_id, array, bar in items]
     return grid_pieces(sequences, steps_per_quarter, desc=desc, progress=progress)[0]
 
 
@@ -288,17 +296,18 @@ def continuations(run: Any, primers: Sequence[Any], bars: int, per_primer: int, 
     return rows, failures
 
 
-def first_half_primers(encoding: Any, test_items: Sequence[tuple[str, np.ndarray]], test: Sequence[Any]) -> list[Any]:
+def first_half_primers(encoding: Any, test_items: Sequence[tuple[str, np.ndarray, tuple[int, int]]],
+                       test: Sequence[Any]) -> list[Any]:
     """`--primers test`: the first half of every test piece (cut where `halves` cuts it), as NoteSequences."""
     from musejax.evaluate.pieces import split_points
 
-    arrays = dict(test_items)
+    items = {piece_id: (array, bar) for piece_id, array, bar in test_items}
     primers = []
     for piece in test:
         middle_quarters = int(split_points(piece, 2)[1]) / piece.steps_per_quarter
-        ns = encoding.decode(arrays[piece.id][: int(round(middle_quarters * encoding.steps_per_quarter))])
-        ns.id = f"{piece.id} (first half)"
-        primers.append(ns)
+        array, bar = items[piece.id]
+        primers.append(decoded(encoding, array[: int(round(middle_quarters * encoding.steps_per_quarter))], bar,
+                               f"{piece.id} (first half)"))
     return primers
 
 
@@ -553,7 +562,7 @@ def train_runs(args: argparse.Namespace, out: Path) -> list[Path]:
     return runs
 
 
-def read_primers(primers: str | None, encoding: Any, test_items: Sequence[tuple[str, np.ndarray]],
+def read_primers(primers: str | None, encoding: Any, test_items: Sequence[tuple[str, np.ndarray, tuple[int, int]]],
                  test: Sequence[Any]) -> list[Any] | None:
     """The primer NoteSequences of --primers: a folder's pieces, or (`test`) the first halves of the test pieces."""
     if primers is None:

@@ -156,7 +156,7 @@ def test_a_saved_run_reloads_from_its_own_config_json_without_its_config_module(
         model, data = reloaded["model"], reloaded["data"]
         assert {key: model.pop(key) for key in list(model) if key not in values["model"]} == {
             "nade_count": False, "nade_count_input": "state", "position_period": 0, "transpose_input": False,
-            "end_quarters": 0}
+            "end_quarters": 0, "bar_lines": False}
         assert {key: data.pop(key) for key in list(data) if key not in values["data"]} == {
             "texture_shift_rate": 0.0, "texture_shifts": "", "length_bucket_steps": 0}
     if kind == "style":  # the texture shifts came later: a run from before reloads with them off

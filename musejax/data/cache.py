@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from musejax.data.corpora import Corpus
 
 # Bump when the layout of a cache file or what the readers/encoders put into it changes.
-CACHE_FORMAT_VERSION = 1
+CACHE_FORMAT_VERSION = 2  # 2: encoded pieces keep their bars (phase, steps per bar)
 
 _SEQUENCE_MAGIC = b"MUSEJAX-SEQUENCES\n"
 _LENGTH = struct.Struct("<I")
@@ -129,10 +129,13 @@ def read_sequences(path: Path) -> tuple[dict[str, Any], list[NoteSequence]]:
 
 
 def write_arrays(path: Path, arrays: Sequence[np.ndarray], ids: Sequence[str],
-                 styles: Sequence[str | None], header: dict[str, Any]) -> None:
-    """Write pieces as one concatenated array + offsets (+ ids, styles, JSON header) in an .npz."""
-    if not (len(arrays) == len(ids) == len(styles)):
-        raise ValueError(f"{path}: {len(arrays)} arrays, {len(ids)} ids, {len(styles)} styles")
+                 styles: Sequence[str | None], header: dict[str, Any],
+                 bars: Sequence[tuple[int, int]] | None = None) -> None:
+    """Write pieces as one concatenated array + offsets (+ ids, styles, bars, JSON header) in an .npz; `bars`:
+    (phase, bar steps) per piece (`quantize.piece_bar`; None: unknown, (0, 0))."""
+    bars = np.zeros((len(arrays), 2), np.int32) if bars is None else np.asarray(bars, np.int32).reshape(-1, 2)
+    if not (len(arrays) == len(ids) == len(styles) == len(bars)):
+        raise ValueError(f"{path}: {len(arrays)} arrays, {len(ids)} ids, {len(styles)} styles, {len(bars)} bars")
     lengths = np.array([len(a) for a in arrays], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     if arrays:
@@ -144,17 +147,19 @@ def write_arrays(path: Path, arrays: Sequence[np.ndarray], ids: Sequence[str],
     with atomic_write(path) as handle:
         np.savez(handle, data=data, offsets=offsets,
                  ids=np.array(list(ids), dtype=np.str_),
-                 styles=np.array(["" if s is None else s for s in styles], dtype=np.str_),
+                 styles=np.array(["" if s is None else s for s in styles], dtype=np.str_), bars=bars,
                  header=np.array(json.dumps(meta, sort_keys=True)))
 
 
-def read_arrays(path: Path) -> tuple[dict[str, Any], list[np.ndarray], list[str], list[str | None]]:
-    """Read back (header, arrays, ids, styles); arrays are views into one buffer."""
+def read_arrays(path: Path) -> tuple[dict[str, Any], list[np.ndarray], list[str], list[str | None], np.ndarray]:
+    """Read back (header, arrays, ids, styles, bars (N, 2)); arrays are views into one buffer; a file written
+    before bars were kept gives (0, 0) (unknown) for each."""
     try:
         with np.load(path, allow_pickle=False) as npz:
             meta = json.loads(str(npz["header"][()]))
             data, offsets = npz["data"], npz["offsets"]
             ids, styles = npz["ids"].tolist(), npz["styles"].tolist()
+            bars = npz["bars"] if "bars" in npz.files else np.zeros((len(ids), 2), np.int32)
     except FileNotFoundError:
         raise
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as err:
@@ -164,11 +169,12 @@ def read_arrays(path: Path) -> tuple[dict[str, Any], list[np.ndarray], list[str]
         isinstance(n, int) and offsets.ndim == 1 and len(offsets) == n + 1 and len(ids) == n == len(styles)
         and list(data.shape) == meta.get("data_shape") and str(data.dtype) == meta.get("data_dtype")
         and offsets[0] == 0 and offsets[-1] == len(data) and bool(np.all(np.diff(offsets) >= 0))
+        and bars.shape == (n, 2)
     )
     if not consistent:
         raise CorruptCacheError(f"{path}: inconsistent array file (header, offsets and data disagree)")
     arrays = [data[offsets[i]:offsets[i + 1]] for i in range(n)]
-    return meta, arrays, ids, [s or None for s in styles]
+    return meta, arrays, ids, [s or None for s in styles], bars.astype(np.int32)
 
 
 # ---------------------------------------------------------------- cache identity

@@ -22,6 +22,7 @@ from musejax.data.report import BuildReport, merge_reports
 from musejax.data.splits import SPLITS, split_of
 from musejax.data.corpora import BUNDLED_CORPORA, read_corpus, resolve_corpus
 from musejax.data.encodings import EncodingError, get_encoding
+from musejax.data.quantize import piece_bar
 from musejax.data.readers import ReadFailure
 
 if TYPE_CHECKING:
@@ -34,11 +35,14 @@ ENCODING_FAILURE_REASON = "encoding-error"
 
 @dataclass
 class EncodedPiece:
-    """One encoded piece: its stable id, style label (None if unknown) and array (time on axis 0)."""
+    """One encoded piece: its stable id, style label (None if unknown), array (time on axis 0) and, on a grid,
+    its bars: (the place in the bar of step 0, steps per bar) from its meter and pickup (`quantize.piece_bar`;
+    (0, 0): unknown)."""
 
     id: str
     style: str | None
     array: np.ndarray
+    bar: tuple[int, int] = (0, 0)
 
 
 @dataclass
@@ -141,9 +145,9 @@ def _encoded_corpus(corpus: Corpus, encoder: Any, root: Path, workers: int | Non
     path, header = cache_files.encoded_entry(corpus, encoder, root)
     header = cache_files.json_roundtrip(header)
     try:
-        meta, arrays, ids, styles = cache_files.read_arrays(path)
+        meta, arrays, ids, styles, bars = cache_files.read_arrays(path)
         if cache_files.matches_header(meta, header):
-            pieces = [EncodedPiece(i, s, a) for i, s, a in zip(ids, styles, arrays)]
+            pieces = [EncodedPiece(i, s, a, tuple(map(int, b))) for i, s, a, b in zip(ids, styles, arrays, bars)]
             return pieces, BuildReport.from_dict(meta["report"]), "encoded"
     except FileNotFoundError:
         pass
@@ -153,7 +157,7 @@ def _encoded_corpus(corpus: Corpus, encoder: Any, root: Path, workers: int | Non
     pieces, failures = encode_sequences(sequences, encoder, progress=progress, label=corpus.name)
     report = replace(read_report, n_loaded=len(pieces), failures=read_report.failures + failures)
     cache_files.write_arrays(path, [p.array for p in pieces], [p.id for p in pieces], [p.style for p in pieces],
-                             dict(header, report=report.to_dict()))
+                             dict(header, report=report.to_dict()), [p.bar for p in pieces])
     return pieces, report, "sequences" if cached else "parsed"
 
 
@@ -173,7 +177,8 @@ def encode_sequences(sequences: Sequence[NoteSequence], encoder: Any, *, progres
             failures.append(ReadFailure(ns.filename or ns.id, tune, ENCODING_FAILURE_REASON, str(err)))
             continue
         style = ns.sequence_metadata.genre[0] if ns.sequence_metadata.genre else None
-        pieces.append(EncodedPiece(ns.id, style, array))
+        bar = piece_bar(ns, getattr(encoder, "steps_per_quarter", None))  # grid encodings: where the bars fall
+        pieces.append(EncodedPiece(ns.id, style, array, bar))
     return pieces, failures
 
 
@@ -187,7 +192,7 @@ def write_dataset(dataset: EncodedDataset, out_dir: str | Path) -> dict[str, Any
     header = {"kind": "split", "name": dataset.name, "encoding": dataset.encoding_options, "styles": dataset.styles}
     for split, pieces in dataset.splits.items():
         cache_files.write_arrays(out / f"{split}.npz", [p.array for p in pieces], [p.id for p in pieces],
-                                 [p.style for p in pieces], dict(header, split=split))
+                                 [p.style for p in pieces], dict(header, split=split), [p.bar for p in pieces])
     report = {"total": dataset.report.to_dict(), "counts_by_reason": dataset.report.counts_by_reason(),
               "corpora": {name: r.to_dict() for name, r in dataset.corpus_reports.items()}}
     _write_text(out / "report.json", json.dumps(report, indent=2, sort_keys=True) + "\n")
@@ -221,8 +226,8 @@ def load_dataset(out_dir: str | Path) -> EncodedDataset:
         path = out / f"{split}.npz"
         if not path.exists():
             raise FileNotFoundError(f"{path}: missing split file (not a `musejax data build` output?)")
-        header, arrays, ids, styles = cache_files.read_arrays(path)
-        splits[split] = [EncodedPiece(i, s, a) for i, s, a in zip(ids, styles, arrays)]
+        header, arrays, ids, styles, bars = cache_files.read_arrays(path)
+        splits[split] = [EncodedPiece(i, s, a, tuple(map(int, b))) for i, s, a, b in zip(ids, styles, arrays, bars)]
     report = json.loads((out / "report.json").read_text())
     return EncodedDataset(
         name=header["name"], encoding_options=header["encoding"], splits=splits, styles=header["styles"],

@@ -254,6 +254,46 @@ def downbeat_quarters(ns: NoteSequence) -> float:
     return 0.0
 
 
+def piece_bar(ns: NoteSequence, steps_per_quarter: int | None) -> tuple[int, int]:
+    """(phase, bar steps) on a grid of `steps_per_quarter`: the place in the bar of step 0 (0 on a downbeat; 12 for
+    a quarter's pickup in 4/4 at 4 steps per quarter) and the steps in a bar of the piece's meter (`main_meter`);
+    (0, 0), not known, without a grid (None), without time signatures or where a bar is not whole steps."""
+    if not steps_per_quarter or not ns.time_signatures:
+        return 0, 0
+    numerator, denominator = main_meter(ns)
+    steps = 4.0 * numerator / denominator * steps_per_quarter
+    if abs(steps - round(steps)) > 1e-6 or round(steps) < 1:
+        return 0, 0
+    steps = int(round(steps))
+    return int(-round(downbeat_quarters(ns) * steps_per_quarter)) % steps, steps
+
+
+def bar_meter(steps: int, steps_per_quarter: int) -> tuple[int, int] | None:
+    """The meter of a bar of `steps` grid steps: whole quarters over 4 (16 steps at 4 a quarter: 4/4, 12: 3/4),
+    else eighths over 8, sixteenths over 16; None if it is none of these."""
+    for denominator in (4, 8, 16):
+        numerator = steps * denominator / (4.0 * steps_per_quarter)
+        if numerator >= 1 and abs(numerator - round(numerator)) < 1e-9:
+            return int(round(numerator)), denominator
+    return None
+
+
+def write_bars(ns: NoteSequence, phase: int, steps: int, steps_per_quarter: int, qpm: float) -> None:
+    """Set the time signatures of a grid piece (one tempo, `qpm`) whose step 0 is at `phase` in bars of `steps`
+    steps: a pickup's meter first when phase > 0, then the bar's (what `piece_bar` reads back). Unchanged where
+    the bars are not known (steps 0) or not a meter of whole sixteenths."""
+    meter = bar_meter(int(steps), steps_per_quarter) if steps > 0 else None
+    pickup = (int(steps) - int(phase)) % int(steps) if meter else 0
+    short = bar_meter(pickup, steps_per_quarter) if pickup else None
+    if meter is None or (pickup and short is None):
+        return
+    del ns.time_signatures[:]
+    if pickup:
+        ns.time_signatures.add(time=0.0, numerator=short[0], denominator=short[1])
+    ns.time_signatures.add(time=pickup * 60.0 / (qpm * steps_per_quarter), numerator=meter[0],
+                           denominator=meter[1])
+
+
 def shift_pitch_axis(array: np.ndarray, semitones: int) -> np.ndarray | None:
     """Shift a multi-hot array along its last (pitch) axis; None if an active pitch would fall off."""
     array = np.asarray(array)

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 from note_seq.protobuf.music_pb2 import NoteSequence
 
-from musejax.data.quantize import EncodingError, piece_name
+from musejax.data.quantize import EncodingError, piece_bar, piece_name
 from musejax.lm.steps import row_nll_sums
 from musejax.lm.data import lm_batch
 from musejax.lm.build import covering
@@ -69,8 +69,9 @@ def is_conditioned(run: Any) -> bool:
 
 
 def arrays_nll(run: Any, arrays: Sequence[np.ndarray], style_index: Sequence[int] | None = None,
-               batch_size: int = 16) -> tuple[np.ndarray, np.ndarray]:
-    """(NLL sum, predicted steps) per encoded piece under `run` (a RestoredRun); whole pieces, length-bucketed."""
+               batch_size: int = 16, bars: Sequence[tuple[int, int]] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(NLL sum, predicted steps) per encoded piece under `run` (a RestoredRun); whole pieces, length-bucketed;
+    `bars`: each piece's (phase, steps per bar) for a model that reads bar lines (None: not known)."""
 
     if is_conditioned(run) and style_index is None:
         raise ValueError(f"{run.run_dir}: the model is style-conditioned on {run.styles}; give a style per piece")
@@ -88,9 +89,11 @@ def arrays_nll(run: Any, arrays: Sequence[np.ndarray], style_index: Sequence[int
         for slot, i in enumerate(rows):
             windows[slot, :len(arrays[i])] = arrays[i]
             mask[slot, :len(arrays[i])] = True
-        style = np.zeros(batch_size, np.int32)
+        style, bar = np.zeros(batch_size, np.int32), np.zeros((batch_size, 2), np.int32)
         style[:len(rows)] = styles[rows]
-        batch = lm_batch(windows, mask, style, run.loss_kind, end=mask.sum(axis=1))  # whole pieces: their ends
+        if bars is not None:
+            bar[:len(rows)] = np.asarray(bars, np.int32).reshape(-1, 2)[rows]
+        batch = lm_batch(windows, mask, style, run.loss_kind, end=mask.sum(axis=1), bar=bar)  # whole pieces
         sums, counts = row_nll(run.params, batch)
         nll[rows] = np.asarray(sums)[:len(rows)]
         steps[rows] = np.asarray(counts)[:len(rows)]
@@ -113,7 +116,7 @@ def sequences_nll(run: Any, sequences: Sequence[NoteSequence], *, style: str | N
                   batch_size: int = 16) -> LikelihoodResult:
     """NLL per step of each sequence under `run` (a RestoredRun). Pieces the run's encoding cannot encode are
     listed in `failures`; a style-conditioned run scores each piece with `style` or else its own label."""
-    arrays, ids, styles, failures = [], [], [], []
+    arrays, ids, styles, bars, failures = [], [], [], [], []
     for ns in sequences:
         try:
             array = run.encoding.encode(ns)
@@ -123,7 +126,8 @@ def sequences_nll(run: Any, sequences: Sequence[NoteSequence], *, style: str | N
         arrays.append(array)
         ids.append(piece_name(ns))
         styles.append(_style_of(ns, run, style) if is_conditioned(run) else 0)
-    nll, steps = arrays_nll(run, arrays, styles, batch_size) if arrays else (np.zeros(0), np.zeros(0))
+        bars.append(piece_bar(ns, getattr(run.encoding, "steps_per_quarter", None)))
+    nll, steps = arrays_nll(run, arrays, styles, batch_size, bars) if arrays else (np.zeros(0), np.zeros(0))
     with np.errstate(invalid="ignore", divide="ignore"):
         per_step = np.where(steps > 0, nll / np.maximum(steps, 1), np.nan)
     return LikelihoodResult(str(run.run_dir), getattr(run, "step", None), ids, per_step, steps, failures)

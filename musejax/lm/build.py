@@ -42,6 +42,7 @@ def data_meta(data: Any) -> dict[str, Any]:
         "styles": list(data.styles),
         "max_notes": data.max_notes,
         "piece_lengths": list(map(int, data.piece_lengths)),  # sampled pieces draw their length from these
+        "piece_bars": [list(map(int, bar)) for bar in data.piece_bars],  # and their bars (phase, steps per bar)
         "unlabelled_train_windows": int((data.train.style < 0).sum()),
         "data": data.description,
     }
@@ -83,8 +84,9 @@ class ApplyLM:
         transpose = batch.get("transpose") if getattr(self.model, "transpositions", 0) else None
         texture = batch.get("texture") if getattr(self.model, "textures", 0) else None
         end = batch.get("end") if getattr(self.model, "end_buckets", 0) else None
+        bar = batch.get("bar") if getattr(self.model, "bar_lines", False) else None
         return self.model.apply({"params": params}, inputs, style, targets=targets, deterministic=not train,
-                                rngs=rngs, transpose=transpose, texture=texture, end=end)
+                                rngs=rngs, transpose=transpose, texture=texture, end=end, bar=bar)
 
 
 def covering(apply_fn: "ApplyLM", frames: Any) -> "ApplyLM":
@@ -162,6 +164,7 @@ def build_lm(config: Config, meta: dict[str, Any]) -> LMFunctions:
         raise ConfigError(f"config.model.end_quarters must be >= 0, got {m.end_quarters}")
     if meta.get("encoding", {}).get("name") != "performance":  # a grid: the place in the bar as an input
         common["position_period"] = _position_period(config)
+        common["bar_lines"] = bool(m.bar_lines)
         if m.end_quarters:  # and the quarters left to the piece's end
             common.update(end_buckets=m.end_quarters, end_bucket_steps=max(int(config.data.steps_per_quarter), 1))
     if m.transpose_input:  # the augmentation's shift as an input (config.py)

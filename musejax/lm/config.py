@@ -57,7 +57,7 @@ class ModelConfig:
     LEGACY_VALUES: typing.ClassVar[dict[str, Any]] = {
         "weight_noise": 0.0, "output": "bernoulli", "nade_hidden": 150, "nade_order": "low-high", "input_flips": 0.0,
         "nade_count": False, "nade_count_input": "state", "position_period": 0, "transpose_input": False,
-        "end_quarters": 0}
+        "end_quarters": 0, "bar_lines": False}
 
     cell: str = "gru"  # gru (cuDNN/torch.nn.GRU formulation) | gru-cho (Cho et al. 2014) | lstm | rnn (tanh)
     hidden: int = 256  # recurrent units per layer
@@ -87,6 +87,11 @@ class ModelConfig:
     # 1.814 without: docs/tuning/lm.md); 0 = off. Training windows must start on it: data.hop_steps (or window_steps)
     # and eval_window_steps are multiples of it. Performance events have no grid and ignore it.
     position_period: int = 16
+    # with position_period: the place in the bar counts from each piece's bar lines (its meter and pickup, read
+    # from its time signatures: musejax/data/quantize.py piece_bar), not from its first step; samples take the
+    # bars of the training piece their length is drawn from, a continuation its primer's. Pieces whose bars are not
+    # known (no time signature, BL2012 files) count from their first step, as with False.
+    bar_lines: bool = True
     # grid encodings: a one-hot of the quarters left to the piece's end, counted down over its last `end_quarters`
     # quarters (one more column: further), joins every input; training windows know their piece's length, samples
     # the length asked for, so a sample's last bars can be written as an ending. 0 = off (performance events: off).

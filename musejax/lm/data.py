@@ -30,13 +30,15 @@ UNKNOWN_END = 2**30  # a batch's "end" where a window's piece length is not know
 
 @dataclasses.dataclass
 class WindowSplit:
-    """Windows of one split: (N, T, ...) arrays, (N, T) bool mask, (N,) int32 style index (-1 unlabelled), and
-    (N,) int32 steps from each window's start to its piece's end (None: not known)."""
+    """Windows of one split: (N, T, ...) arrays, (N, T) bool mask, (N,) int32 style index (-1 unlabelled),
+    (N,) int32 steps from each window's start to its piece's end (None: not known) and (N, 2) int32 bars: the place
+    in the bar of each window's first step and the steps per bar (0, 0: not known; None: none known)."""
 
     windows: np.ndarray
     mask: np.ndarray
     style: np.ndarray
     left: np.ndarray | None = None
+    bar: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.windows)
@@ -54,6 +56,7 @@ class LMData:
     test: WindowSplit
     description: str = ""
     piece_lengths: list[int] = dataclasses.field(default_factory=list)  # training pieces, in time steps / events
+    piece_bars: list[tuple[int, int]] = dataclasses.field(default_factory=list)  # theirs, as WindowSplit.bar
 
     @property
     def feature_shape(self) -> tuple[int, ...]:
@@ -94,7 +97,7 @@ def load_lm_data(data: DataConfig, *, progress: bool = True) -> LMData:
     corpora = [name.strip() for name in data.corpus.split(",") if name.strip()]
     dataset = build_dataset(corpora, encoding, cache_dir=data.cache_dir or None, progress=progress,
                             valid_fraction=data.valid_fraction, test_fraction=data.test_fraction)
-    splits = {}
+    splits, bars = {}, {}
     for split, pieces in dataset.splits.items():
         if data.max_pieces:
             pieces = pieces[: data.max_pieces]
@@ -102,9 +105,10 @@ def load_lm_data(data: DataConfig, *, progress: bool = True) -> LMData:
             raise ValueError(f"corpus {dataset.name!r} has no {split} pieces (of {dataset.report.n_loaded} loaded); "
                              f"use a larger corpus or other config.data.valid_fraction/test_fraction")
         splits[split] = ([p.array for p in pieces], [dataset.style_index(p.style) for p in pieces])
+        bars[split] = [p.bar for p in pieces]
     description = (f"{dataset.name}: " + ", ".join(f"{k} {len(v[0])} pieces" for k, v in splits.items())
                    + f" ({encoding.name})")
-    return windows_from_arrays(data, encoding, splits, dataset.styles, description)
+    return windows_from_arrays(data, encoding, splits, dataset.styles, description, bars)
 
 
 def _load_bl2012(data: DataConfig, encoding: Any) -> LMData:
@@ -124,9 +128,11 @@ def _load_bl2012(data: DataConfig, encoding: Any) -> LMData:
 
 
 def windows_from_arrays(data: DataConfig, encoding: Any, splits: dict[str, tuple[list[np.ndarray], list[int]]],
-                        styles: list[str], description: str = "") -> LMData:
+                        styles: list[str], description: str = "",
+                        bars: dict[str, list[tuple[int, int]]] | None = None) -> LMData:
     """Cut per-split (arrays, style indices) into windows: training windows of `data.window_steps` every
-    `data.hop_steps`, evaluation windows of `data.eval_window_steps` (0 = the longest valid/test piece)."""
+    `data.hop_steps`, evaluation windows of `data.eval_window_steps` (0 = the longest valid/test piece).
+    `bars`: per split, each piece's (phase, steps per bar) (`quantize.piece_bar`; None: not known)."""
 
     eval_length = data.eval_window_steps or max(len(a) for s in ("valid", "test") for a in splits[s][0])
     lengths = {"train": (data.window_steps, data.hop_steps or data.window_steps),
@@ -136,11 +142,18 @@ def windows_from_arrays(data: DataConfig, encoding: Any, splits: dict[str, tuple
         length, hop = lengths[split]
         windows, mask, piece = make_windows(arrays, length, hop)
         first = np.searchsorted(piece, piece)  # a piece's windows are consecutive and start at 0, hop, 2 hop, ...
-        left = np.asarray([len(a) for a in arrays], np.int64)[piece] - (np.arange(len(piece)) - first) * hop
-        out[split] = WindowSplit(windows, mask, np.asarray(style_index, np.int32)[piece], left.astype(np.int32))
+        start = (np.arange(len(piece)) - first) * hop
+        left = np.asarray([len(a) for a in arrays], np.int64)[piece] - start
+        bar = None
+        if bars is not None:  # each window's phase: its piece's, moved on by the window's start
+            phase, per_bar = np.asarray(bars[split], np.int64).reshape(-1, 2)[piece].T
+            bar = np.stack([np.where(per_bar > 0, (phase + start) % np.maximum(per_bar, 1), 0), per_bar], 1)
+            bar = bar.astype(np.int32)
+        out[split] = WindowSplit(windows, mask, np.asarray(style_index, np.int32)[piece], left.astype(np.int32), bar)
     return LMData(encoding=encoding, loss_kind=LOSS_KIND[encoding.name], styles=list(styles),
                   train=out["train"], valid=out["valid"], test=out["test"], description=description,
-                  piece_lengths=[len(a) for a in splits["train"][0]])
+                  piece_lengths=[len(a) for a in splits["train"][0]],
+                  piece_bars=[tuple(map(int, b)) for b in bars["train"]] if bars is not None else [])
 
 
 # the shifts a language model's training windows may get (a stretch would change the window's length)
@@ -172,16 +185,18 @@ def texture_shift_names(data: DataConfig, loss_kind: str) -> tuple[str, ...]:
 
 def lm_batch(windows: np.ndarray, mask: np.ndarray, style: np.ndarray, loss_kind: str,
              transpose: np.ndarray | None = None, texture: np.ndarray | None = None,
-             end: np.ndarray | None = None) -> dict[str, np.ndarray]:
+             end: np.ndarray | None = None, bar: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Windows -> {"inputs", "targets", "mask" float32, "style" int32, "transpose" int32: the semitones each
     window was transposed by in augmentation (0: as written), "texture" int32: its texture label (0: as written,
     musejax/data/windows.py `texture_augmentation`), "end" int32: the steps from the window's start to its piece's
-    end (None: UNKNOWN_END)} for next-step prediction."""
+    end (None: UNKNOWN_END), "bar" (B, 2) int32: the place in the bar of its first step and the steps per bar
+    (None: (0, 0), not known)} for next-step prediction."""
     def labels(values: np.ndarray | None, default: int = 0) -> np.ndarray:
         return np.full(len(windows), default, np.int32) if values is None else np.asarray(values, np.int32)
 
     extras = {"style": np.asarray(style, np.int32), "transpose": labels(transpose), "texture": labels(texture),
-              "end": labels(end, UNKNOWN_END)}
+              "end": labels(end, UNKNOWN_END),
+              "bar": np.zeros((len(windows), 2), np.int32) if bar is None else np.asarray(bar, np.int32)}
     if loss_kind == "bernoulli":
         frames = np.asarray(windows, np.float32)
         inputs = np.concatenate([np.zeros_like(frames[:, :1]), frames[:, :-1]], axis=1)
@@ -200,8 +215,10 @@ def eval_batches(split: WindowSplit, batch_size: int, loss_kind: str) -> list[di
     mask = np.concatenate([split.mask, np.zeros((pad, split.mask.shape[1]), bool)])
     style = np.concatenate([split.style, np.zeros(pad, np.int32)])
     left = None if split.left is None else np.concatenate([split.left, np.full(pad, UNKNOWN_END, np.int32)])
+    bar = None if split.bar is None else np.concatenate([split.bar, np.zeros((pad, 2), np.int32)])
     return [lm_batch(windows[i : i + batch_size], mask[i : i + batch_size], style[i : i + batch_size], loss_kind,
-                     end=None if left is None else left[i : i + batch_size])
+                     end=None if left is None else left[i : i + batch_size],
+                     bar=None if bar is None else bar[i : i + batch_size])
             for i in range(0, n_padded, batch_size)]
 
 
@@ -226,6 +243,8 @@ class TrainBatches:
         extras = {"style": data.train.style}
         if data.train.left is not None:
             extras["left"] = data.train.left
+        if data.train.bar is not None:
+            extras["bar"] = data.train.bar
         self.dataset = window_batches(data.train.windows, data.train.mask, extras,
                                       batch_size=batch_size, seed=seed, augment=augment, length_bucket=length_bucket)
 
@@ -233,4 +252,5 @@ class TrainBatches:
         loss_kind = self.loss_kind
         return iterate(self.dataset, start_step,
                        lambda batch: lm_batch(batch["array"], batch["mask"], batch["style"], loss_kind,
-                                              batch.get("transpose"), batch.get("texture"), batch.get("left")))
+                                              batch.get("transpose"), batch.get("texture"), batch.get("left"),
+                                              batch.get("bar")))

@@ -12,6 +12,8 @@ Shared fields: cell ("gru" | "gru-cho" | "lstm" | "rnn"), hidden, layers, dropou
 readout), impl ("auto" | "xla" | "triton", GRU cells only), n_styles (0 = unconditioned), style_dim,
 position_period (0 = off: else a one-hot of the input's index t mod position_period joins every input step, the
 place in the bar on a grid encoding; input t of a sequence starting at `position_offset` has index offset + t),
+bar_lines (the place in the bar from bar lines: `bar` (B, 2) int = (place of index 0, steps per bar) gives
+(index + place) mod steps, mod position_period again; a row (0, 0) or None: not known, index mod position_period),
 transpositions (0 = off: else a one-hot of the semitones -transpositions..transpositions a sequence was
 transposed by in augmentation joins every input step; `transpose` (B,) int, None = 0: the keys as written),
 textures (0 = off: else a one-hot of a sequence's texture label, 0..textures-1, joins every input step; `texture`
@@ -24,11 +26,11 @@ its embedding `weights @ style_table` is concatenated to every input step. Ids a
 
 Methods (all usable as `model.apply(variables, ..., method=...)`; params passed explicitly, nothing hidden):
   __call__(x, style=None, *, targets=None, deterministic=True, initial_carry=None, position_offset=0,
-           transpose=None, texture=None, end=None) -> logits (B, T, ...)
+           transpose=None, texture=None, end=None, bar=None) -> logits (B, T, ...)
   encode(x, style=None, *, ...same) -> (carry, logits)   carry after the last step; a NADE model needs `targets`
       (B, T, *frame) for logits and gives None without them
   initial_carry(batch_size) -> carry   (tuple over layers of h (B, H), or (h, c) for LSTM)
-  step(carry, x_t, style=None, position=None, transpose=None, texture=None, end=None) -> (carry, out_t)
+  step(carry, x_t, style=None, position=None, transpose=None, texture=None, end=None, bar=None) -> (carry, out_t)
       one step, no dropout; x_t (B, *frame) or tokens (B,), `position` its index in the sequence; out_t is the
       logits, or for a NADE model the per-frame NADE biases that `draw_frame(out_t, noise, ...)` samples
 Dropout needs `rngs={"dropout": key}` when deterministic=False.
@@ -59,6 +61,7 @@ class _RecurrentLM(nn.Module):
     n_styles: int = 0
     style_dim: int = 16
     position_period: int = 0
+    bar_lines: bool = False
     transpositions: int = 0
     textures: int = 0
     end_buckets: int = 0
@@ -129,12 +132,16 @@ class _RecurrentLM(nn.Module):
                              f"got {style.shape}")
         return jnp.dot(style.astype(self.style_table.dtype), self.style_table)
 
-    def _with_position(self, features: Array, index: Array) -> Array:
-        """features (..., I) and input indices broadcastable to (...) -> (..., I + position_period)."""
-        if not self.position_period:
+    def _with_position(self, features: Array, index: Array, bar: Array | None = None) -> Array:
+        """features (..., B, I), input indices broadcastable to (..., B) and `bar` (B, 2) -> (..., B, I +
+        position_period): the place in the bar (module docstring)."""
+        if not (period := self.position_period):
             return features
-        place = jax.nn.one_hot(jnp.asarray(index) % self.position_period, self.position_period, dtype=features.dtype)
-        return jnp.concatenate([features, jnp.broadcast_to(place, (*features.shape[:-1], self.position_period))], -1)
+        place = jnp.asarray(index)
+        if self.bar_lines and bar is not None:  # (index + phase) mod steps per bar; rows (0, 0): not known
+            place = (place + bar[:, 0]) % jnp.where(bar[:, 1] > 0, bar[:, 1], period)
+        place = jax.nn.one_hot(place % period, period, dtype=features.dtype)
+        return jnp.concatenate([features, jnp.broadcast_to(place, (*features.shape[:-1], period))], -1)
 
     def _with_end(self, features: Array, index: Array, end: Array | None) -> Array:
         """features (..., B, I), input indices broadcastable to (..., B) and `end` (B,) -> features with the one-hot
@@ -178,36 +185,32 @@ class _RecurrentLM(nn.Module):
         return self.rnn.initial_carry(batch_size)
 
     def encode(self, x: Array, style: Array | None = None, *, targets: Array | None = None,
-               deterministic: bool = True, initial_carry: Carry | None = None,
-               position_offset: Array | int = 0, transpose: Array | None = None,
-               texture: Array | None = None, end: Array | None = None) -> tuple[Carry, Array | None]:
+               deterministic: bool = True, initial_carry: Carry | None = None, position_offset: Array | int = 0,
+               transpose: Array | None = None, texture: Array | None = None, end: Array | None = None,
+               bar: Array | None = None) -> tuple[Carry, Array | None]:
         """Run over a whole sequence: -> (carry after the last step, logits (B, T, ...)); `targets` (the next
         frames) only matter to a NADE output."""
         xs = self._embed_sequence(x)
         index = position_offset + jnp.arange(xs.shape[0])[:, None]
-        xs = self._with_end(self._with_position(xs, index), index, end)
+        xs = self._with_end(self._with_position(xs, index, bar), index, end)
         cond = self._condition(style, transpose, texture, xs.shape[1])
         carry, hs = self.rnn(xs, cond, initial_carry, deterministic=deterministic)
         hs = self.out_drop(hs, deterministic=deterministic or self.dropout == 0.0)
         return carry, self._sequence_outputs(hs, x, targets)
 
-    def __call__(self, x: Array, style: Array | None = None, *, targets: Array | None = None,
-                 deterministic: bool = True, initial_carry: Carry | None = None,
-                 position_offset: Array | int = 0, transpose: Array | None = None,
-                 texture: Array | None = None, end: Array | None = None) -> Array:
-        """Logits of the next step at every position: (B, T, ...)."""
-        return self.encode(x, style, targets=targets, deterministic=deterministic, initial_carry=initial_carry,
-                           position_offset=position_offset, transpose=transpose, texture=texture, end=end)[1]
+    def __call__(self, x: Array, style: Array | None = None, **options: Any) -> Array:
+        """Logits of the next step at every position: (B, T, ...); `options` as `encode`'s."""
+        return self.encode(x, style, **options)[1]
 
-    def step(self, carry: Carry, x_t: Array, style: Array | None = None,
-             position: Array | int | None = None, transpose: Array | None = None,
-             texture: Array | None = None, end: Array | None = None) -> tuple[Carry, Any]:
+    def step(self, carry: Carry, x_t: Array, style: Array | None = None, position: Array | int | None = None,
+             transpose: Array | None = None, texture: Array | None = None, end: Array | None = None,
+             bar: Array | None = None) -> tuple[Carry, Any]:
         """One step for sampling (no dropout): -> (new carry, logits of the next step, or a NADE's biases);
         `position`: the index of x_t in its sequence (needed with position_period > 0, or with an `end`)."""
         if position is None and (self.position_period or (self.end_buckets and end is not None)):
             raise ValueError("musejax/lm/model.py: this model reads its place in the bar or the steps left to the "
                              "end: pass step(..., position=index of x_t)")
-        features = self._with_end(self._with_position(self._embed_step(x_t), position), position, end)
+        features = self._with_end(self._with_position(self._embed_step(x_t), position, bar), position, end)
         cond = self._condition(style, transpose, texture, features.shape[0])
         carry, h = self.rnn.step(carry, features, cond)
         return carry, self._step_outputs(h, x_t)

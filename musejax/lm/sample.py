@@ -23,7 +23,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from note_seq import NoteSequence
 
 from musejax.midi.audio import Renderer
-from musejax.data.quantize import seconds_to_quarters
+from musejax.data.quantize import seconds_to_quarters, write_bars
 from musejax.data.windows import TEXTURE_AS_WRITTEN
 from musejax.lm.data import LM_TEXTURE_SHIFTS
 from musejax.midi.meta import PRIMER_END_ANNOTATION, primer_end_seconds, write_midi
@@ -31,7 +31,8 @@ from musejax.midi.plots import plot_pianoroll
 from musejax.train.mesh import DATA_AXIS, data_parallel_devices, make_mesh, replicate_tree
 from musejax.lm.sample_inputs import (DEFAULT_QPM, Run, SampleError, _encode_primer, _primer_qpm,
                                       _start_input, check_settings, config_options, corpus_piece_lengths, load_run,
-                                      primer_texture, sample_lengths, steps_per_bar)
+                                      primer_texture, reads_bars, sample_bars, sample_lengths,
+                                      steps_per_bar)
 
 __all__ = ["Run", "SampleError", "load_run", "sample", "sample_arrays", "write_samples", "write_run_samples",
            "filter_logits", "parse_mix", "plot_pianoroll", "primer_end_seconds", "corpus_piece_lengths", "sample_lengths",
@@ -101,11 +102,14 @@ def _draw_noise(key: jax.Array, shape: tuple[int, ...], mode: str) -> jax.Array:
 def _generate(model: Any, params: Any, prefix: jax.Array, style: jax.Array | None, key: jax.Array,
               temperature: jax.Array, top_p: jax.Array, threshold: jax.Array, count_temperature: jax.Array, *,
               n: int, steps: int, mode: str, top_k: int | None, use_top_p: bool, mesh: Mesh | None = None,
-              texture: jax.Array | None = None, end: jax.Array | None = None) -> jax.Array:
+              texture: jax.Array | None = None, end: jax.Array | None = None,
+              bar: jax.Array | None = None) -> jax.Array:
     """Run the model over prefix[:-1] (one scan; the primer), then sample `steps` steps starting from input
     prefix[-1] (a second scan: (carry, x) -> model.step -> sample x'). prefix (P, ...); returns (steps, n, ...).
     `texture`: (n,) texture labels for a model that reads them (None: the corpus's texture as written); `end`:
-    (n,) each sample's whole length (primer included) for a model that reads the steps left (None: unknown).
+    (n,) each sample's whole length (primer included) for a model that reads the steps left (None: unknown);
+    `bar`: (n, 2) each sample's bars (the place in the bar of its first step, steps per bar) for a model that
+    reads bar lines (None: from the first step).
 
     With a `mesh` the n samples are split over its devices (params replicated); the random draws, and so the
     samples, are the same as without it."""
@@ -114,18 +118,18 @@ def _generate(model: Any, params: Any, prefix: jax.Array, style: jax.Array | Non
             lambda a: jax.lax.with_sharding_constraint(a, NamedSharding(mesh, spec)), tree)
 
     variables = {"params": params}
-    style, texture, end = split(style), split(texture), split(end)
+    style, texture, end, bar = split(style), split(texture), split(end), split(bar)
     first = prefix.shape[0] - 1  # the index of the first input step in the whole sequence
     if prefix.shape[0] > 1:
         history = split(jnp.broadcast_to(prefix[:-1], (n, *prefix[:-1].shape)))
-        carry, _ = model.apply(variables, history, style, texture=texture, end=end, method="encode")
+        carry, _ = model.apply(variables, history, style, texture=texture, end=end, bar=bar, method="encode")
     else:
         carry = model.apply(variables, n, method="initial_carry")
     carry = split(carry)
     first_input = split(jnp.broadcast_to(prefix[-1], (n, *prefix.shape[1:])))
     nade_output = getattr(model, "output", "bernoulli") == "nade"  # a NADE draws its frames key by key
     logits_shape = (n, model.noise_width) if nade_output else jax.eval_shape(
-        lambda: model.apply(variables, carry, first_input, style, first, texture=texture, end=end,
+        lambda: model.apply(variables, carry, first_input, style, first, texture=texture, end=end, bar=bar,
                             method="step")[1]).shape
     noisy = mode in ("events", "bernoulli-frames")
     predrawn = noisy and steps * math.prod(logits_shape) <= MAX_PREDRAWN_NOISE
@@ -134,7 +138,8 @@ def _generate(model: Any, params: Any, prefix: jax.Array, style: jax.Array | Non
 
     def body(state, step_noise):
         carry, x, index = state
-        carry, logits = model.apply(variables, carry, x, style, index, texture=texture, end=end, method="step")
+        carry, logits = model.apply(variables, carry, x, style, index, texture=texture, end=end, bar=bar,
+                                    method="step")
         if noisy and not predrawn:
             step_noise = _draw_noise(step_noise, logits_shape, mode)
         if nade_output:
@@ -221,12 +226,15 @@ def sample(run: Run, n: int, steps: int | Sequence[int] | None = None, *, bars: 
     model takes `style` (a name), `mix` ({name: weight}) or neither (sample i gets style i mod S). Without a
     primer an event model starts from one silent event.
     """
-    arrays, primer_array, style_labels, textures = _sample(run, n, steps, seed, temperature, top_k, top_p,
-                                                           threshold, primer, style, mix, bars, count_temperature)
+    arrays, primer_array, style_labels, textures, bar = _sample(run, n, steps, seed, temperature, top_k, top_p,
+                                                                threshold, primer, style, mix, bars,
+                                                                count_temperature)
     qpm = DEFAULT_QPM if primer is None else _primer_qpm(primer)
     sequences = []
     for index, array in enumerate(arrays):
         ns = run.encoding.decode(array, qpm=qpm)
+        if bar is not None and primer is None:
+            write_bars(ns, *bar[index], run.encoding.steps_per_quarter, qpm)
         _describe(ns, run, index, style_labels[index], primer, primer_array, qpm, textures[index])
         sequences.append(ns)
     return sequences
@@ -261,9 +269,10 @@ def _sampling_mesh(n: int) -> Mesh | None:
 def _sample(run: Run, n: int, steps: int | Sequence[int] | None, seed: int, temperature: float, top_k: int | None,
             top_p: float | None, threshold: float | None, primer: NoteSequence | None, style: str | None,
             mix: dict[str, float] | None, bars: int | None = None, count_temperature: float | None = None
-            ) -> tuple[list[np.ndarray], np.ndarray | None, list[str], list[int | None]]:
+            ) -> tuple[list[np.ndarray], np.ndarray | None, list[str], list[int | None], np.ndarray | None]:
     """-> (whole arrays (L_i, ...) per sample, the encoded primer or None, a style label per sample, the texture
-    label each was drawn under (None for a model without one))."""
+    label each was drawn under (None for a model without one), the (n, 2) bars each was drawn in (None for a
+    model that does not read bar lines))."""
     if n < 1:
         raise SampleError(f"need n >= 1 samples, got n={n}")
     primer_array = None if primer is None else _encode_primer(run, primer)
@@ -302,19 +311,23 @@ def _sample(run: Run, n: int, steps: int | Sequence[int] | None, seed: int, temp
     inputs = (run.params, prefix, style_array, jax.random.key(seed), np.float32(temperature or 1.0),
               np.float32(1.0 if top_p is None else top_p), np.float32(0.5 if threshold is None else threshold),
               np.float32(1.0 if count_temperature is None else count_temperature))
+    bar = None  # a model that reads bar lines: each sample's, as drawn with its length, or its primer's
+    if reads_bars(run):
+        bar = sample_bars(run, n, seed=seed, primer=primer)
+        bar = np.concatenate([bar, np.repeat(bar[-1:], drawn - n, 0)])
     texture = None  # a model that reads a texture label: the corpus's texture, or the one its primer is in
     if getattr(run.model, "textures", 0):
         texture = (np.full(drawn, TEXTURE_AS_WRITTEN, np.int32) if primer_array is None
-                   else primer_texture(run, prefix, style_array, drawn))
+                   else primer_texture(run, prefix, style_array, drawn, None if bar is None else bar[0]))
     textures = [None] * n if texture is None else [int(label) for label in texture[:n]]
     end = None  # a model that reads the steps left: each sample's whole length, as asked for
     if getattr(run.model, "end_buckets", 0):
         head = len(prefix) - 1 if run.loss_kind == "bernoulli" else len(prefix)  # the start frame is not kept
         end = np.asarray(lengths + [lengths[-1]] * (drawn - n), np.int32) + head
     if mesh is not None:  # every input replicated over the mesh (on many hosts: each passes the same values)
-        inputs, texture, end = replicate_tree((inputs, texture, end), mesh)
+        inputs, texture, end, bar = replicate_tree((inputs, texture, end, bar), mesh)
     samples = _generate(run.model, *inputs, n=int(drawn), steps=int(steps), mode=mode, top_k=top_k,
-                        use_top_p=top_p is not None and top_p < 1, mesh=mesh, texture=texture, end=end)
+                        use_top_p=top_p is not None and top_p < 1, mesh=mesh, texture=texture, end=end, bar=bar)
     # (n, steps, ...) bool frames / int32 events; a multi-host job gathers every host's samples on each
     samples = np.swapaxes(process_allgather(samples, tiled=True) if jax.process_count() > 1
                           else np.asarray(samples), 0, 1)[:n]
@@ -324,7 +337,8 @@ def _sample(run: Run, n: int, steps: int | Sequence[int] | None, seed: int, temp
     else:
         arrays = np.concatenate([np.broadcast_to(prefix, (n, *prefix.shape)), samples], 1)
     cut = arrays.shape[1] - steps  # the primer (and an event model's start event) in front of every sample
-    return [arrays[i, : cut + lengths[i]] for i in range(n)], primer_array, style_labels, textures
+    bars_drawn = None if bar is None else np.asarray(bar)[:n]
+    return [arrays[i, : cut + lengths[i]] for i in range(n)], primer_array, style_labels, textures, bars_drawn
 
 
 def _describe(ns: NoteSequence, run: Run, index: int, style_label: str, primer: NoteSequence | None,

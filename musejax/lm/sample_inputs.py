@@ -14,7 +14,7 @@ from note_seq import NoteSequence
 
 from musejax.config import ConfigError
 from musejax.data.encodings import EncodingError
-from musejax.data.quantize import main_meter
+from musejax.data.quantize import main_meter, piece_bar
 from musejax.data.windows import TEXTURE_AS_WRITTEN
 from musejax.errors import UserError
 from musejax.lm.build import ApplyLM, covering
@@ -110,8 +110,37 @@ def _primer_qpm(primer: NoteSequence) -> float:
 
 def corpus_piece_lengths(run: Run) -> np.ndarray:
     """The training pieces' lengths (time steps / events) recorded with the run."""
+    return _corpus_pieces(run)[0]
+
+
+def _corpus_pieces(run: Run) -> tuple[np.ndarray, np.ndarray]:
+    """The training pieces' lengths (N,) and bars (N, 2) (phase, steps per bar; (0, 0) where not recorded)."""
     lengths = np.asarray(run.meta.get("piece_lengths") or [], np.int64)
-    return lengths[lengths > 0] if len(lengths) else np.array([FALLBACK_STEPS], np.int64)
+    bars = np.asarray(run.meta.get("piece_bars") or [], np.int64).reshape(-1, 2)
+    if len(bars) != len(lengths):
+        bars = np.zeros((len(lengths), 2), np.int64)
+    if not len(lengths):
+        return np.array([FALLBACK_STEPS], np.int64), np.zeros((1, 2), np.int64)
+    return lengths[lengths > 0], bars[lengths > 0]
+
+
+def _drawn_pieces(run: Run, n: int, seed: int) -> np.ndarray:
+    """Indices (n,) into `_corpus_pieces`: the training pieces whose length (and bars) n samples take."""
+    return np.random.default_rng([seed, 1]).choice(len(_corpus_pieces(run)[0]), size=n)
+
+
+def reads_bars(run: Run) -> bool:
+    """Whether the run's model reads the place in the bar from bar lines (config.model.bar_lines)."""
+    return bool(getattr(run.model, "bar_lines", False) and getattr(run.model, "position_period", 0))
+
+
+def sample_bars(run: Run, n: int, *, seed: int = 0, primer: NoteSequence | None = None) -> np.ndarray:
+    """(n, 2) int32 bars of n samples (the place in the bar of their first step, steps per bar; (0, 0): not
+    known): a primer's own (`quantize.piece_bar`), else those of the training piece each length was drawn from."""
+    if primer is not None:
+        return np.tile(np.asarray(piece_bar(primer, getattr(run.encoding, "steps_per_quarter", None)), np.int32),
+                       (n, 1))
+    return _corpus_pieces(run)[1][_drawn_pieces(run, n, seed)].astype(np.int32)
 
 
 def steps_per_bar(run: Run, primer: NoteSequence | None = None) -> int:
@@ -131,8 +160,11 @@ def sample_lengths(run: Run, n: int, *, seed: int = 0, bars: int | None = None, 
     if bars is not None:
         if bars < 1:
             raise SampleError(f"bars must be >= 1, got {bars}")
+        if primer is None and reads_bars(run):  # each sample in the meter of the piece it takes its bars from
+            per_bar = sample_bars(run, n, seed=seed)[:, 1]
+            return [bars * int(steps or steps_per_bar(run)) for steps in per_bar]
         return [bars * steps_per_bar(run, primer)] * n
-    drawn = np.random.default_rng([seed, 1]).choice(corpus_piece_lengths(run), size=n)
+    drawn = corpus_piece_lengths(run)[_drawn_pieces(run, n, seed)]
     if primer_steps:
         try:
             floor = MIN_CONTINUATION_BARS * steps_per_bar(run, primer)
@@ -142,12 +174,13 @@ def sample_lengths(run: Run, n: int, *, seed: int = 0, bars: int | None = None, 
     return [int(x) for x in drawn]
 
 
-def primer_texture(run: Run, prefix: np.ndarray, style: np.ndarray | None, n: int) -> np.ndarray:
+def primer_texture(run: Run, prefix: np.ndarray, style: np.ndarray | None, n: int,
+                   bar: np.ndarray | None = None) -> np.ndarray:
     """(n,) texture labels for continuing a primer with a model that reads one (config.data.texture_shift_rate):
     per sample (style), the most probable label given the primer: TEXTURE_AS_WRITTEN (the corpus's texture) or
     that of a shift the model was trained with (a melody alone, a melody over chords, ...), each weighted by its
     share of the training windows. prefix: the start frame and the primer's frames (P, ...); the primer is scored
-    once per label and distinct style."""
+    once per label and distinct style, in its bars (`bar` (2,), as `sample_bars`; None: not known)."""
     data = run.config.data
     shifts = texture_shift_names(data, run.loss_kind)
     names = tuple(dict.fromkeys(shifts))
@@ -165,6 +198,8 @@ def primer_texture(run: Run, prefix: np.ndarray, style: np.ndarray | None, n: in
     batch = {"inputs": inputs, "targets": targets, "mask": np.ones(inputs.shape[:2], np.float32),
              "style": None if styles is None else np.concatenate([styles] * len(labels)),
              "texture": np.repeat(labels, rows)}
+    if bar is not None:
+        batch["bar"] = np.tile(np.asarray(bar, np.int32), (len(inputs), 1))
     logits = covering(ApplyLM(run.model, styles is not None), targets)(run.params, batch, train=False, rng=None)
     nll = np.asarray(row_nll_sums(logits, targets, batch["mask"], "bernoulli")[0]).reshape(len(labels), rows)
     return labels[np.argmax(log_prior[:, None] - nll, axis=0)][which]

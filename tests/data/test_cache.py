@@ -58,12 +58,17 @@ def test_array_file_round_trip_and_empty(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     arrays = [rng.random((n, 2, 5)) < 0.3 for n in (3, 0, 7)]
     path = tmp_path / "a.npz"
-    cache.write_arrays(path, arrays, ["a", "b", "c"], ["x", None, "y"], {"kind": "encoded"})
-    meta, back, ids, styles = cache.read_arrays(path)
+    cache.write_arrays(path, arrays, ["a", "b", "c"], ["x", None, "y"], {"kind": "encoded"},
+                       [(12, 16), (0, 0), (0, 12)])
+    meta, back, ids, styles, bars = cache.read_arrays(path)
     assert meta["kind"] == "encoded" and ids == ["a", "b", "c"] and styles == ["x", None, "y"]
     assert all(a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b) for a, b in zip(arrays, back))
+    assert bars.tolist() == [[12, 16], [0, 0], [0, 12]]
+    cache.write_arrays(path, arrays, ["a", "b", "c"], ["x", None, "y"], {})  # no bars given: unknown
+    assert cache.read_arrays(path)[4].tolist() == [[0, 0]] * 3
     cache.write_arrays(path, [], [], [], {})
-    assert cache.read_arrays(path)[1:] == ([], [], [])
+    meta, back, ids, styles, bars = cache.read_arrays(path)
+    assert (back, ids, styles, bars.shape) == ([], [], [], (0, 2))
 
 
 @pytest.mark.parametrize("damage", ["truncate", "garbage"])

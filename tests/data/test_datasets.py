@@ -245,6 +245,12 @@ def test_build_dataset_on_every_format_splits_whole_pieces(music_files, tmp_path
     assert all(split == split_of(piece_id, 0.3, 0.3) for piece_id, split in where.items())
     assert dataset.report.n_loaded == len(where) and dataset.report.failures  # the broken/silent tunes
     assert all(p.array.shape[1:] == (88,) and p.array.any() for pieces in dataset.splits.values() for p in pieces)
+    bars = {p.id: p.bar for pieces in dataset.splits.values() for p in pieces}  # (phase, steps per bar)
+    assert bars[f"{name}/duet.musicxml"] == (0, 8)  # 2/4 from its first step, at 4 steps a quarter
+    again = build_dataset(str(tmp_path), "pianoroll", cache_dir=cache_dir, workers=1, progress=False,
+                          valid_fraction=0.3, test_fraction=0.3)
+    assert set(again.cache_status.values()) == {"encoded"}
+    assert {p.id: p.bar for pieces in again.splits.values() for p in pieces} == bars  # kept by the cache
 
 
 def test_corpus_all_means_every_bundled_corpus() -> None:

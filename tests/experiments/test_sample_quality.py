@@ -174,13 +174,21 @@ def test_test_primers_are_the_first_halves_the_baseline_compares(sample_quality)
     roll = np.zeros((64, 88), bool)  # four 4/4 bars: a C held for two bars, then an E
     roll[:32, 60 - 21] = True
     roll[32:, 64 - 21] = True
-    items = [("corpus/a.mid", roll)]
+    items = [("corpus/a.mid", roll, (0, 0))]
     test = sample_quality.decoded_pieces(encoding, items, 4)
     (primer,) = sample_quality.first_half_primers(encoding, items, test)
     assert primer.id == "corpus/a.mid (first half)"
     assert encoding.encode(primer).tolist() == roll[:32].tolist()
     half = sample_quality.halves(test[0])
     assert half["key_first"] == "C major" and half["pitch_class_distance"] == 1.0 and not half["key_agrees"]
+    # a piece with a quarter's pickup keeps its bar lines: halved at the bar line nearest its middle (step 36 of
+    # 68), the first half's meters those of the score (a 1/4 pickup, then 4/4)
+    pickup = np.concatenate([roll[:4], roll])
+    test = sample_quality.decoded_pieces(encoding, [("corpus/b.mid", pickup, (12, 16))], 4)
+    assert test[0].bar_start.tolist()[:3] == [0, 4, 20]
+    (primer,) = sample_quality.first_half_primers(encoding, [("corpus/b.mid", pickup, (12, 16))], test)
+    assert encoding.encode(primer).tolist() == pickup[:36].tolist()
+    assert [(s.numerator, s.denominator) for s in primer.time_signatures] == [(1, 4), (4, 4)]
 
 
 def test_against_valid_judges_by_the_valid_split(sample_quality, runs, tmp_path):

@@ -100,6 +100,33 @@ def test_position_input_step_by_step_and_across_a_split_sequence():
         model.apply(variables, state, x[:, 0], method="step")
 
 
+def test_place_in_the_bar_counts_from_bar_lines_step_by_step():
+    """bar_lines: the place of input t is (t + phase) mod steps per bar (mod the period again); a row (0, 0) is not
+    known and counts from the first step, as does a model without bar_lines, which ignores `bar`."""
+    model = PianoRollLM(hidden=12, position_period=16, bar_lines=True)
+    x = _rolls(3, 7)
+    variables = _init(model, x)
+    bar = jnp.array([[12, 16], [10, 12], [0, 0]])  # a quarter's pickup in 4/4; 3/4 two beats in; not known
+    index = jnp.arange(7)[:, None]
+    places = model.apply(variables, jnp.zeros((7, 3, 0)), index, bar, method="_with_position").argmax(-1).T
+    np.testing.assert_array_equal(places, [[12, 13, 14, 15, 0, 1, 2], [10, 11, 0, 1, 2, 3, 4], [0, 1, 2, 3, 4, 5, 6]])
+    _, logits = _apply(model, variables, x, method="encode", bar=bar)
+    step = jax.jit(lambda c, xt, t: model.apply(variables, c, xt, None, t, bar=bar, method="step"))
+    state, stepped = model.apply(variables, 3, method="initial_carry"), []
+    for t in range(x.shape[1]):
+        state, out = step(state, x[:, t], t)
+        stepped.append(out)
+    np.testing.assert_allclose(jnp.stack(stepped, 1), logits, rtol=1e-5, atol=1e-5)
+    _, plain = _apply(model, variables, x, method="encode")
+    np.testing.assert_allclose(logits[2], plain[2], rtol=1e-5, atol=1e-5)  # (0, 0): from the first step
+    assert not np.allclose(logits[0], plain[0], atol=1e-4)  # the bar is read
+    _, shifted = _apply(model, variables, x, method="encode", bar=bar, position_offset=4)  # a pickup piece 4 on
+    _, moved = _apply(model, variables, x, method="encode", bar=bar.at[0, 0].set(0))
+    np.testing.assert_allclose(shifted[0], moved[0], rtol=1e-5, atol=1e-5)
+    unaware = PianoRollLM(hidden=12, position_period=16)
+    np.testing.assert_allclose(_apply(unaware, variables, x, bar=bar), plain, rtol=1e-5, atol=1e-5)
+
+
 def test_steps_left_input_counts_down_in_buckets_step_by_step_and_defaults_to_far():
     model = PianoRollLM(hidden=12, end_buckets=3, end_bucket_steps=2)
     x, end = _rolls(2, 9), jnp.array([9, 4])

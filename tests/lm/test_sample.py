@@ -239,6 +239,40 @@ def write_primer(path: Path, qpm: float = 90.0) -> note_seq.NoteSequence:
     return ns
 
 
+def test_samples_take_the_bars_of_the_piece_their_length_comes_from():
+    """A model that reads bar lines: each free sample is drawn in the bars (pickup and meter) of the training piece
+    its length is drawn from, and written with them (read back by piece_bar); `bars` counts bars of that meter;
+    the step loop sees the same places in the bar."""
+    from musejax.data.quantize import piece_bar
+
+    model = PianoRollLM(features=88, hidden=8, cell="gru", impl="xla", position_period=16, bar_lines=True)
+    params = model.init(jax.random.key(0), jnp.zeros((1, 2, 88)))["params"]
+    params["readout"]["bias"] = jax.random.normal(jax.random.key(1), (88,))
+    run = Run(model=model, params=params, encoding=PianoRollEncoding(), loss_kind="bernoulli",
+              meta={"piece_lengths": [20, 30], "piece_bars": [[12, 16], [4, 12]]})
+    by_length = {20: (12, 16), 30: (4, 12)}
+    seen = set()
+    for ns in sample(run, 6, seed=2):
+        steps = len(PianoRollEncoding().encode(ns)) if ns.notes else None
+        bar = piece_bar(ns, 4)
+        seen.add(bar)
+        assert bar in by_length.values() and (steps is None or steps <= max(by_length))
+        assert ns.total_time == pytest.approx([n for n, b in by_length.items() if b == bar][0] * 0.125)
+    assert seen == set(by_length.values())
+    per_bar = {ns.total_time / 2 / 0.125: piece_bar(ns, 4)[1] for ns in sample(run, 6, bars=2, seed=2)}
+    assert all(steps == bar for steps, bar in per_bar.items())  # two bars of 16 or of 12 steps
+    drawn = sampling.sample_bars(run, 2, seed=5)
+    greedy = sample_arrays(run, 2, 12, seed=5, temperature=0.0)
+    variables = {"params": run.params}
+    for row in range(2):
+        carry, x = model.apply(variables, 1, method="initial_carry"), jnp.zeros((1, 88))
+        for t in range(12):
+            carry, logits = model.apply(variables, carry, x, None, t, bar=jnp.asarray(drawn[row:row + 1]),
+                                        method="step")
+            x = (logits > 0).astype(jnp.float32)
+            np.testing.assert_array_equal(np.asarray(x[0], bool), greedy[row, t])
+
+
 def test_primer_with_a_pickup_keeps_its_bar_lines(tmp_path):
     """A primer in 3/4 with a quarter's pickup (a 1/4 bar first, as scores are read): the continuation keeps both
     meters at the sample's tempo, and bars are 3/4 bars (not the pickup's)."""

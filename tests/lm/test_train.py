@@ -55,6 +55,29 @@ def test_categorical_nll_matches_log_softmax():
     np.testing.assert_allclose(float(nll_sum), expected, rtol=1e-5)
 
 
+def test_windows_know_their_place_in_the_bar_and_batches_carry_it():
+    """Each window's bar: its piece's phase moved on by the window's start (bars of 16 with a 12-step pickup:
+    windows at 0, 8, 16, 24 start at 12, 4, 12, 4), steps per bar kept; (0, 0) stays unknown; through the
+    training stream (shuffled, grouped by length) and the evaluation batches (padding rows unknown)."""
+    config = tiny_config()  # training windows of 16 steps every 8, evaluation windows of 32
+    rolls = [np.zeros((n, 88), bool) for n in (40, 10, 20)]
+    splits = {"train": (rolls[:2], [0, 0]), "valid": (rolls[2:], [0]), "test": (rolls[1:2], [0])}
+    bars = {"train": [(12, 16), (0, 0)], "valid": [(2, 12)], "test": [(0, 0)]}
+    data = windows_from_arrays(config.data, make_encoding(config.data), splits, ["bach"], "zeros", bars)
+    np.testing.assert_array_equal(data.train.bar, [[12, 16], [4, 16], [12, 16], [4, 16], [0, 0]])
+    assert data.piece_bars == [(12, 16), (0, 0)]
+    batch = eval_batches(data.valid, 2, data.loss_kind)[0]
+    np.testing.assert_array_equal(batch["bar"], [[2, 12], [0, 0]])
+    by_end = {40: [12, 16], 32: [4, 16], 24: [12, 16], 16: [4, 16], 10: [0, 0]}
+    for bucket in (0, 8):
+        first = next(TrainBatches(data, 4, 0, 0, length_bucket=bucket).from_step(0))
+        assert [by_end[int(end)] for end in first["end"]] == first["bar"].tolist()
+    assert windows_from_arrays(config.data, make_encoding(config.data), splits, ["bach"]).train.bar is None
+    np.testing.assert_array_equal(lm_batch(data.train.windows, data.train.mask, data.train.style, "bernoulli")["bar"],
+                                  0)
+    assert build_lm(config, data_meta(data)).model.bar_lines and data_meta(data)["piece_bars"] == [[12, 16], [0, 0]]
+
+
 def test_windows_know_the_steps_to_their_pieces_end_and_batches_carry_them():
     config = tiny_config()  # training windows of 16 steps every 8, evaluation windows of 32
     rolls = [np.zeros((n, 88), bool) for n in (40, 10, 20)]
