@@ -56,6 +56,17 @@ def _step_all(model, variables, x, style):
     return carry, jnp.stack(logits, axis=1)
 
 
+def _stepped_at_positions(model, variables, x, **inputs):
+    """Feed x one step at a time through `step` with each step's index as its position (and `inputs`, e.g. end=,
+    bar=); return the stacked outputs (B, T, ...)."""
+    step = jax.jit(lambda c, xt, t: model.apply(variables, c, xt, None, t, method="step", **inputs))
+    state, stepped = model.apply(variables, x.shape[0], method="initial_carry"), []
+    for t in range(x.shape[1]):
+        state, out = step(state, x[:, t], t)
+        stepped.append(out)
+    return jnp.stack(stepped, 1)
+
+
 @pytest.mark.parametrize("cell", CELLS)
 def test_piano_roll_step_by_step_equals_full_sequence(cell):
     model = PianoRollLM(cell=cell, **SMALL)
@@ -81,12 +92,7 @@ def test_position_input_step_by_step_and_across_a_split_sequence():
     variables = _init(model, x)
     assert variables["params"]["rnn"]["layer_0"]["w_x"].shape == (88 + 4, 36)
     carry, logits = _apply(model, variables, x, method="encode")
-    step = jax.jit(lambda c, xt, t: model.apply(variables, c, xt, None, t, method="step"))
-    state, stepped = model.apply(variables, 2, method="initial_carry"), []
-    for t in range(x.shape[1]):
-        state, out = step(state, x[:, t], t)
-        stepped.append(out)
-    np.testing.assert_allclose(jnp.stack(stepped, 1), logits, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(_stepped_at_positions(model, variables, x), logits, rtol=1e-5, atol=1e-5)
     # a continuation counts on from where its first part stopped
     first_carry, first = _apply(model, variables, x[:, :3], method="encode")
     _, rest = _apply(model, variables, x[:, 3:], method="encode", initial_carry=first_carry, position_offset=3)
@@ -97,7 +103,7 @@ def test_position_input_step_by_step_and_across_a_split_sequence():
     _, wrapped = _apply(model, variables, x, method="encode", position_offset=4)  # a whole period on: the same
     np.testing.assert_allclose(wrapped, logits, rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="position"):
-        model.apply(variables, state, x[:, 0], method="step")
+        model.apply(variables, model.apply(variables, 2, method="initial_carry"), x[:, 0], method="step")
 
 
 def test_place_in_the_bar_counts_from_bar_lines_step_by_step():
@@ -111,12 +117,7 @@ def test_place_in_the_bar_counts_from_bar_lines_step_by_step():
     places = model.apply(variables, jnp.zeros((7, 3, 0)), index, bar, method="_with_position").argmax(-1).T
     np.testing.assert_array_equal(places, [[12, 13, 14, 15, 0, 1, 2], [10, 11, 0, 1, 2, 3, 4], [0, 1, 2, 3, 4, 5, 6]])
     _, logits = _apply(model, variables, x, method="encode", bar=bar)
-    step = jax.jit(lambda c, xt, t: model.apply(variables, c, xt, None, t, bar=bar, method="step"))
-    state, stepped = model.apply(variables, 3, method="initial_carry"), []
-    for t in range(x.shape[1]):
-        state, out = step(state, x[:, t], t)
-        stepped.append(out)
-    np.testing.assert_allclose(jnp.stack(stepped, 1), logits, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(_stepped_at_positions(model, variables, x, bar=bar), logits, rtol=1e-5, atol=1e-5)
     _, plain = _apply(model, variables, x, method="encode")
     np.testing.assert_allclose(logits[2], plain[2], rtol=1e-5, atol=1e-5)  # (0, 0): from the first step
     assert not np.allclose(logits[0], plain[0], atol=1e-4)  # the bar is read
@@ -140,18 +141,14 @@ def test_steps_left_input_counts_down_in_buckets_step_by_step_and_defaults_to_fa
     np.testing.assert_array_equal(model.apply(variables, jnp.zeros((9, 2, 0)), index, None, method="_with_end")
                                   .argmax(-1), 3)
     carry, logits = _apply(model, variables, x, method="encode", end=end)
-    step = jax.jit(lambda c, xt, t: model.apply(variables, c, xt, None, t, end=end, method="step"))
-    state, stepped = model.apply(variables, 2, method="initial_carry"), []
-    for t in range(x.shape[1]):
-        state, out = step(state, x[:, t], t)
-        stepped.append(out)
-    np.testing.assert_allclose(jnp.stack(stepped, 1), logits, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(_stepped_at_positions(model, variables, x, end=end), logits, rtol=1e-5, atol=1e-5)
     # the input is read; an end beyond the last bucket is the same as none
     assert not np.allclose(_apply(model, variables, x, end=end + 2), logits, atol=1e-4)
     np.testing.assert_allclose(_apply(model, variables, x, end=jnp.array([20, 20])), _apply(model, variables, x),
                                rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="position"):
-        model.apply(variables, state, x[:, 0], end=end, method="step")
+        model.apply(variables, model.apply(variables, 2, method="initial_carry"), x[:, 0], end=end,
+                    method="step")
 
 
 def test_transposition_input_joins_every_step_and_defaults_to_the_keys_as_written():
