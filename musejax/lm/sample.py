@@ -311,10 +311,10 @@ def _sample(run: Run, n: int, steps: int | Sequence[int] | None, seed: int, temp
     inputs = (run.params, prefix, style_array, jax.random.key(seed), np.float32(temperature or 1.0),
               np.float32(1.0 if top_p is None else top_p), np.float32(0.5 if threshold is None else threshold),
               np.float32(1.0 if count_temperature is None else count_temperature))
-    bar = None  # a model that reads bar lines: each sample's, as drawn with its length, or its primer's
+    bar = bars_drawn = None  # a model that reads bar lines: each sample's, drawn with its length, or its primer's
     if reads_bars(run):
-        bar = sample_bars(run, n, seed=seed, primer=primer)
-        bar = np.concatenate([bar, np.repeat(bar[-1:], drawn - n, 0)])
+        bars_drawn = sample_bars(run, n, seed=seed, primer=primer)
+        bar = np.concatenate([bars_drawn, np.repeat(bars_drawn[-1:], drawn - n, 0)])
     texture = None  # a model that reads a texture label: the corpus's texture, or the one its primer is in
     if getattr(run.model, "textures", 0):
         texture = (np.full(drawn, TEXTURE_AS_WRITTEN, np.int32) if primer_array is None
@@ -337,7 +337,6 @@ def _sample(run: Run, n: int, steps: int | Sequence[int] | None, seed: int, temp
     else:
         arrays = np.concatenate([np.broadcast_to(prefix, (n, *prefix.shape)), samples], 1)
     cut = arrays.shape[1] - steps  # the primer (and an event model's start event) in front of every sample
-    bars_drawn = None if bar is None else np.asarray(bar)[:n]
     return [arrays[i, : cut + lengths[i]] for i in range(n)], primer_array, style_labels, textures, bars_drawn
 
 
