@@ -10,7 +10,8 @@ Without --run it trains `--config` (default `lm`, what `musejax train` trains) o
 samples --n whole pieces (lengths drawn from its training pieces, settings from its config.sample) and
 everything is compared with the TEST pieces of the run's own split (rebuilt from its config.data as training
 built it). Both sides are the run's encoded arrays decoded with its encoding, so samples and real pieces look
-alike (one merged part; a piano-roll without onsets joins repeated notes) and differ only in their music.
+alike (one merged part; a piano-roll without onsets joins repeated notes; each barred as its score, or as the
+sample was drawn: meter and pickup) and differ only in their music.
   - Quality: every per-piece metric's overlap area (musejax/evaluate/metrics.py, `compare_values`) and every
     Yang & Lerch feature's OA (distributions.py), as `musejax evaluate` computes them. The real-vs-real
     baseline compares random subsets of the TRAINING pieces, as many as samples, with the same test pieces
