@@ -25,10 +25,10 @@ Style, when n_styles > 0, is either int ids (B,) or mixture weights (B, n_styles
 its embedding `weights @ style_table` is concatenated to every input step. Ids and one-hot weights are identical.
 
 Methods (all usable as `model.apply(variables, ..., method=...)`; params passed explicitly, nothing hidden):
-  __call__(x, style=None, *, targets=None, deterministic=True, initial_carry=None, position_offset=0,
-           transpose=None, texture=None, end=None, bar=None) -> logits (B, T, ...)
-  encode(x, style=None, *, ...same) -> (carry, logits)   carry after the last step; a NADE model needs `targets`
-      (B, T, *frame) for logits and gives None without them
+  __call__(x, style=None, **options) -> logits (B, T, ...): encode's, without the carry
+  encode(x, style=None, *, targets=None, deterministic=True, initial_carry=None, position_offset=0,
+         transpose=None, texture=None, end=None, bar=None) -> (carry, logits)   carry after the last step; a
+      NADE model needs `targets` (B, T, *frame) for logits and gives None without them
   initial_carry(batch_size) -> carry   (tuple over layers of h (B, H), or (h, c) for LSTM)
   step(carry, x_t, style=None, position=None, transpose=None, texture=None, end=None, bar=None) -> (carry, out_t)
       one step, no dropout; x_t (B, *frame) or tokens (B,), `position` its index in the sequence; out_t is the
@@ -133,8 +133,7 @@ class _RecurrentLM(nn.Module):
         return jnp.dot(style.astype(self.style_table.dtype), self.style_table)
 
     def _with_position(self, features: Array, index: Array, bar: Array | None = None) -> Array:
-        """features (..., B, I), input indices broadcastable to (..., B) and `bar` (B, 2) -> (..., B, I +
-        position_period): the place in the bar (module docstring)."""
+        """features (..., B, I), indices (..., B), `bar` (B, 2) -> (..., B, I + position_period): + bar place."""
         if not (period := self.position_period):
             return features
         place = jnp.asarray(index)

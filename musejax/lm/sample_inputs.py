@@ -124,9 +124,11 @@ def _corpus_pieces(run: Run) -> tuple[np.ndarray, np.ndarray]:
     return lengths[lengths > 0], bars[lengths > 0]
 
 
-def _drawn_pieces(run: Run, n: int, seed: int) -> np.ndarray:
-    """Indices (n,) into `_corpus_pieces`: the training pieces whose length (and bars) n samples take."""
-    return np.random.default_rng([seed, 1]).choice(len(_corpus_pieces(run)[0]), size=n)
+def _drawn_pieces(run: Run, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Lengths (n,) and bars (n, 2) of the training pieces n samples take theirs from (seeded draws)."""
+    lengths, bars = _corpus_pieces(run)
+    drawn = np.random.default_rng([seed, 1]).choice(len(lengths), size=n)
+    return lengths[drawn], bars[drawn]
 
 
 def reads_bars(run: Run) -> bool:
@@ -140,7 +142,7 @@ def sample_bars(run: Run, n: int, *, seed: int = 0, primer: NoteSequence | None 
     if primer is not None:
         return np.tile(np.asarray(piece_bar(primer, getattr(run.encoding, "steps_per_quarter", None)), np.int32),
                        (n, 1))
-    return _corpus_pieces(run)[1][_drawn_pieces(run, n, seed)].astype(np.int32)
+    return _drawn_pieces(run, n, seed)[1].astype(np.int32)
 
 
 def steps_per_bar(run: Run, primer: NoteSequence | None = None) -> int:
@@ -164,7 +166,7 @@ def sample_lengths(run: Run, n: int, *, seed: int = 0, bars: int | None = None, 
             per_bar = sample_bars(run, n, seed=seed)[:, 1]
             return [bars * int(steps or steps_per_bar(run)) for steps in per_bar]
         return [bars * steps_per_bar(run, primer)] * n
-    drawn = corpus_piece_lengths(run)[_drawn_pieces(run, n, seed)]
+    drawn = _drawn_pieces(run, n, seed)[0]
     if primer_steps:
         try:
             floor = MIN_CONTINUATION_BARS * steps_per_bar(run, primer)
