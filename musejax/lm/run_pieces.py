@@ -19,9 +19,9 @@ def run_split_arrays(data: Any, encoding: Any, *, progress: bool = False
     """(piece id, encoded array, bars: (phase, steps per bar), (0, 0) if not known) per split, exactly the pieces
     training used (musejax/lm/data.py: build_dataset with config.data's corpus, cache and fractions, then the
     first data.max_pieces per split)."""
-    if data.corpus.endswith((".pickle", ".pkl", ".json")):
-        from musejax.data.bl2012 import load_bl2012
+    from musejax.data.bl2012 import SUFFIXES, load_bl2012
 
+    if data.corpus.endswith(SUFFIXES):  # a BL2012 file (.pickle / .json / .mat), as load_lm_data reads it
         name = Path(data.corpus).name
         splits = {split: [(f"{name}/{split}/{i}", np.asarray(r, bool), (0, 0)) for i, r in enumerate(rolls) if len(r)]
                   for split, rolls in load_bl2012(data.corpus).items()}

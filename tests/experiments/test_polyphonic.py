@@ -77,9 +77,11 @@ def test_every_layout_loads_the_same_rolls(tmp_path, suffix):
 
 
 def test_mat_column_cells_and_training_data(tmp_path):
-    """A column cell array (n x 1) reads as a row one does; `load_lm_data` takes a .mat corpus."""
+    """A column cell array (n x 1) reads as a row one does; `load_lm_data` takes a .mat corpus, and so does
+    `run_split_arrays` (a run's pieces for sample_quality.py and the sampler's copy check)."""
     from musejax.lm.config import resolve_config
-    from musejax.lm.data import load_lm_data
+    from musejax.lm.data import load_lm_data, make_encoding
+    from musejax.lm.run_pieces import run_split_arrays
 
     splits = _splits(1)
     path = tmp_path / "column.mat"
@@ -88,6 +90,9 @@ def test_mat_column_cells_and_training_data(tmp_path):
         np.testing.assert_array_equal(got, want)
     data = load_lm_data(resolve_config("polyphonic:tiny", [f"--config.data.corpus={path}"]).data, progress=False)
     assert data.valid.mask.sum() == sum(len(r) for r in splits["valid"]) and data.feature_shape == (88,)
+    config = resolve_config("polyphonic:tiny", [f"--config.data.corpus={path}"]).data
+    items = run_split_arrays(config, make_encoding(config))
+    assert [array.tolist() for _, array, _ in items["test"]] == [r.tolist() for r in splits["test"]]
 
 
 def _bad_mat(path: Path, **overrides) -> Path:
