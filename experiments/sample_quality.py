@@ -36,6 +36,7 @@ Writes sample_quality.md and sample_quality.json to --out (and the samples as MI
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
@@ -265,7 +266,7 @@ def evaluate_run(run: Any, args: argparse.Namespace, out: Path, label: str) -> d
     """Sample the run (a musejax.lm.sample.Run), evaluate against its test pieces, continue the primers."""
     from musejax.evaluate.continuation import summarize_passages
     from musejax.midi.meta import write_midi
-    from musejax.lm.sample import sample
+    from musejax.lm.sample import CopyReport, sample
     from musejax.lm.sample_inputs import config_options
 
     progress, run_dir, spq = args.progress, run.run_dir, args.steps_per_quarter
@@ -274,9 +275,10 @@ def evaluate_run(run: Any, args: argparse.Namespace, out: Path, label: str) -> d
     test = decoded_pieces(run.encoding, held_out, spq, desc=f"{args.against} pieces", progress=progress)
     train = decoded_pieces(run.encoding, items["train"], spq, desc="training pieces", progress=progress)
     options = config_options(run.config, temperature=args.temperature, top_p=args.top_p,
-                             count_temperature=args.count_temperature)
+                             count_temperature=args.count_temperature, max_copy_bars=args.max_copy_bars)
     started = time.perf_counter()
-    sequences = sample(run, args.n, seed=args.seed, **options)
+    copy_check = CopyReport()
+    sequences = sample(run, args.n, seed=args.seed, copy_report=copy_check, **options)
     sample_seconds = time.perf_counter() - started
     for index, ns in enumerate(sequences):
         write_midi(ns, out / f"samples-{label}" / f"sample_{index:03d}.mid")
@@ -294,6 +296,7 @@ def evaluate_run(run: Any, args: argparse.Namespace, out: Path, label: str) -> d
                                             "n_test": len(test), "n_baseline": len(subsets[0]),
                                             "baseline_draws": len(subsets)},
         "sampling": dict(options, n=args.n, seed=args.seed, seconds=round(sample_seconds, 1)),
+        "copy_check": dict(dataclasses.asdict(copy_check), summary=copy_check.summary()),
         "samples": {"n": len(sequences), "n_evaluated": len(samples), "silent": empty,
                     "length_quarters": [p.n_steps / spq for p in samples]},
     }
@@ -349,7 +352,7 @@ def _ratio(entry: dict[str, Any]) -> str:
 def _settings(sampling: dict[str, Any]) -> str:
     """A model's sampling options as the report names them, e.g. "temperature 1, top-p 0.9, count temperature 1.1"."""
     names = {"temperature": "temperature", "top_k": "top-k", "top_p": "top-p", "threshold": "threshold",
-             "count_temperature": "count temperature"}
+             "count_temperature": "count temperature", "max_copy_bars": "copy check (bars)"}
     return ", ".join(f"{label} {sampling[key]:g}" for key, label in names.items() if sampling.get(key) is not None)
 
 
@@ -420,6 +423,8 @@ def to_markdown(result: dict[str, Any]) -> str:
     for name, row in rows:
         lines.append(f"| {name} | {_fmt(row['longest_span_bars'], 2)} | {row['longest_notes_max']} | "
                      f"{_fmt(row['share_copying_min_bars'])} | {_fmt(row['meets_target'])} |")
+    lines += [""] + [f"- {m}, the sampler's {models[m]['copy_check']['summary']}" for m in labels
+                     if models[m].get("copy_check")]
     continued = [m for m in labels if models[m]["continuation"]]
     if continued:
         section = models[continued[0]]["continuation"]
@@ -466,6 +471,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--count-temperature", type=float, default=None,
                         help="temperature of a counting NADE's note count (default: the run's "
                              "config.sample.count_temperature; runs saved before it: 1)")
+    parser.add_argument("--max-copy-bars", type=float, default=None,
+                        help="the sampler draws again a sample that copies this many bars of a training piece; 0 = "
+                             "off (default: the run's config.sample.max_copy_bars; runs saved before it: off)")
     parser.add_argument("--baseline-draws", type=int, default=BASELINE_DRAWS,
                         help=f"random training subsets averaged for the baseline (default {BASELINE_DRAWS})")
     parser.add_argument("--target", type=float, default=TARGET_RATIO, help="target OA ratio (default 0.80)")

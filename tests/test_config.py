@@ -151,7 +151,8 @@ def test_a_saved_run_reloads_from_its_own_config_json_without_its_config_module(
     added = {key: sample.pop(key) for key in list(sample) if key not in values["sample"]}
     # keys added since: the values those runs sampled with
     assert added == ({} if kind == "style" else {"board_n": 0, "board_metrics_every": 5} if kind == "gan" else
-                     {"board_n": 0, "board_steps": 64, "board_metrics_every": 5, "count_temperature": 1.0})
+                     {"board_n": 0, "board_steps": 64, "board_metrics_every": 5, "count_temperature": 1.0,
+                      "max_copy_bars": 0.0})
     if kind == "lm":  # the note count, the place in the bar, ... came later: a run from before reloads without them
         model, data = reloaded["model"], reloaded["data"]
         assert {key: model.pop(key) for key in list(model) if key not in values["model"]} == {

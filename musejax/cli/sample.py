@@ -36,6 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "rests and thin or full chords; default: the run's config.sample.count_temperature)")
     parser.add_argument("--threshold", type=float, default=None,
                         help="piano-roll models: a key sounds if p > threshold (default: Bernoulli sampling)")
+    parser.add_argument("--max-copy-bars", type=float, default=None, metavar="BARS",
+                        help="a sample that copies this many bars of a training piece is drawn again; 0 = no check "
+                             "(default: the run's config.sample.max_copy_bars; continuations are not checked)")
     parser.add_argument("--seed", type=int, default=0, help="same seed and settings -> same samples")
     parser.add_argument("--primer", type=Path, default=None, metavar="FILE",
                         help="MIDI/MusicXML/ABC piece to continue from its end (output = primer + continuation)")
@@ -65,13 +68,18 @@ def run(args: argparse.Namespace) -> int:
     run_ = sampling.load_run(args.run, checkpoint if not checkpoint.isdigit() else int(checkpoint))
     out_dir = args.out or args.run / "samples"
     options = sampling.config_options(run_.config, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-                                      threshold=args.threshold, count_temperature=args.count_temperature)
+                                      threshold=args.threshold, count_temperature=args.count_temperature,
+                                      max_copy_bars=args.max_copy_bars)
+    report = sampling.CopyReport()
     paths = sampling.write_samples(run_, out_dir, n=args.n, steps=args.steps, bars=args.bars, seed=args.seed,
-                                   primer=primer, style=args.style, mix=mix, audio=renderer, **options)
+                                   primer=primer, style=args.style, mix=mix, audio=renderer, copy_report=report,
+                                   **options)
     if jax.process_index() != 0:
         return 0
     kinds = "MIDI + PNG + WAV" if renderer is not None else "MIDI + PNG"
     print(f"wrote {len(paths)} samples ({kinds}) to {out_dir}: {paths[0].name} .. {paths[-1].name}")
+    if report.max_bars:
+        print(report.summary())
     if primer is not None:
         length = (f"{args.steps} steps" if args.steps else f"{args.bars} bars" if args.bars
                   else "to the length of a corpus piece")

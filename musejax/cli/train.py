@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     import jax
 
     from musejax.evaluate.runs import REPORT_DIR, lm_validation_pieces, write_run_report
-    from musejax.lm.sample import SampleError, write_run_samples
+    from musejax.lm.sample import CopyReport, SampleError, write_run_samples
     from musejax.lm.task import default_run_dir, train
     from musejax.midi.audio import make_renderer
     from musejax.train.mesh import describe_devices
@@ -75,13 +75,16 @@ def run(args: argparse.Namespace) -> int:
         if renderer.notice and is_main:
             print(renderer.notice)
         # a multi-host job: every process samples, the first one writes
+        copies = CopyReport()
         try:
-            paths = write_run_samples(workdir, config, audio=renderer)
+            paths = write_run_samples(workdir, config, audio=renderer, copy_report=copies)
         except SampleError as err:
             raise CommandError(f"{workdir}: config.sample: {err}") from None
         if is_main:
             print(f"wrote {len(paths)} samples to {workdir / 'samples'}: {paths[0].name} .. {paths[-1].name} "
                   f"(MIDI, piano-roll PNG and WAV audio: {paths[0].with_suffix('.wav')})")
+            if copies.max_bars:
+                print(copies.summary())
             report = write_run_report(paths, lm_validation_pieces(config), workdir / REPORT_DIR)
     print(f"done in {time.perf_counter() - started:.0f} s: {workdir}")
     if report is not None:

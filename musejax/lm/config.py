@@ -136,15 +136,19 @@ class SampleConfig:
     # against 0.011) and missed the rest ratios for 2 of 8 seeds
     count_temperature: float = 1.15
     threshold: float | None = None  # piano-roll: a key sounds if p > threshold (None = Bernoulli sampling)
+    # a free sample that copies this many bars of a training piece (one voice's notes, rhythm and intervals, as
+    # `musejax evaluate` judges copying) is drawn again (musejax/lm/copy_check.py); 0 = no check
+    max_copy_bars: float = 2.0
     seed: int = 0
     board_n: int = 2  # at each evaluation, pieces sampled into TensorBoard (piano-roll + audio); 0 = off
     board_steps: int = 64  # their length in time steps / events (64: 4 bars of sixteenths)
     # every N evaluations (1: each, a curve beside the loss) also their `musejax evaluate` metrics against the
     # valid pieces' openings of the same length (0 = never)
     board_metrics_every: int = 1
-    # runs saved before the TensorBoard samples existed reload with them off; before the count temperature, at 1
+    # runs saved before the TensorBoard samples existed reload with them off; before the count temperature, at 1;
+    # before the copy check, without it
     LEGACY_VALUES: typing.ClassVar[dict[str, Any]] = {"board_n": 0, "board_steps": 64, "board_metrics_every": 5,
-                                                      "count_temperature": 1.0}
+                                                      "count_temperature": 1.0, "max_copy_bars": 0.0}
 
 
 @dataclasses.dataclass(frozen=True)

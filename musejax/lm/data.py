@@ -11,7 +11,8 @@ literature, over every unpadded step of every piece.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Iterator
+from pathlib import Path
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -57,6 +58,8 @@ class LMData:
     description: str = ""
     piece_lengths: list[int] = dataclasses.field(default_factory=list)  # training pieces, in time steps / events
     piece_bars: list[tuple[int, int]] = dataclasses.field(default_factory=list)  # theirs, as WindowSplit.bar
+    train_pieces: list[np.ndarray] = dataclasses.field(default_factory=list)  # the training pieces themselves
+    train_ids: list[str] = dataclasses.field(default_factory=list)  # and their names
 
     @property
     def feature_shape(self) -> tuple[int, ...]:
@@ -97,7 +100,7 @@ def load_lm_data(data: DataConfig, *, progress: bool = True) -> LMData:
     corpora = [name.strip() for name in data.corpus.split(",") if name.strip()]
     dataset = build_dataset(corpora, encoding, cache_dir=data.cache_dir or None, progress=progress,
                             valid_fraction=data.valid_fraction, test_fraction=data.test_fraction)
-    splits, bars = {}, {}
+    splits, bars, names = {}, {}, {}
     for split, pieces in dataset.splits.items():
         if data.max_pieces:
             pieces = pieces[: data.max_pieces]
@@ -106,33 +109,37 @@ def load_lm_data(data: DataConfig, *, progress: bool = True) -> LMData:
                              f"use a larger corpus or other config.data.valid_fraction/test_fraction")
         splits[split] = ([p.array for p in pieces], [dataset.style_index(p.style) for p in pieces])
         bars[split] = [p.bar for p in pieces]
+        names[split] = [p.id for p in pieces]
     description = (f"{dataset.name}: " + ", ".join(f"{k} {len(v[0])} pieces" for k, v in splits.items())
                    + f" ({encoding.name})")
-    return windows_from_arrays(data, encoding, splits, dataset.styles, description, bars)
+    return windows_from_arrays(data, encoding, splits, dataset.styles, description, bars, names["train"])
 
 
 def _load_bl2012(data: DataConfig, encoding: Any) -> LMData:
 
     if encoding.name != "pianoroll" or getattr(encoding, "onsets", False):
         raise ValueError(f"{data.corpus}: a BL2012 piano-roll file needs config.data.encoding=pianoroll (no onsets)")
-    splits = {}
+    splits, names, name = {}, {}, Path(data.corpus).name
     for split, rolls in load_bl2012(data.corpus).items():
-        rolls = [np.asarray(r, bool) for r in rolls if len(r)]
+        named = [(f"{name}/{split}/{i}", np.asarray(r, bool)) for i, r in enumerate(rolls) if len(r)]
         if data.max_pieces:
-            rolls = rolls[: data.max_pieces]
-        if not rolls:
+            named = named[: data.max_pieces]
+        if not named:
             raise ValueError(f"{data.corpus}: no {split} pieces")
-        splits[split] = (rolls, [-1] * len(rolls))
+        splits[split] = ([roll for _, roll in named], [-1] * len(named))
+        names[split] = [piece_id for piece_id, _ in named]
     description = f"{data.corpus}: " + ", ".join(f"{k} {len(v[0])} pieces" for k, v in splits.items())
-    return windows_from_arrays(data, encoding, splits, [], description)
+    return windows_from_arrays(data, encoding, splits, [], description, train_ids=names["train"])
 
 
 def windows_from_arrays(data: DataConfig, encoding: Any, splits: dict[str, tuple[list[np.ndarray], list[int]]],
                         styles: list[str], description: str = "",
-                        bars: dict[str, list[tuple[int, int]]] | None = None) -> LMData:
+                        bars: dict[str, list[tuple[int, int]]] | None = None,
+                        train_ids: Sequence[str] | None = None) -> LMData:
     """Cut per-split (arrays, style indices) into windows: training windows of `data.window_steps` every
     `data.hop_steps`, evaluation windows of `data.eval_window_steps` (0 = the longest valid/test piece).
-    `bars`: per split, each piece's (phase, steps per bar) (`quantize.piece_bar`; None: not known)."""
+    `bars`: per split, each piece's (phase, steps per bar) (`quantize.piece_bar`; None: not known); `train_ids`:
+    the training pieces' names (None: train/0, train/1, ...)."""
 
     eval_length = data.eval_window_steps or max(len(a) for s in ("valid", "test") for a in splits[s][0])
     lengths = {"train": (data.window_steps, data.hop_steps or data.window_steps),
@@ -153,7 +160,10 @@ def windows_from_arrays(data: DataConfig, encoding: Any, splits: dict[str, tuple
     return LMData(encoding=encoding, loss_kind=LOSS_KIND[encoding.name], styles=list(styles),
                   train=out["train"], valid=out["valid"], test=out["test"], description=description,
                   piece_lengths=[len(a) for a in splits["train"][0]],
-                  piece_bars=[tuple(map(int, b)) for b in bars["train"]] if bars is not None else [])
+                  piece_bars=[tuple(map(int, b)) for b in bars["train"]] if bars is not None else [],
+                  train_pieces=list(splits["train"][0]),
+                  train_ids=list(train_ids) if train_ids is not None else [f"train/{i}" for i in
+                                                                           range(len(splits["train"][0]))])
 
 
 # the shifts a language model's training windows may get (a stretch would change the window's length)

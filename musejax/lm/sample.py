@@ -25,6 +25,7 @@ from note_seq import NoteSequence
 from musejax.midi.audio import Renderer
 from musejax.data.quantize import seconds_to_quarters, write_bars
 from musejax.data.windows import TEXTURE_AS_WRITTEN
+from musejax.lm.copy_check import CopyReport, redraw_copies
 from musejax.lm.data import LM_TEXTURE_SHIFTS
 from musejax.midi.meta import PRIMER_END_ANNOTATION, primer_end_seconds, write_midi
 from musejax.midi.plots import plot_pianoroll
@@ -34,9 +35,9 @@ from musejax.lm.sample_inputs import (DEFAULT_QPM, Run, SampleError, _encode_pri
                                       primer_texture, reads_bars, sample_bars, sample_lengths,
                                       steps_per_bar)
 
-__all__ = ["Run", "SampleError", "load_run", "sample", "sample_arrays", "write_samples", "write_run_samples",
-           "filter_logits", "parse_mix", "plot_pianoroll", "primer_end_seconds", "corpus_piece_lengths", "sample_lengths",
-           "steps_per_bar"]
+__all__ = ["Run", "SampleError", "CopyReport", "load_run", "sample", "sample_arrays", "write_samples",
+           "write_run_samples", "filter_logits", "parse_mix", "plot_pianoroll", "primer_end_seconds",
+           "corpus_piece_lengths", "sample_lengths", "steps_per_bar"]
 
 # Pre-drawn noise for the whole scan up to this many numbers (one RNG call, leanest loop body); above it,
 # each step draws its own noise from a per-step key.
@@ -214,7 +215,8 @@ def sample(run: Run, n: int, steps: int | Sequence[int] | None = None, *, bars: 
            temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
            threshold: float | None = None, primer: NoteSequence | None = None,
            style: str | None = None, mix: dict[str, float] | None = None,
-           count_temperature: float | None = None) -> list[NoteSequence]:
+           count_temperature: float | None = None, max_copy_bars: float = 0.0,
+           copy_report: CopyReport | None = None) -> list[NoteSequence]:
     """Sample `n` sequences of `steps` new time steps (piano-roll/melody) or events (performance) each: an int,
     one int per sample, or None for `bars` bars or else lengths drawn from the corpus (`sample_lengths`).
 
@@ -224,11 +226,12 @@ def sample(run: Run, n: int, steps: int | Sequence[int] | None = None, *, bars: 
     temperature 0 = greedy. With a `primer` each result is the primer (on the encoding's grid, at the primer's
     first tempo) followed by the continuation, and carries a text annotation at the primer's end. A conditioned
     model takes `style` (a name), `mix` ({name: weight}) or neither (sample i gets style i mod S). Without a
-    primer an event model starts from one silent event.
+    primer an event model starts from one silent event. `max_copy_bars` > 0: a free sample that copies that many
+    bars of a training piece is drawn again (copy_check.py; what it did goes into `copy_report`).
     """
     arrays, primer_array, style_labels, textures, bar = _sample(run, n, steps, seed, temperature, top_k, top_p,
                                                                 threshold, primer, style, mix, bars,
-                                                                count_temperature)
+                                                                count_temperature, max_copy_bars, copy_report)
     qpm = DEFAULT_QPM if primer is None else _primer_qpm(primer)
     sequences = []
     for index, array in enumerate(arrays):
@@ -243,15 +246,15 @@ def sample(run: Run, n: int, steps: int | Sequence[int] | None = None, *, bars: 
 def sample_arrays(run: Run, n: int, steps: int | Sequence[int] | None = None, *, bars: int | None = None,
                   seed: int = 0, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
                   threshold: float | None = None, primer: NoteSequence | None = None, style: str | None = None,
-                  mix: dict[str, float] | None = None,
-                  count_temperature: float | None = None) -> np.ndarray | list[np.ndarray]:
+                  mix: dict[str, float] | None = None, count_temperature: float | None = None,
+                  max_copy_bars: float = 0.0, copy_report: CopyReport | None = None) -> np.ndarray | list[np.ndarray]:
     """`sample` before decoding: arrays (L, ...) in the run's encoding (bool frames / int32 events), as one
     (n, L, ...) array for an int `steps`, else a list (lengths may differ).
 
     L = primer steps + new steps; without a primer, event models have their start event in front.
     """
     arrays = _sample(run, n, steps, seed, temperature, top_k, top_p, threshold, primer, style, mix, bars,
-                     count_temperature)[0]
+                     count_temperature, max_copy_bars, copy_report)[0]
     return np.stack(arrays) if isinstance(steps, (int, np.integer)) else arrays
 
 
@@ -268,11 +271,29 @@ def _sampling_mesh(n: int) -> Mesh | None:
 
 def _sample(run: Run, n: int, steps: int | Sequence[int] | None, seed: int, temperature: float, top_k: int | None,
             top_p: float | None, threshold: float | None, primer: NoteSequence | None, style: str | None,
-            mix: dict[str, float] | None, bars: int | None = None, count_temperature: float | None = None
+            mix: dict[str, float] | None, bars: int | None = None, count_temperature: float | None = None,
+            max_copy_bars: float = 0.0, copy_report: CopyReport | None = None
             ) -> tuple[list[np.ndarray], np.ndarray | None, list[str], list[int | None], np.ndarray | None]:
     """-> (whole arrays (L_i, ...) per sample, the encoded primer or None, a style label per sample, the texture
     label each was drawn under (None for a model without one), the (n, 2) bars each was drawn in (None for a
-    model that does not read bar lines))."""
+    model that does not read bar lines)); free samples that copy >= max_copy_bars bars drawn again."""
+    if not (math.isfinite(max_copy_bars) and max_copy_bars >= 0):
+        raise SampleError(f"max copy bars must be >= 0 (0 = no copy check), got {max_copy_bars}")
+
+    def draw(draw_seed: int):
+        return _draw(run, n, steps, draw_seed, temperature, top_k, top_p, threshold, primer, style, mix, bars,
+                     count_temperature)
+
+    if not max_copy_bars or primer is not None:
+        return draw(seed)
+    return redraw_copies(run, draw(seed), draw, seed, max_copy_bars, copy_report)
+
+
+def _draw(run: Run, n: int, steps: int | Sequence[int] | None, seed: int, temperature: float, top_k: int | None,
+          top_p: float | None, threshold: float | None, primer: NoteSequence | None, style: str | None,
+          mix: dict[str, float] | None, bars: int | None, count_temperature: float | None
+          ) -> tuple[list[np.ndarray], np.ndarray | None, list[str], list[int | None], np.ndarray | None]:
+    """One draw of `_sample` without the copy check."""
     if n < 1:
         raise SampleError(f"need n >= 1 samples, got n={n}")
     primer_array = None if primer is None else _encode_primer(run, primer)
@@ -387,9 +408,10 @@ def write_samples(run: Run | str | Path, out_dir: str | Path, *, n: int = 4, ste
     return paths
 
 
-def write_run_samples(run_dir: str | Path, config: Any, audio: Renderer | None = None) -> list[Path]:
+def write_run_samples(run_dir: str | Path, config: Any, audio: Renderer | None = None,
+                      copy_report: CopyReport | None = None) -> list[Path]:
     """The end of a training run: `config.sample.n` pieces with the run's sampling settings, from its best
     checkpoint, into <run_dir>/samples (MIDI + PNG, and WAV with an `audio` renderer)."""
     s = config.sample
     return write_samples(run_dir, Path(run_dir) / "samples", n=s.n, steps=s.steps or None, seed=s.seed, audio=audio,
-                         **config_options(config))
+                         copy_report=copy_report, **config_options(config))

@@ -220,15 +220,15 @@ def draws_note_count(model: Any, frames: bool) -> bool:
 
 
 def config_options(config: Any, **given: Any) -> dict[str, Any]:
-    """A run's own sampling settings (config.sample: temperature, top-k, top-p, threshold, count temperature), as
-    `sample` takes them: those left unset, and a top-p or count temperature the run's model has no use for, are
-    left out; `given` settings that are not None (a command's options) replace them."""
+    """A run's own sampling settings (config.sample: temperature, top-k, top-p, threshold, count temperature, max
+    copy bars), as `sample` takes them: those left unset, and a top-p or count temperature the run's model has no
+    use for, are left out; `given` settings that are not None (a command's options) replace them."""
     s = config.sample
     frames = config.data.encoding == "pianoroll"
     nucleus = nucleus_applies(config.model, frames=frames)
     counts = draws_note_count(config.model, frames)
     options = dict(temperature=s.temperature, top_k=s.top_k, top_p=s.top_p if nucleus else None, threshold=s.threshold,
-                   count_temperature=s.count_temperature if counts else None)
+                   count_temperature=s.count_temperature if counts else None, max_copy_bars=s.max_copy_bars)
     options.update({key: value for key, value in given.items() if value is not None})
     return {key: value for key, value in options.items() if value is not None}
 

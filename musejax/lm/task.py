@@ -22,6 +22,7 @@ from musejax.lm.data import LMData, TrainBatches, eval_batches, load_lm_data, te
 from musejax.train.fit import Cadence, FitResult, NonFiniteLossError, TaskBase, fit
 from musejax.train.mesh import data_parallel_devices, make_mesh, replicate_tree, shard_batch
 from musejax.lm.build import build_lm, data_meta
+from musejax.lm.copy_check import INDEX_FILE, build_index, write_index
 from musejax.train.state import create_train_state, make_optimizer
 from musejax.lm.steps import eval_step, summarize, train_step, zero_train_metrics
 from musejax.evaluate.runs import decode_windows, log_samples
@@ -73,8 +74,9 @@ class LMTask(TaskBase):
     writes_final = True
     train_step = staticmethod(train_step)
 
-    def __init__(self, config: Config, mesh: Any, data: LMData | None = None, progress: bool = True) -> None:
-        super().__init__(config, mesh, data, progress)
+    def __init__(self, config: Config, mesh: Any, data: LMData | None = None, progress: bool = True,
+                 run_dir: Path | None = None) -> None:
+        super().__init__(config, mesh, data, progress, run_dir)
         t = config.train
         self.cadence = Cadence(t.steps, t.log_every_steps, t.eval_every_steps)
 
@@ -85,6 +87,10 @@ class LMTask(TaskBase):
             raise ConfigError(f"{data.description or 'dataset'}: {len(data.train)} training windows are fewer than "
                               f"one batch (config.train.batch_size={config.train.batch_size})")
         self.meta = data_meta(data)
+        if config.sample.max_copy_bars and self.run_dir is not None and jax.process_index() == 0:
+            if not (self.run_dir / INDEX_FILE).is_file():  # the pieces the sampler's copy check compares with
+                write_index(build_index(data.encoding, data.train_pieces, data.piece_bars, data.train_ids),
+                            self.run_dir)
         lm = build_lm(config, self.meta)
         self.model = lm.model
         tx, schedule = make_optimizer(config.optim, config.train.steps)
@@ -139,7 +145,9 @@ class LMTask(TaskBase):
                                                   limit=64)
         run = Run(model=self.model, params=state.params, encoding=self.data.encoding, styles=self.data.styles,
                   loss_kind=self.data.loss_kind, config=self.config, step=step, meta=self.meta)
-        sequences = sample(run, s.board_n, s.board_steps, seed=s.seed + step, **config_options(self.config))
+        # openings for the board, not pieces for a user: not checked for copies
+        options = config_options(self.config, max_copy_bars=0.0)
+        sequences = sample(run, s.board_n, s.board_steps, seed=s.seed + step, **options)
         n_evaluation = -(-step // self.cadence.eval_every)  # the last step, off the cadence, counts as the next
         every = s.board_metrics_every
         log_samples(writer, sequences, self.board_reference, step,
@@ -181,8 +189,8 @@ def train(config: Config, run_dir: str | Path, *, resume: bool = True, stop_at_s
         print(f"data parallel over {mesh.devices.size} of {jax.device_count()} devices: the most that divide "
               f"config.train.batch_size and eval_batch_size")
     check_config(config, mesh.devices.size)
-    return fit(LMTask(config, mesh, data, progress), config, run_dir, resume=resume, stop_at_step=stop_at_step,
-               progress=progress)
+    return fit(LMTask(config, mesh, data, progress, Path(run_dir)), config, run_dir, resume=resume,
+               stop_at_step=stop_at_step, progress=progress)
 
 
 def default_run_dir(config_name: str, root: str | Path = "runs") -> Path:

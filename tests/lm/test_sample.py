@@ -485,9 +485,10 @@ def test_command_samples_at_the_run_configs_settings_by_default(styled_melody_ru
     outputs = {}
     for name, extra in {"default": [], "same": ["--temperature", 1.0, "--top-p", 0.9],
                         "hot": ["--temperature", 1.5]}.items():
-        code, _, err = run_cli(capsys, "--run", styled_melody_run, "--n", 2, "--steps", 32, "--out", tmp_path / name,
-                               *extra)
+        code, out, err = run_cli(capsys, "--run", styled_melody_run, "--n", 2, "--steps", 32, "--out",
+                                 tmp_path / name, *extra)
         assert code == 0, err
+        assert "copy check: " in out and "of 2 samples copied >= 2 bars of a training piece" in out
         outputs[name] = [(tmp_path / name / f"sample_00{i}.mid").read_bytes() for i in range(2)]
     assert outputs["default"] == outputs["same"] != outputs["hot"]
 
@@ -514,6 +515,29 @@ def test_load_run_and_default_output_folder(styled_melody_run, capsys):
     assert (styled_melody_run / "samples" / "sample_001.png").is_file()
 
 
+def test_the_copy_check_reads_the_pieces_training_saw_and_draws_again_what_copies(styled_melody_run, tmp_path):
+    from musejax.evaluate.originality import find_copies
+    from musejax.lm.copy_check import INDEX_FILE, MAX_REDRAWS, CopyReport, training_index
+    from musejax.lm.run_pieces import grid_pieces
+
+    run = sampling.load_run(styled_melody_run)
+    assert (styled_melody_run / INDEX_FILE).is_file()  # written by training, from the pieces it was given
+    index = training_index(run)
+    assert index.piece_ids == [f"train/{i}" for i in range(16)]
+    greedy = sample(run, 2, 32, temperature=0)  # every draw the same: a sample that copies copies every time
+    spans = [found.max_span_bars for found in find_copies(index, grid_pieces(greedy, 4)[0])]
+    longest = max(spans)
+    assert longest > 0
+    report = CopyReport()
+    again = sample(run, 2, 32, temperature=0, max_copy_bars=longest, copy_report=report)
+    copying = [i for i, span in enumerate(spans) if span >= longest]
+    assert [c["index"] for c in report.copied] == copying == report.still_copying and report.redraws == MAX_REDRAWS
+    assert [MELODY.encode(ns).tolist() for ns in again] == [MELODY.encode(ns).tolist() for ns in greedy]
+    report = CopyReport()
+    sample(run, 2, 32, temperature=0, max_copy_bars=longest + 0.01, copy_report=report)
+    assert report.copied == [] and report.redraws == 0 and report.n_checked == 2
+
+
 @pytest.mark.parametrize("args, message", [
     (["--style", "jazz"], "unknown style 'jazz'"),
     (["--mix", "bach:0,irish:0"], "sum to > 0"),
@@ -522,6 +546,7 @@ def test_load_run_and_default_output_folder(styled_melody_run, capsys):
     (["--top-p", "0"], r"top-p must lie in \(0, 1\]"),
     (["--threshold", "0.5"], "event model"),
     (["--checkpoint", "12345"], "no checkpoint at step 12345"),
+    (["--max-copy-bars", "-1"], "max copy bars must be >= 0"),
     (["--primer", "BAD"], "primer .*bad.mid: corrupt-midi"),
     (["--primer", "MISSING"], "missing.mid: primer file not found"),
 ])
@@ -548,19 +573,21 @@ def test_a_runs_own_settings_keep_top_p_only_where_its_model_has_a_choice_to_cut
     from musejax.lm.config import resolve_config
 
     nade = resolve_config("lm")  # the default: a counting NADE, top_p 0.9, temperature 1, its count at 1.15
-    assert sampling.config_options(nade) == {"temperature": 1.0, "top_p": 0.9, "count_temperature": 1.15}
+    assert sampling.config_options(nade) == {"temperature": 1.0, "top_p": 0.9, "count_temperature": 1.15,
+                                             "max_copy_bars": 2.0}
     bernoulli = resolve_config("polyphonic:bernoulli")
     options = sampling.config_options(bernoulli)
     assert "top_p" not in options and "count_temperature" not in options and bernoulli.sample.top_p == 0.9
 
 
-def test_a_run_saved_before_the_count_temperature_samples_its_count_at_1():
+def test_a_run_saved_before_the_count_temperature_or_the_copy_check_samples_as_it_did():
     from musejax.config import to_dataclass
     from musejax.lm.config import resolve_config
 
     saved = dataclasses.asdict(resolve_config("lm"))
-    del saved["sample"]["count_temperature"]
-    assert sampling.config_options(to_dataclass(saved, Config))["count_temperature"] == 1.0
+    del saved["sample"]["count_temperature"], saved["sample"]["max_copy_bars"]
+    options = sampling.config_options(to_dataclass(saved, Config))
+    assert options["count_temperature"] == 1.0 and options["max_copy_bars"] == 0.0
 
 
 def test_command_draws_a_counting_nade_run_from_its_configs_nucleus(tmp_path, capsys):
