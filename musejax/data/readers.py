@@ -19,6 +19,7 @@ from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
+from musejax.data.abc_bars import mark_pickup
 from musejax.data import music21_convert
 from musejax.errors import UserError
 
@@ -33,7 +34,8 @@ SUPPORTED_FORMATS: dict[str, str] = {
 }
 FORMATS: tuple[str, ...] = ("midi", "musicxml", "abc", "humdrum")
 # Bumped whenever reading rules change, so caches keyed on a corpus fingerprint are rebuilt.
-READER_VERSION = "2"  # 2: a short measure (a pickup) gets a meter of its own length
+# 2: a short measure (a pickup) gets a meter of its own length; 3: so does an ABC tune's pickup read by note-seq
+READER_VERSION = "3"
 DEFAULT_BUDGET_SECONDS = 60.0
 ABC_DEFAULT_VELOCITY = 90  # note-seq's ABC default (!mf!); the music21 path matches it
 
@@ -179,8 +181,12 @@ def _merge_marked_ties(ns: NoteSequence) -> None:
 def _abc_tune_with_note_seq(header: list[str], tune: AbcTune) -> NoteSequence:
     from note_seq import abc_parser
 
-    ns = abc_parser.ABCTune(header + _mark_abc_ties(tune.lines)).note_sequence
+    def parse(lines: list[str]) -> NoteSequence:
+        return abc_parser.ABCTune(header + _mark_abc_ties(lines)).note_sequence
+
+    ns = parse(tune.lines)
     _merge_marked_ties(ns)
+    mark_pickup(ns, tune.lines, parse)  # note-seq puts the meter at 0 even after a pickup
     return ns
 
 

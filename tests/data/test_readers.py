@@ -138,6 +138,28 @@ def test_abc_dash_between_different_pitches_is_not_a_tie(tmp_path):
     assert _notes(read_piece(tune)) == [(69, 0.0, 0.25, 0), (71, 0.25, 0.5, 0), (72, 0.5, 1.5, 0)]
 
 
+def _meters(ns):
+    return [(round(t.time, 6), t.numerator, t.denominator) for t in ns.time_signatures]
+
+
+def test_an_abc_pickup_keeps_its_bar_lines(tmp_path):
+    """note-seq puts the meter at 0 even after a pickup: an eighth's pickup in 2/4 reads as 1/8, then 2/4 (an eighth
+    = 0.25 s at 120 qpm), a quarter's in 6/8 as 2/8 then 6/8; a full first bar, a repeat sign before the first
+    note and a tune without a meter are left as they are."""
+    def read(body: str, meter: str = "M:2/4"):
+        path = tmp_path / "tune.abc"
+        path.write_text(f"X:1\n{meter}\nL:1/8\nK:G\n{body}\n")
+        ns = read_piece(path)
+        assert ns.source_info.parser == ns.source_info.MAGENTA_ABC
+        return ns
+
+    assert _meters(read('"G"d | B2 AG | "D"B2 A2 |]')) == [(0.0, 1, 8), (0.25, 2, 4)]
+    assert _meters(read("A2 | dBG GBd | efg d3 |", "M:6/8")) == [(0.0, 2, 8), (0.5, 6, 8)]
+    assert _meters(read("|: GA Bc | d2 d2 :|")) == [(0.0, 2, 4)]
+    assert _meters(read("GA Bc | d2 d2 |")) == [(0.0, 2, 4)]
+    assert _meters(read("G2 A2 | B4 |", "M:none")) == []
+
+
 def test_read_piece_rejects_a_tunebook(music_files, tmp_path):
     good = tmp_path / "two.abc"
     good.write_text("X:1\nL:1/8\nK:C\nCDEF|\n\nX:2\nL:1/8\nK:C\nGABc|\n")
