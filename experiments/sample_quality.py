@@ -418,7 +418,8 @@ def to_markdown(result: dict[str, Any]) -> str:
               f"| set | longest shared span (bars) | longest run (notes) | share copying >= {copy_bars:g} bars | "
               "none copies |", "|---|---|---|---|---|"]
     rows = [(f"{m} samples", models[m]["copying"]["samples"]) for m in labels]
-    rows += [(f"test pieces ({m}'s split)" if len(labels) > 1 else "test pieces", models[m]["copying"]["test_pieces"])
+    rows += [(f"{split} pieces ({m}'s split)" if len(labels) > 1 else f"{split} pieces",
+              models[m]["copying"]["test_pieces"])
              for m in labels if m == labels[0] or models[m]["data"] != data]
     for name, row in rows:
         lines.append(f"| {name} | {_fmt(row['longest_span_bars'], 2)} | {row['longest_notes_max']} | "
