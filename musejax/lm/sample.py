@@ -32,8 +32,8 @@ from musejax.midi.plots import plot_pianoroll
 from musejax.train.mesh import DATA_AXIS, data_parallel_devices, make_mesh, replicate_tree
 from musejax.lm.sample_inputs import (DEFAULT_QPM, Run, SampleError, _encode_primer, _primer_qpm,
                                       _start_input, check_settings, config_options, corpus_piece_lengths, load_run,
-                                      primer_texture, reads_bars, sample_bars, sample_lengths,
-                                      steps_per_bar)
+                                      parse_mix, primer_texture, reads_bars, sample_bars, sample_lengths,
+                                      steps_per_bar, style_input)
 
 __all__ = ["Run", "SampleError", "CopyReport", "load_run", "sample", "sample_arrays", "write_samples",
            "write_run_samples", "filter_logits", "parse_mix", "plot_pianoroll", "primer_end_seconds",
@@ -161,53 +161,6 @@ TEXTURE_READINGS = {"melody": "as a melody", "melody_chords": "as a melody over 
                     "accompaniment": "with chords added", "grid": "on a coarser grid"}
 
 
-# ------------------------------------------------------------------------------------- settings and styles
-
-
-def parse_mix(text: str) -> dict[str, float]:
-    """"bach:0.5,irish:0.5" -> {"bach": 0.5, "irish": 0.5} (weights are normalised later)."""
-    mix: dict[str, float] = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        name, sep, weight = part.rpartition(":")
-        try:
-            value = float(weight)
-        except ValueError:
-            value = None
-        if not sep or not name.strip() or value is None or not np.isfinite(value):
-            raise SampleError(f"--mix {text!r}: expected NAME:WEIGHT[,NAME:WEIGHT...], got {part!r}")
-        mix[name.strip()] = mix.get(name.strip(), 0.0) + value
-    if not mix:
-        raise SampleError(f"--mix {text!r}: no NAME:WEIGHT pairs")
-    return mix
-
-
-def _style_input(run: Run, n: int, style: str | None, mix: dict[str, float] | None) -> tuple[Any, list[str]]:
-    """-> (style ids (n,) int32 / weights (n, S) float32 / None, a per-sample description of the style)."""
-    if not run.conditioned:
-        if style is not None or mix:
-            raise SampleError(f"run {run.name} was trained without style conditioning; drop --style/--mix")
-        return None, [""] * n
-    known = f"known styles: {', '.join(run.styles)}"
-    if style is not None and mix:
-        raise SampleError("give either a style or a mix, not both")
-    if style is not None:
-        if style not in run.styles:
-            raise SampleError(f"unknown style {style!r} for run {run.name}; {known}")
-        return np.full(n, run.styles.index(style), np.int32), [style] * n
-    if mix:
-        unknown = sorted(set(mix) - set(run.styles))
-        if unknown:
-            raise SampleError(f"unknown style {unknown[0]!r} in the mix for run {run.name}; {known}")
-        weights = np.array([mix.get(name, 0.0) for name in run.styles], np.float64)
-        if (weights < 0).any() or weights.sum() <= 0:
-            raise SampleError(f"mix weights must be >= 0 and sum to > 0, got {mix}")
-        weights /= weights.sum()
-        label = "+".join(f"{name}:{w:.2g}" for name, w in zip(run.styles, weights) if w > 0)
-        return np.tile(weights.astype(np.float32), (n, 1)), [label] * n
-    ids = np.arange(n, dtype=np.int32) % len(run.styles)  # no choice given: samples cycle through the styles
-    return ids, [run.styles[i] for i in ids]
-
-
 # ------------------------------------------------------------------------------------------------ sampling
 
 
@@ -310,7 +263,7 @@ def _draw(run: Run, n: int, steps: int | Sequence[int] | None, seed: int, temper
             raise SampleError(f"{len(lengths)} lengths given for {n} samples")
     steps = max(lengths)
     check_settings(run, n, min(lengths), temperature, top_k, top_p, threshold, count_temperature)
-    style_input, style_labels = _style_input(run, n, style, mix)
+    style_array, style_labels = style_input(run, n, style, mix)  # numpy ids (n,) or weights (n, S), or None
     start = _start_input(run)
     if primer_array is None:
         prefix = start
@@ -318,7 +271,6 @@ def _draw(run: Run, n: int, steps: int | Sequence[int] | None, seed: int, temper
         prefix = np.concatenate([start, primer_array.astype(np.float32)])
     else:
         prefix = primer_array.astype(np.int32)
-    style_array = style_input  # numpy ids (n,) or weights (n, S), or None
     if run.loss_kind == "bernoulli":
         mode = "greedy-frames" if temperature == 0 else "threshold-frames" if threshold is not None else "bernoulli-frames"
     else:

@@ -1,7 +1,7 @@
 """What a sample starts from: the trained run (`load_run`), the model's first input or an encoded primer (and the
-texture a primer is read in), each sample's length (drawn from the corpus's piece lengths, or given in bars), and
-the run's own sampling settings (`config_options`) and their checks (`check_settings`). Used by
-musejax/lm/sample.py."""
+texture a primer is read in), its style input (a style, a mix or the styles in turn), each sample's length (drawn
+from the corpus's piece lengths, or given in bars), and the run's own sampling settings (`config_options`) and
+their checks (`check_settings`). Used by musejax/lm/sample.py."""
 
 from __future__ import annotations
 
@@ -103,6 +103,53 @@ def _encode_primer(run: Run, primer: NoteSequence) -> np.ndarray:
 def _primer_qpm(primer: NoteSequence) -> float:
     tempos = sorted(primer.tempos, key=lambda t: t.time)
     return float(tempos[0].qpm) if tempos and tempos[0].qpm > 0 else DEFAULT_QPM
+
+
+# ------------------------------------------------------------------------------------------------ styles
+
+
+def parse_mix(text: str) -> dict[str, float]:
+    """"bach:0.5,irish:0.5" -> {"bach": 0.5, "irish": 0.5} (weights are normalised later)."""
+    mix: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, weight = part.rpartition(":")
+        try:
+            value = float(weight)
+        except ValueError:
+            value = None
+        if not sep or not name.strip() or value is None or not np.isfinite(value):
+            raise SampleError(f"--mix {text!r}: expected NAME:WEIGHT[,NAME:WEIGHT...], got {part!r}")
+        mix[name.strip()] = mix.get(name.strip(), 0.0) + value
+    if not mix:
+        raise SampleError(f"--mix {text!r}: no NAME:WEIGHT pairs")
+    return mix
+
+
+def style_input(run: Run, n: int, style: str | None, mix: dict[str, float] | None) -> tuple[Any, list[str]]:
+    """-> (style ids (n,) int32 / weights (n, S) float32 / None, a per-sample description of the style)."""
+    if not run.conditioned:
+        if style is not None or mix:
+            raise SampleError(f"run {run.name} was trained without style conditioning; drop --style/--mix")
+        return None, [""] * n
+    known = f"known styles: {', '.join(run.styles)}"
+    if style is not None and mix:
+        raise SampleError("give either a style or a mix, not both")
+    if style is not None:
+        if style not in run.styles:
+            raise SampleError(f"unknown style {style!r} for run {run.name}; {known}")
+        return np.full(n, run.styles.index(style), np.int32), [style] * n
+    if mix:
+        unknown = sorted(set(mix) - set(run.styles))
+        if unknown:
+            raise SampleError(f"unknown style {unknown[0]!r} in the mix for run {run.name}; {known}")
+        weights = np.array([mix.get(name, 0.0) for name in run.styles], np.float64)
+        if (weights < 0).any() or weights.sum() <= 0:
+            raise SampleError(f"mix weights must be >= 0 and sum to > 0, got {mix}")
+        weights /= weights.sum()
+        label = "+".join(f"{name}:{w:.2g}" for name, w in zip(run.styles, weights) if w > 0)
+        return np.tile(weights.astype(np.float32), (n, 1)), [label] * n
+    ids = np.arange(n, dtype=np.int32) % len(run.styles)  # no choice given: samples cycle through the styles
+    return ids, [run.styles[i] for i in ids]
 
 
 # ------------------------------------------------------------------------------------------------- lengths
