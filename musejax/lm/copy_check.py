@@ -3,9 +3,10 @@
 A language model can reproduce a phrase of its training music note for note; a composer using its pieces would
 not want that. Copying is judged exactly as `musejax evaluate` and experiments/sample_quality.py judge it
 (evaluate/originality.py): a run of notes of one voice line, rhythm and intervals alike (so also transposed),
-shared with a training piece and spanning >= N bars of the sample's own meter. The training pieces are the
-run's (`run_pieces.run_split_arrays`), decoded onto the evaluation grid; their index is built on first use and
-kept in the run directory (`INDEX_FILE`), so later sampling needs no corpus.
+shared with a training piece and spanning >= N bars of the sample's own meter. The training pieces are those
+the run trained on, decoded onto the evaluation grid: training writes their index into the run directory
+(`INDEX_FILE`), so sampling needs no corpus; a run saved before the check builds it from its data config
+(`run_pieces.run_split_arrays`) on first use.
 
 A sample that copies is replaced by the sample at the same place in a fresh draw of the whole batch (the same
 settings, style and length rule, another seed), up to `MAX_REDRAWS` times; one that still copies then is kept
