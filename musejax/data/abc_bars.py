@@ -64,11 +64,8 @@ def mark_pickup(ns: NoteSequence, lines: Sequence[str], parse: Callable[[list[st
     meter = _short_meter(pickup_quarters, first.denominator)
     if meter is None:
         return
+    from musejax.data.readers import _replace_repeated  # readers imports this module
+
     first.time = pickup_seconds
-    short = ns.time_signatures.add(time=0.0, numerator=meter[0], denominator=meter[1])
-    ordered = sorted(ns.time_signatures, key=lambda s: s.time)
-    copies = [type(short)() for _ in ordered]
-    for copy, signature in zip(copies, ordered):
-        copy.CopyFrom(signature)
-    del ns.time_signatures[:]
-    ns.time_signatures.extend(copies)
+    ns.time_signatures.add(time=0.0, numerator=meter[0], denominator=meter[1])
+    _replace_repeated(ns.time_signatures, sorted(ns.time_signatures, key=lambda s: s.time))
