@@ -64,8 +64,15 @@ def mark_pickup(ns: NoteSequence, lines: Sequence[str], parse: Callable[[list[st
     meter = _short_meter(pickup_quarters, first.denominator)
     if meter is None:
         return
-    from musejax.data.readers import _replace_repeated  # readers imports this module
-
     first.time = pickup_seconds
     ns.time_signatures.add(time=0.0, numerator=meter[0], denominator=meter[1])
-    _replace_repeated(ns.time_signatures, sorted(ns.time_signatures, key=lambda s: s.time))
+    replace_repeated(ns.time_signatures, sorted(ns.time_signatures, key=lambda s: s.time))
+
+
+def replace_repeated(field, items: list) -> None:
+    """Set a repeated proto field to copies of `items` (which may be elements of it)."""
+    copies = [type(item)() for item in items]
+    for copy, item in zip(copies, items):
+        copy.CopyFrom(item)
+    del field[:]
+    field.extend(copies)

@@ -19,7 +19,7 @@ from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from musejax.data.abc_bars import mark_pickup
+from musejax.data.abc_bars import mark_pickup, replace_repeated
 from musejax.data import music21_convert
 from musejax.errors import UserError
 
@@ -149,15 +149,6 @@ def _mark_abc_ties(lines: list[str]) -> list[str]:
             _ABC_SKIP_OR_TIE.sub(lambda m: m.group(1) or _TIE_TOKEN, line) for line in lines]
 
 
-def _replace_repeated(field, items: list) -> None:
-    """Set a repeated proto field to copies of `items` (which may be elements of it)."""
-    copies = [type(item)() for item in items]
-    for copy, item in zip(copies, items):
-        copy.CopyFrom(item)
-    del field[:]
-    field.extend(copies)
-
-
 def _merge_marked_ties(ns: NoteSequence) -> None:
     """Join the two notes around each tie mark (note-seq ABC is monophonic) and drop the marks.
 
@@ -174,8 +165,8 @@ def _merge_marked_ties(ns: NoteSequence) -> None:
         if before and after and notes[before[-1]].pitch == notes[after[0]].pitch:
             notes[before[-1]].end_time = notes[after[0]].end_time
             dropped.add(after[0])
-    _replace_repeated(ns.notes, [n for i, n in enumerate(notes) if i not in dropped])
-    _replace_repeated(ns.text_annotations, [a for a in ns.text_annotations if a.text != mark_text])
+    replace_repeated(ns.notes, [n for i, n in enumerate(notes) if i not in dropped])
+    replace_repeated(ns.text_annotations, [a for a in ns.text_annotations if a.text != mark_text])
 
 
 def _abc_tune_with_note_seq(header: list[str], tune: AbcTune) -> NoteSequence:
