@@ -8,6 +8,9 @@ from pathlib import Path
 import jax
 import pytest
 
+from child_env import with_fast_compile
+
+os.environ["XLA_FLAGS"] = with_fast_compile(os.environ.get("XLA_FLAGS", ""))  # before JAX starts: child_env.py
 if os.environ.get("PYTEST_XDIST_WORKER"):  # several test processes (before any backend starts): none may claim
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # most of a GPU's memory
 

@@ -13,13 +13,12 @@ import textwrap
 
 import pytest
 
+from child_env import child_env
 from musejax.cli import main as cli_main
 
 
 def run_python(code: str, **env: str) -> str:
-    clean = {k: v for k, v in os.environ.items()
-             if k not in ("XLA_FLAGS", "JAX_NUM_CPU_DEVICES", "MUSEJAX_CPU_DEVICES")}
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=dict(clean, JAX_PLATFORMS="cpu", **env),
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=child_env(JAX_PLATFORMS="cpu", **env),
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     return proc.stdout

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from child_env import child_env
 from conftest import write_midi
 from musejax import cli
 from musejax.data import corpora
@@ -205,9 +205,8 @@ def test_the_first_command_builds_a_cold_corpus_without_a_fork_warning(tmp_path)
     for i in range(8):
         write_midi(tmp_path / "corpus" / f"tune{i}.mid", pitches=[60 + i, 62, 64, 65, 67, 69, 71, 72] * 4,
                    seconds_per_note=0.25)
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("XLA_FLAGS", "JAX_NUM_CPU_DEVICES", "MUSEJAX_CPU_DEVICES", "PYTHONWARNINGS")}
-    env.update(MUSEJAX_CACHE=str(tmp_path / "cache"), JAX_PLATFORMS="cpu")  # the warning filters a user has
+    env = child_env(drop=("PYTHONWARNINGS",), MUSEJAX_CACHE=str(tmp_path / "cache"),
+                    JAX_PLATFORMS="cpu")  # the warning filters a user has
     proc = subprocess.run([str(Path(sys.executable).parent / "musejax"), "train", "--config", "lm:tiny", "--workdir",
                            str(tmp_path / "run"), "--no-progress", f"--config.data.corpus={tmp_path / 'corpus'}",
                            "--config.data.valid_fraction=0.25", "--config.data.test_fraction=0.25",

@@ -4,7 +4,6 @@ bit for bit. One fast LM instance runs by default; the long versions are marked 
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -15,6 +14,7 @@ import jax
 import numpy as np
 import pytest
 
+from child_env import child_env
 from conftest import write_midi
 from musejax.train.metrics import read_metrics
 
@@ -29,8 +29,7 @@ def folder_corpus(root: Path, n: int = 12) -> Path:
 
 
 def environment(cache: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "JAX_NUM_CPU_DEVICES")}
-    return dict(env, MUSEJAX_CACHE=str(cache), JAX_PLATFORMS="cpu", MUSEJAX_CPU_DEVICES="2")
+    return child_env(MUSEJAX_CACHE=str(cache), JAX_PLATFORMS="cpu", MUSEJAX_CPU_DEVICES="2")
 
 
 def run_to_end(args: list[str], env: dict[str, str]) -> None:

@@ -5,7 +5,6 @@ restores in one process."""
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -15,6 +14,7 @@ import jax
 import numpy as np
 import pytest
 
+from child_env import child_env
 from conftest import write_midi
 from musejax.train.metrics import read_metrics
 
@@ -28,8 +28,7 @@ def free_port() -> int:
 
 
 def base_env(cache: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "JAX_NUM_CPU_DEVICES", "MUSEJAX_CPU_DEVICES")}
-    return dict(env, MUSEJAX_CACHE=str(cache), JAX_PLATFORMS="cpu")
+    return child_env(MUSEJAX_CACHE=str(cache), JAX_PLATFORMS="cpu")
 
 
 def run_processes(commands: list[list[str]], env: dict[str, str], timeout: int = 300) -> list[str]:

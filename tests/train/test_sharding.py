@@ -5,7 +5,6 @@ XLA_FLAGS must be set before JAX initialises, so the 4-device part runs in a fre
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from child_env import child_env
 from musejax.config import ConfigError
 from musejax.lm.config import resolve_config
 
@@ -72,7 +72,7 @@ SCRIPT = textwrap.dedent("""
 
 def test_four_devices_match_one_device(tmp_path):
     tests_dir = str(Path(__file__).parents[1])
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
+    env = child_env(XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
     proc = subprocess.run([sys.executable, "-c", SCRIPT.format(tests_dir=tests_dir, tmp=str(tmp_path))],
                           env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0 and "SHARDING-OK" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-5000:]
