@@ -29,24 +29,41 @@ def auroc(positive: np.ndarray, negative: np.ndarray) -> float:
     return float((positive > negative).mean() + 0.5 * (positive == negative).mean())
 
 
-def ood_sequences(limit: int, per_composer: int) -> list:
+# For choosing settings (style_robustness.py --split valid), never reported: works the reported set above never
+# takes, by composers outside it and outside the training styles, and its own composers' works after their first
+# 2 x per_composer (it takes at most per_composer of those)
+VALID_OOD_COMPOSERS = ("beach", "corelli", "cpebach", "johnson_j_r", "liliuokalani", "schubert", "weber", "webern")
+
+
+def ood_sequences(limit: int, per_composer: int, split: str = "test") -> list:
+    """Out-of-style pieces from the music21 corpus: up to `per_composer` per composer, `limit` in all; `split`
+    "test" is the reported set, "valid" a disjoint one for choosing settings."""
     from music21 import corpus
 
     from musejax.data.readers import read_file
 
     sequences = []
-    for composer in OOD_COMPOSERS:
+    composers = OOD_COMPOSERS if split == "test" else (*VALID_OOD_COMPOSERS, *OOD_COMPOSERS)
+    for composer in composers:
         paths = sorted(p for p in corpus.getComposer(composer) if str(p).endswith((".mxl", ".xml", ".krn", ".mid")))
+        if split == "valid" and composer in OOD_COMPOSERS:
+            paths = paths[2 * per_composer:]
         taken = 0
         for path in paths:
             if taken >= per_composer or len(sequences) >= limit:
                 break
             pieces, _ = read_file(path)
             if pieces:
-                pieces[0].id = f"{composer}/{Path(path).name}"
+                pieces[0].id = _corpus_id(Path(path))
                 sequences.append(pieces[0])
                 taken += 1
     return sequences
+
+
+def _corpus_id(path: Path) -> str:
+    """A music21 corpus file's path under the corpus folder, e.g. "mozart/k155/movement1.mxl" (names repeat)."""
+    parts = path.parts
+    return "/".join(parts[parts.index("corpus") + 1:]) if "corpus" in parts else path.name
 
 
 def main() -> None:

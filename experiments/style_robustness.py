@@ -211,7 +211,10 @@ def main(argv: list[str] | None = None) -> dict:
     if args.ood_pieces:
         from style_classifier import OOD_COMPOSERS, ood_sequences
 
-        ood = ood_sequences(args.ood_pieces, per_composer=max(2, args.ood_pieces // len(OOD_COMPOSERS) + 1))
+        # valid: a disjoint out-of-style set too (style_classifier.py), so a setting chosen here is not fitted to
+        # the reported AUROC's pieces
+        ood = ood_sequences(args.ood_pieces, per_composer=max(2, args.ood_pieces // len(OOD_COMPOSERS) + 1),
+                            split=args.split)
     results = {name: evaluate_run(path, shifts, args.max_per_style, ood, args.split) for name, path in runs.items()}
     args.out.mkdir(parents=True, exist_ok=True)
     payload = {"targets": TARGETS, "shifts": {s: SEQUENCE_SHIFTS[s] for s in shifts},

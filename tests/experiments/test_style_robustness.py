@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from experiment_scripts import load_experiment
 from style_fixtures import tiny_style_run
 
@@ -23,3 +25,13 @@ def test_every_shift_is_scored_beside_the_unshifted_figures(tmp_path):
     text = (tmp_path / "style_robustness.md").read_text()
     assert "| melody_only (the top line (skyline) alone) |" in text and "### tiny: accuracy / unknown per style" in text
     assert json.loads((tmp_path / "style_robustness.json").read_text())["runs"]["run"]["n_test"] == result["n_test"]
+
+
+@pytest.mark.slow  # parses about twenty music21 corpus works
+def test_the_valid_out_of_style_set_shares_no_work_with_the_reported_one():
+    classifier = load_experiment("style_classifier")
+    test = {ns.id for ns in classifier.ood_sequences(40, 1)}
+    valid = {ns.id for ns in classifier.ood_sequences(40, 1, split="valid")}
+    assert len(test) >= 5 and len(valid) >= 8 and not test & valid
+    # besides composers of its own, further works of the reported set's composers
+    assert {i.split("/")[0] for i in valid} & {i.split("/")[0] for i in test}
