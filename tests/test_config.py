@@ -164,7 +164,7 @@ def test_a_saved_run_reloads_from_its_own_config_json_without_its_config_module(
         added = {key: reloaded[group].pop(key) for group in ("data", "classify") for key in list(reloaded[group])
                  if key not in values[group]}
         assert added == {"texture_shift_rate": 0.0, "texture_shifts": "", "shifted_copies": 0,
-                         "accompaniments": "plain"}
+                         "accompaniments": "plain", "scaled_distance": 1}
     assert {k: v for k, v in reloaded.items() if k not in ("kind", "train")} == \
         {k: (v if not isinstance(v, dict) else {a: tuple(b) if isinstance(b, list) else b for a, b in v.items()})
          for k, v in values.items() if k != "train"}

@@ -50,11 +50,14 @@ def final_report(model: Any, params: Any, data: Any, config: Any, run_dir: str |
                                                                                  window, batch)[0]])
         valid_labels = np.concatenate([data.valid.labels, shifted_valid.labels])
     means, precision, scales = fit_style_gaussians(fit_embeddings, fit_labels, int(fit_labels.max()) + 1)
+    if not config.classify.scaled_distance:
+        scales = np.ones_like(scales)  # saved as such: the classifier divides by 1
     valid_distances = style_distance(calibration_embeddings, means, precision, scales)
     threshold = calibrate_threshold(valid_distances, config.classify.coverage, valid_labels)
     calibration = {"rule": "mahalanobis", "threshold": threshold, "coverage": config.classify.coverage,
                    "n_valid": len(data.valid), "n_calibration": len(valid_distances),
                    "shifted_copies": int(config.classify.shifted_copies and bool(shifts)),
+                   "scaled_distance": int(config.classify.scaled_distance),
                    "valid_accepted": float((valid_distances[:len(data.valid)] <= threshold).mean()),
                    "step": int(best_step)}
     test_embeddings, probs = split_outputs(model, params, data.test, window, batch)
@@ -87,6 +90,7 @@ def final_report(model: Any, params: Any, data: Any, config: Any, run_dir: str |
 
 def report_markdown(report: dict[str, Any]) -> str:
     test, base, cal = report["test"], report["majority_baseline"], report["calibration"]
+    scaled = " over the median of its training pieces" if cal.get("scaled_distance", 1) else ""
     lines = [f"# Style classifier: {report['run_dir']} (step {report['best_step']})", "", f"Data: {report['data']}", "",
              "| | accuracy | macro-F1 |", "|---|---|---|",
              f"| test | {test['accuracy']:.3f} | {test['macro_f1']:.3f} |",
@@ -96,7 +100,7 @@ def report_markdown(report: dict[str, Any]) -> str:
              "### Confusion (test pieces)", "", confusion_markdown(test["confusion"], report["styles"], report["styles"]),
              "### Low-confidence rule", "",
              f"A piece is reported as unknown style when its distance to the nearest style (squared Mahalanobis "
-             f"distance to the style's mean over the median of its training pieces; Gaussians with a shared covariance "
+             f"distance to the style's mean{scaled}; Gaussians with a shared covariance "
              f"fitted to the training embeddings) exceeds {cal['threshold']:.2f}: the style-balanced "
              f"{cal['coverage']:.0%} quantile of the {cal['n_valid']} valid pieces' distances. "
              f"Test pieces accepted: {test['accepted_share']:.1%}"

@@ -252,7 +252,9 @@ def test_train_report_and_classify_cli(tmp_path, capsys):
     assert report["styles"] == ["chords", "scales"]
     assert report["test"]["macro_f1"] > report["majority_baseline"]["macro_f1"]
     assert (run / "confusion.png").stat().st_size > 1000 and (run / "calibration.json").exists()
-    assert json.loads((run / "calibration.json").read_text())["rule"] == "mahalanobis"
+    calibration = json.loads((run / "calibration.json").read_text())
+    assert calibration["rule"] == "mahalanobis" and calibration["scaled_distance"] == 0
+    np.testing.assert_array_equal(np.load(run / "calibration.npz")["scales"], 1.0)  # distances as they are
     assert "| chords |" in (run / "report.md").read_text()
 
     chords = write_notes(tmp_path / "new chords.mid", chord_piece(np.random.default_rng(99)))
