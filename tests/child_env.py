@@ -1,11 +1,11 @@
 """The XLA flag every test process compiles with, and the environment of the processes tests start.
 
 The suite compiles hundreds of small programs and runs each for a few steps, so LLVM's optimisation of the compiled
-code costs more than it saves: at -O0 the suite takes about a third less time (the GAN tests half). Tests compare
-results with each other and with float64 references, never with timings. -O0 code can differ from -O2 code in the
-last bit, so a process a test starts compiles the same way as the test process it is compared with. A user's run
-keeps XLA's default, and so does a machine with JAX's CUDA plugin (the flag would reach XLA's GPU compiler too,
-which the `gpu` tests compare the Triton kernels with).
+code costs more than it saves: at -O0 the suite took 505-640 s against 758 s on a 2-core machine (the GAN tests half
+the time). Tests compare results with each other and with float64 references, never with timings. -O0 code can
+differ from -O2 code in the last bit, so a process a test starts compiles the same way as the test process it is
+compared with. A user's run keeps XLA's default, and so does a machine with JAX's CUDA plugin (the flag would reach
+XLA's GPU compiler too, which the `gpu` tests compare the Triton kernels with).
 """
 
 from __future__ import annotations
