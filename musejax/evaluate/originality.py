@@ -24,7 +24,7 @@ import dataclasses
 import json
 import math
 from pathlib import Path
-from typing import Sequence
+from typing import IO, Sequence
 
 import numpy as np
 
@@ -126,9 +126,9 @@ class OriginalityIndex:
     def n_symbols(self) -> int:
         return len(self.suffix_array)
 
-    def save(self, path: str | Path) -> Path:
-        """Write the index as one .npz file."""
-        path = Path(path)
+    def save(self, path: str | Path | IO[bytes]) -> Path | IO[bytes]:
+        """Write the index as one .npz file (a path, or a binary file open for writing)."""
+        path = path if hasattr(path, "write") else Path(path)
         np.savez(path, text=self.text, suffix_array=self.suffix_array, piece=self.piece, onset_steps=self.onset_steps,
                  meta=np.array(json.dumps({"piece_ids": self.piece_ids, "steps_per_quarter": self.steps_per_quarter,
                                            "max_match": self.max_match})))

@@ -17,13 +17,13 @@ as reproducible as the sampler. A primer's continuation is not checked (its prim
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import jax
 import numpy as np
 
+from musejax.data.atomic import atomic_write
 from musejax.data.quantize import write_bars
 from musejax.evaluate.originality import OriginalityIndex, PieceOriginality, find_copies
 from musejax.evaluate.pieces import DEFAULT_STEPS_PER_QUARTER
@@ -73,9 +73,9 @@ def build_index(encoding: Any, arrays: Sequence[np.ndarray], bars: Sequence[tupl
 def write_index(index: OriginalityIndex, run_dir: str | Path) -> Path:
     """Write `index` into the run directory whole (a reader never sees half a file)."""
     path = Path(run_dir) / INDEX_FILE
-    partial = path.with_name(f".{path.stem}.{os.getpid()}.npz")
-    index.save(partial)
-    return partial.replace(path)
+    with atomic_write(path) as handle:
+        index.save(handle)
+    return path
 
 
 def training_index(run: Run) -> OriginalityIndex:
