@@ -28,8 +28,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from musejax.data.bl2012_corpus import (BL2012_HELDOUT_FRACTION, add_bl2012_source_arguments,
-                                        build_bl2012_from_corpus, data_stats)
+from musejax.data.bl2012_corpus import add_bl2012_source_arguments, bl2012_source, data_stats
 
 CELLS = ("tanh", "gru", "lstm")
 # Chung et al. (2014), Table 2, JSB Chorales, NLL per time step. tanh test: sources quote 9.10 and 9.19.
@@ -173,19 +172,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     out = args.out or default_run_dir("chung2014")
     out.mkdir(parents=True, exist_ok=True)
     progress = not args.no_progress and sys.stderr.isatty()
-    if args.data is None:
-        key = "keys" if args.keep_keys else "in-c"
-        data_path = out / f"{Path(args.corpus).name}-quarter-{key}.pickle"
-        if not data_path.exists():
-            print(f"building {data_path} from {args.corpus} (quarter-note frames, split by piece) ...", flush=True)
-            build_bl2012_from_corpus(data_path, args.corpus, to_c=not args.keep_keys, cache_dir=args.cache_dir,
-                                     progress=progress)
-        source = (f"built from {args.corpus}: sixteenth-note piano-roll sampled on each beat, "
-                  + ("original keys" if args.keep_keys else "transposed to end on C")
-                  + f", split_of(piece id), {BL2012_HELDOUT_FRACTION:.0%} valid / test as BL2012's JSB")
-    else:
-        data_path = args.data
-        source = "BL2012 file given with --data"
+    data_path, source = bl2012_source(args, out, to_c=not args.keep_keys, progress=progress)
     rolls = load_bl2012(data_path)
     data = {"file": str(data_path), "source": source, "splits": data_stats(rolls)}
     overrides = [*(QUICK_OVERRIDES if args.quick else ()), *args.config_overrides]

@@ -6,13 +6,15 @@ at the best valid step.
     python experiments/polyphonic.py                                          # bundled chorales, RNN-NADE
     python experiments/polyphonic.py --data "JSB Chorales.pickle" --out runs/poly-jsb
     python experiments/polyphonic.py --data Nottingham.mat --model bernoulli --config.train.steps=20000
+    python experiments/polyphonic.py --corpus my_midi/ --frames-per-quarter 2  # your folder, eighth-note frames
     python experiments/polyphonic.py --quick                                  # a few hundred steps, sanity only
 
 --data takes the BL2012 pickle, JSON ({"train": [[[pitches of step 0], ...], ...], "valid": ..., "test": ...})
 or the .mat layout (cell arrays traindata / validdata / testdata of T x 88 binary matrices, column 0 = MIDI 21);
 see musejax/data/bl2012.py. Without --data the bundled Bach chorales are rebuilt in that format into --out as
 experiments/chung2014.py does (quarter-note frames, transposed to end on C, 20% valid / 20% test by piece;
-musejax/data/bl2012_corpus.py). The model trains with musejax/configs/polyphonic.py (`polyphonic:nade` or
+musejax/data/bl2012_corpus.py); --corpus FOLDER builds it from your own files, and --frames-per-quarter 2 samples
+every eighth note, as BL2012's Nottingham, MuseData and Piano-midi.de files do. The model trains with musejax/configs/polyphonic.py (`polyphonic:nade` or
 `polyphonic:bernoulli`; `--config.a.b=v` overrides it) into --out/<model> (--quick: <model>-quick), and the
 best-valid checkpoint is scored on whole train, valid and test pieces with musejax.evaluate.likelihood (the
 loop's own valid/test numbers must agree). Writes --out/results.json
@@ -35,8 +37,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from musejax.data.bl2012_corpus import (BL2012_HELDOUT_FRACTION, add_bl2012_source_arguments,
-                                        build_bl2012_from_corpus, data_stats)
+from musejax.data.bl2012_corpus import add_bl2012_source_arguments, bl2012_source, data_stats
 
 MODELS = ("nade", "bernoulli")
 # Negative log-likelihood per time step on the test split: RNN-NADE in Boulanger-Lewandowski et al. 2012
@@ -182,19 +183,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     started = time.perf_counter()
     args.out.mkdir(parents=True, exist_ok=True)
     progress = not args.no_progress and sys.stderr.isatty()
-    if args.data is None:
-        data_path = args.out / f"{Path(args.corpus).name}-quarter-in-c.pickle"
-        if not data_path.exists():
-            print(f"building {data_path} from {args.corpus} (quarter-note frames, split by piece) ...", flush=True)
-            try:
-                build_bl2012_from_corpus(data_path, args.corpus, cache_dir=args.cache_dir, progress=progress)
-            except ValueError as err:  # an unknown corpus or one too small to split
-                _fail(str(err))
-        source = (f"built from {args.corpus}: sixteenth-note piano-roll sampled on each beat, transposed to end "
-                  f"on C, split_of(piece id), {BL2012_HELDOUT_FRACTION:.0%} valid / test as BL2012's JSB")
-    else:
-        data_path = args.data
-        source = "BL2012 file given with --data"
+    try:
+        data_path, source = bl2012_source(args, args.out, progress=progress)
+    except ValueError as err:  # an unknown corpus or one too small to split
+        _fail(str(err))
     try:
         rolls = load_bl2012(data_path)
     except ValueError as err:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from experiment_scripts import load_experiment
-from musejax.data.bl2012_corpus import beat_frames, transpose_final_bass_to_c
+from musejax.data.bl2012_corpus import BL2012_HELDOUT_FRACTION, beat_frames, transpose_final_bass_to_c
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +46,10 @@ def test_beat_frames_keep_what_sounds_on_each_beat():
     fine[5, 20] = True  # a sixteenth between beats: not on a beat
     fine[4:8, 30] = True
     assert [np.flatnonzero(f).tolist() for f in beat_frames(fine, 4)] == [[10], [30]]
+    # eighth-note frames (BL2012's Nottingham, MuseData, Piano-midi.de): what sounds on each eighth's onset
+    assert [np.flatnonzero(f).tolist() for f in beat_frames(fine, 4, 2)] == [[10], [10], [30], [30]]
+    with pytest.raises(ValueError, match="must divide"):
+        beat_frames(fine, 4, 3)
 
 
 def _tiny_chorale_folder(root: Path, heldout_fraction: float) -> Path:
@@ -66,10 +70,25 @@ def _tiny_chorale_folder(root: Path, heldout_fraction: float) -> Path:
     raise AssertionError(f"bundled chorales did not fill the splits: {wanted}")
 
 
+def test_eighth_note_frames_hold_the_quarter_frames_and_those_between(tmp_path):
+    from musejax.data.bl2012_corpus import build_bl2012_from_corpus
+
+    folder = _tiny_chorale_folder(tmp_path, BL2012_HELDOUT_FRACTION)
+    built = {n: build_bl2012_from_corpus(tmp_path / f"{n}.json", str(folder), to_c=False, progress=False,
+                                         cache_dir=str(tmp_path / "cache"), frames_per_quarter=n) for n in (1, 2)}
+    for split, quarters in built[1].items():
+        for quarter, eighth in zip(quarters, built[2][split], strict=True):
+            assert len(eighth) in (2 * len(quarter) - 1, 2 * len(quarter))
+            assert (eighth[::2] == quarter).all()
+    assert any((e[1::2] != e[:-1:2][: len(e[1::2])]).any() for e in built[2]["train"])  # notes between the beats
+    with pytest.raises(ValueError, match="frames per quarter note must be one of 1, 2, 4"):
+        build_bl2012_from_corpus(tmp_path / "x.json", str(folder), frames_per_quarter=3)
+
+
 def test_quick_run_writes_the_table(chung2014, tmp_path):
     from musejax.data.bl2012 import load_bl2012
 
-    folder = _tiny_chorale_folder(tmp_path, chung2014.BL2012_HELDOUT_FRACTION)
+    folder = _tiny_chorale_folder(tmp_path, BL2012_HELDOUT_FRACTION)
     out = tmp_path / "out"
     results = chung2014.main(["--corpus", str(folder), "--out", str(out), "--quick", "--cache-dir", str(tmp_path / "cache"),
                               "--no-progress", "--config.train.steps=6", "--config.train.eval_every_steps=2",
