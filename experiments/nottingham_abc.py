@@ -8,7 +8,8 @@ this builds a file of the same kind:
     python experiments/nottingham_abc.py ABC_cleaned/ --out nottingham-abc.json
     python experiments/polyphonic.py --data nottingham-abc.json --out runs/poly-nottingham-abc
 
-Each tune is read by music21 (repeats expanded, as a MIDI rendering plays them). The melody stays as written;
+Each tune is read by music21 (repeats expanded, as a MIDI rendering plays them; as written where the expansion
+would more than double it). The melody stays as written;
 each chord symbol becomes a block chord held until the next symbol: its pitch classes in root position from the
 root in MIDI 48..59, and a slash chord's bass note an octave lower. The tune is transposed by -6..+5 semitones so
 that its key (Krumhansl-Schmuckler on the melody) is C major or C minor, then sampled every eighth note (what
@@ -41,6 +42,7 @@ from musejax.data.readers import decode_text, split_abc_tunebook  # noqa: E402
 
 FRAMES_PER_QUARTER = 2  # eighth notes, as BL2012's Nottingham
 CHORD_ROOT_LOW = 48  # C3: chord roots in 48..59, a slash chord's bass in 36..47
+MAX_REPEAT_GROWTH = 2.0  # an expanded tune is at most twice as long as written
 NOTTINGHAM_SPLIT = {"train": 694, "valid": 173, "test": 170}  # BL2012's Nottingham, of 1037 tunes
 
 
@@ -52,10 +54,15 @@ def tune_roll(abc: str) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # music21's ABC warnings on unusual but readable tunes
         score = converter.parseData(abc, format="abc")
+        written = float(score.highestTime)
         try:
-            score = score.expandRepeats()
+            expanded = score.expandRepeats()
         except Exception:  # noqa: BLE001 - music21 raises several kinds on repeats it cannot expand: play as written
-            pass
+            expanded = score
+        # Each section plays at most twice; music21 expands chains of :|: sections many times over (a 54-bar reel
+        # became 1,008 bars): play such a tune as written
+        if float(expanded.highestTime) <= MAX_REPEAT_GROWTH * written + 1e-6:
+            score = expanded
     melody, symbols = [], []
     for element in score.flatten().notesAndRests:
         start, end = float(element.offset), float(element.offset + element.duration.quarterLength)

@@ -61,3 +61,10 @@ def test_build_splits_every_readable_tune_and_reports_the_rest(nottingham_abc, t
     with pytest.raises(SystemExit):
         nottingham_abc.main([str(tmp_path / "missing"), "--out", str(out)])
     assert "missing: no such file or folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("body, quarters", [("|:CDEF|GABc:|\n|:cBAG|FEDC:|\n", 32),  # AABB
+                                            ("CDEF|GABc:|\ncBAG|FEDC:|\n", 16)])  # music21: AABAAB; as written
+def test_repeats_play_twice_at_most(nottingham_abc, body, quarters):
+    roll = nottingham_abc.tune_roll('X:1\nT:t\nM:4/4\nL:1/4\nK:C\n"C"' + body)
+    assert len(roll) == 2 * quarters
