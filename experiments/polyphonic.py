@@ -14,10 +14,11 @@ or the .mat layout (cell arrays traindata / validdata / testdata of T x 88 binar
 see musejax/data/bl2012.py. Without --data the bundled Bach chorales are rebuilt in that format into --out as
 experiments/chung2014.py does (quarter-note frames, transposed to end on C, 20% valid / 20% test by piece;
 musejax/data/bl2012_corpus.py); --corpus FOLDER builds it from your own files, and --frames-per-quarter 2 samples
-every eighth note, as BL2012's Nottingham, MuseData and Piano-midi.de files do. The model trains with musejax/configs/polyphonic.py (`polyphonic:nade` or
-`polyphonic:bernoulli`; `--config.a.b=v` overrides it) into --out/<model> (--quick: <model>-quick), and the
-best-valid checkpoint is scored on whole train, valid and test pieces with musejax.evaluate.likelihood (the
-loop's own valid/test numbers must agree). Writes --out/results.json
+every eighth note, as BL2012's Nottingham, MuseData and Piano-midi.de files do (experiments/nottingham_abc.py builds
+a Nottingham-like file from ABC tunes with chord symbols). The model trains with musejax/configs/polyphonic.py
+(`polyphonic:nade` or `polyphonic:bernoulli`; `--config.a.b=v` overrides it) into --out/<model> (--quick:
+<model>-quick), and the best-valid checkpoint is scored on whole train, valid and test pieces with
+musejax.evaluate.likelihood (the loop's own valid/test numbers must agree). Writes --out/results.json
 ({"data", "model", "params", "train_nll", "valid_nll", "test_nll", ...}; nats per time step) and results.md,
 a table beside RNN-NADE's published test NLL and issue 14's target for the data sets it recognises by file
 name (JSB, Nottingham, MuseData, Piano-midi). A --data file that is not a BL2012 file is a one-line error
@@ -192,7 +193,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     except ValueError as err:
         _fail(str(err))
     dataset = dataset_of(data_path)
-    built_chorales = args.data is None and Path(args.corpus).name == "bach-chorales"
+    # the bundled chorales at quarter notes stand in for BL2012's JSB (at eighth notes they are another data set)
+    built_chorales = args.data is None and Path(args.corpus).name == "bach-chorales" and args.frames_per_quarter == 1
     reference = "JSB Chorales" if built_chorales else dataset
     spec = args.config_spec or f"polyphonic:{args.model}"
     overrides = [*(QUICK_OVERRIDES if args.quick else ()), f"--config.train.seed={args.seed}", *args.config_overrides]
