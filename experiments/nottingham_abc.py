@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from musejax.data.bl2012 import save_bl2012  # noqa: E402
 from musejax.data.bl2012_corpus import data_stats  # noqa: E402
-from musejax.data.harmony import krumhansl_key  # noqa: E402
+from musejax.data.harmony import estimate_key  # noqa: E402
 from musejax.data.piano import PIANO_HIGH_PITCH, PIANO_KEYS, PIANO_LOW_PITCH  # noqa: E402
 from musejax.data.readers import decode_text, split_abc_tunebook  # noqa: E402
 
@@ -87,7 +87,7 @@ def tune_roll(abc: str) -> np.ndarray:
         bass = symbol.bass()
         if bass is not None and bass.midi % 12 != root:
             notes.append((CHORD_ROOT_LOW - 12 + bass.midi % 12, start, end))
-    tonic, _ = krumhansl_key(np.array([p for p, _, _ in melody]), np.array([e - s for _, s, e in melody]))
+    tonic, _ = estimate_key(*(np.array(column) for column in zip(*melody)))
     shift = (6 - tonic) % 12 - 6  # -6..+5: the tonic onto C
 
     def frame(quarters: float) -> int:  # the first frame at or after a time
