@@ -135,7 +135,10 @@ def markdown_report(results: dict[str, Any]) -> str:
     if reference != r["dataset"]:
         lines.append(f"The reference columns are for {reference}: this data is another edition and split of the "
                      "chorales than BL2012's, so compare levels, not decimals.")
-    lines.append(f"Training: {r['train_seconds']:.0f} s ({r['devices']}); overrides: "
+    shift = r["config"]["data"]["transpose_semitones"]
+    augment = (f"training windows randomly transposed by up to {shift} semitones each way (BL2012 trained without)"
+               if shift else "no augmentation")
+    lines.append(f"Training: {r['train_seconds']:.0f} s ({r['devices']}), {augment}; overrides: "
                  f"{' '.join(r['overrides']) or 'none'}.")
     return "\n".join(lines)
 

@@ -6,8 +6,9 @@ MuseData, Piano-midi.de; .pickle / .json / .mat) at the file's own time grid.
     musejax train --config polyphonic:bernoulli --config.data.corpus=...                    # Bernoulli output
     python experiments/polyphonic.py --data "JSB Chorales.pickle" [--model bernoulli]       # + results table
 
-Valid/test are whole pieces without augmentation (the literature's NLL per time step); the best valid NLL picks
-the checkpoint. The search on valid, the timings and the BL2012 JSB results: docs/tuning/polyphonic.md.
+Valid/test are whole pieces as written (the literature's NLL per time step); the NADE's training windows are
+randomly transposed by up to 5 semitones each way, with the shift as an input that scoring sets to 0. The best valid
+NLL picks the checkpoint. The search on valid, the timings and the BL2012 JSB results: docs/tuning/polyphonic.md.
 """
 
 from __future__ import annotations
@@ -31,8 +32,12 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     data.window_steps = 128  # whole JSB pieces; longer pieces in overlapping windows
     data.hop_steps = 64
     data.eval_window_steps = 0  # whole pieces: the literature's NLL per time step
-    data.transpose_semitones = 0  # BL2012 results are without augmentation
-    data.texture_shift_rate = 0.0  # (of either kind)
+    # NADE: training windows transposed by -5..+5 semitones, the shift an input (model.transpose_input) that scoring
+    # sets to 0: valid 4.801 against 5.236 on BL2012's JSB, 6.297 against 7.223 on long classical pieces in their
+    # own keys. The Bernoulli output, which underfits, is worse with it (JSB valid 8.807 against 8.589), so it
+    # trains on the pieces as written (docs/tuning/polyphonic.md). BL2012 trained without it.
+    data.transpose_semitones = 0 if variant == "bernoulli" else 5
+    data.texture_shift_rate = 0.0  # no texture shifts: the benchmark scores the texture the file has
     data.length_bucket_steps = 0  # full-window batches, as the recorded figures were measured
 
     model.cell = "gru"
