@@ -49,7 +49,8 @@ def _read_raw(path: Path) -> object:
         if suffix in (".pickle", ".pkl"):
             with open(path, "rb") as handle:
                 return _DataOnlyUnpickler(handle, encoding="latin1").load()
-    except (json.JSONDecodeError, pickle.UnpicklingError, EOFError, UnicodeDecodeError, ValueError) as error:
+    except Exception as error:  # a damaged file makes the parser raise almost anything (pickle: also
+        # AttributeError, TypeError, MemoryError on a bogus length): each is the file's fault, one line naming it
         raise ValueError(f"{path}: not a readable BL2012 {suffix[1:]} file: {type(error).__name__}: "
                          f"{_one_line(error)}") from None
     raise ValueError(f"{path}: unknown BL2012 file type {suffix!r} (expected {', '.join(SUFFIXES)})")
@@ -62,11 +63,11 @@ def _one_line(error: Exception) -> str:
 def _read_mat(path: Path) -> dict[str, list[np.ndarray]]:
     """A .mat file's traindata / validdata / testdata cell arrays -> split -> list of (T, 88) bool rolls."""
     import scipy.io
-    from scipy.io.matlab import MatReadError
 
     try:
         raw = scipy.io.loadmat(path, squeeze_me=False)
-    except (MatReadError, ValueError, NotImplementedError, TypeError, OSError) as error:  # NotImplemented: v7.3
+    except Exception as error:  # MatReadError, NotImplementedError (v7.3), OSError; damaged bytes: also zlib.error
+        # from a compressed variable, IndexError from a short header
         raise ValueError(f"{path}: not a readable BL2012 mat file: {type(error).__name__}: "
                          f"{_one_line(error)}") from None
     names = [name for name in raw if not name.startswith("__")]
