@@ -110,7 +110,7 @@ class ModelConfig:
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    steps: int = 3600  # total optimizer steps (the default run: 9-13 minutes cold, by machine: docs/tuning/lm.md)
+    steps: int = 3600  # total optimizer steps (the default run: 7-13 minutes cold, by machine: docs/tuning/lm.md)
     # global batch, divisible by the number of devices (GPUs/TPU cores; CPU: musejax/train/mesh.py)
     batch_size: int = 16
     seed: int = 0  # data order, augmentation, init and dropout all derive from it
