@@ -9,9 +9,9 @@ this builds a file of the same kind:
     python experiments/polyphonic.py --data nottingham-abc.json --out runs/poly-nottingham-abc
 
 Each tune is read by music21 (repeats expanded, as a MIDI rendering plays them; as written where the expansion
-would more than double it). The melody stays as written;
-each chord symbol becomes a block chord held until the next symbol: its pitch classes in root position from the
-root in MIDI 48..59, and a slash chord's bass note an octave lower. The tune is transposed by -6..+5 semitones so
+would more than double it). The melody stays as written; each chord symbol becomes a block chord held until the
+next symbol: its pitch classes in root position from the root in MIDI 48..59, and a slash chord's bass note an
+octave lower. The tune is transposed by -6..+5 semitones so
 that its key (Krumhansl-Schmuckler on the melody) is C major or C minor, then sampled every eighth note (what
 sounds on each eighth's onset). The tunes are shuffled with --seed and split in BL2012's Nottingham proportions.
 It is not BL2012's file: their MIDI voices the chords in its own way, so NLLs on this file are near theirs, not
